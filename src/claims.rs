@@ -1,0 +1,228 @@
+//! Verified claims: the [`Claims<T>`] extractor and [`StandardClaims`].
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use jwks_auth::{Claims, JwksAuth};
+//! use serde::Deserialize;
+//!
+//! #[derive(Clone, Deserialize)]
+//! struct MyClaims {
+//!     sub: String,
+//!     tenant: String,
+//! }
+//!
+//! async fn me(Claims(claims): Claims<MyClaims>) -> String {
+//!     format!("{} of {}", claims.sub, claims.tenant)
+//! }
+//!
+//! async fn maybe(claims: Option<Claims>) -> String {
+//!     claims.and_then(|Claims(c)| c.sub).unwrap_or_else(|| "anonymous".into())
+//! }
+//!
+//! let api: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(JwksAuth::new("https://idp.example/jwks.json").claims::<MyClaims>());
+//! let public: Router = Router::new()
+//!     .route("/maybe", get(maybe))
+//!     .layer(JwksAuth::new("https://idp.example/jwks.json").optional());
+//! ```
+
+use std::fmt;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// Verified claims of the request's token, inserted by [`JwksAuth`](crate::JwksAuth).
+///
+/// As an extractor it clones the claims from the request extensions. If they are
+/// missing (the route is not behind a `JwksAuth` layer producing this `T`), the handler
+/// is answered with 500 and an error is logged naming the type. `Option<Claims<T>>`
+/// gives `None` instead, for routes behind an [`optional`](crate::JwksAuth::optional) layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims<T = StandardClaims>(pub T);
+
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = MissingClaims;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Self>() {
+            Some(claims) => Ok(claims.clone()),
+            None => {
+                let missing = MissingClaims {
+                    type_name: std::any::type_name::<T>(),
+                };
+                tracing::error!("{missing}");
+                Err(missing)
+            }
+        }
+    }
+}
+
+impl<S, T> OptionalFromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned())
+    }
+}
+
+/// Rejection of [`Claims<T>`] when the request carries no claims of that type: a
+/// server-side wiring mistake, answered with 500.
+#[derive(Debug, Clone)]
+pub struct MissingClaims {
+    type_name: &'static str,
+}
+
+impl MissingClaims {
+    /// The status of the response: 500.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    /// The body of the response (it does not name the type, which stays in the log).
+    pub fn body_text(&self) -> &'static str {
+        "internal server error"
+    }
+}
+
+impl fmt::Display for MissingClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Claims<{}> not found in request extensions: is this route behind a JwksAuth layer \
+             built with .claims::<{}>()?",
+            self.type_name, self.type_name
+        )
+    }
+}
+
+impl std::error::Error for MissingClaims {}
+
+impl IntoResponse for MissingClaims {
+    fn into_response(self) -> Response {
+        (self.status(), self.body_text()).into_response()
+    }
+}
+
+/// The registered claims (RFC 7519 §4.1), the OAuth `scope`/`scp` claims, and every other
+/// claim in [`extra`](Self::extra).
+///
+/// NumericDates (`exp`, `nbf`, `iat`) may be integers or fractional numbers in the token;
+/// they are given here in whole seconds, rounded down. `aud` may be a string or an array.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StandardClaims {
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audiences (a single string in the token becomes one element).
+    #[serde(default, deserialize_with = "string_or_array", skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// Expiry, seconds since the epoch. Always present in a verified token.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub exp: Option<i64>,
+    /// Not before, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date", skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Issued at, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date", skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Space-separated scopes (RFC 8693 §4.2, RFC 9068).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Scopes as Entra and Okta send them: a string or an array.
+    #[serde(default, deserialize_with = "string_or_array", skip_serializing_if = "Vec::is_empty")]
+    pub scp: Vec<String>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl StandardClaims {
+    /// Every scope of the token: the words of `scope`, then the entries of `scp`
+    /// (each entry split on spaces too).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope
+            .as_deref()
+            .into_iter()
+            .chain(self.scp.iter().map(String::as_str))
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether the token grants `scope` (exact, case-sensitive match).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+fn string_or_array<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !v.is_finite() {
+        return Err(serde::de::Error::custom("NumericDate is not finite"));
+    }
+    // `as` saturates at the i64 bounds.
+    Ok(Some(v.floor() as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn standard_claims_from_varied_tokens() {
+        let c: StandardClaims = serde_json::from_value(json!({
+            "iss": "i", "sub": "s", "aud": "a", "exp": 1.7e9, "nbf": 1699999999.9,
+            "scope": "read  write", "scp": ["admin", "x y"], "tenant": "t1"
+        }))
+        .unwrap();
+        assert_eq!(c.aud, vec!["a"]);
+        assert_eq!(c.exp, Some(1_700_000_000));
+        assert_eq!(c.nbf, Some(1_699_999_999));
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["read", "write", "admin", "x", "y"]);
+        assert!(c.has_scope("admin") && !c.has_scope("Admin") && !c.has_scope(""));
+        assert_eq!(c.extra["tenant"], "t1");
+
+        let arr: StandardClaims =
+            serde_json::from_value(json!({"aud": ["a", "b"], "exp": 1})).unwrap();
+        assert_eq!(arr.aud, vec!["a", "b"]);
+        assert!(serde_json::from_value::<StandardClaims>(json!({"aud": 5, "exp": 1})).is_err());
+    }
+}

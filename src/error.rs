@@ -1,0 +1,565 @@
+//! Errors: request-time rejections ([`AuthError`]), build-time problems ([`ConfigError`]),
+//! key refresh failures ([`RefreshError`]) and [`ReadyError`] from
+//! [`JwksAuth::ready`](crate::JwksAuth::ready).
+//!
+//! The three are kept apart because they reach different people: an [`AuthError`] is
+//! turned into an RFC 6750 response for the client, a [`ConfigError`] is a mistake of the
+//! operator, and a [`RefreshError`] is a problem between this service and its identity
+//! provider, reported by [`JwksAuth::status`](crate::JwksAuth::status) and the logs.
+//!
+//! # Example
+//!
+//! ```
+//! use jwks_auth::{AuthError, AuthErrorKind};
+//! use axum::response::IntoResponse;
+//!
+//! let err = AuthError::insufficient_scope(["orders:write"]);
+//! assert_eq!(err.kind(), AuthErrorKind::InsufficientScope);
+//! let response = err.into_response();
+//! assert_eq!(response.status(), 403);
+//! assert_eq!(
+//!     response.headers()["www-authenticate"],
+//!     r#"Bearer error="insufficient_scope", error_description="the token lacks a required scope", scope="orders:write""#,
+//! );
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+
+/// Why a request was not let through.
+///
+/// Every variant maps to one row of the RFC 6750 response table (see the crate docs).
+/// The set of variants grows over time, so match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// No credentials: no `Authorization` header, or one with another scheme. 401, no error code.
+    MissingCredentials,
+    /// The request's credentials are malformed (empty `Bearer`, two tokens, two headers,
+    /// characters outside RFC 6750's `b64token`). 400 `invalid_request`.
+    InvalidRequest,
+    /// The token is larger than the configured cap. 401 `invalid_token`.
+    TokenTooLarge,
+    /// Not three strict base64url segments, or header/payload not JSON objects,
+    /// or duplicate JSON member names. 401 `invalid_token`.
+    Malformed,
+    /// A JWE, a JSON-serialized JWS or another token form this crate does not accept.
+    /// 401 `invalid_token`.
+    UnsupportedTokenType,
+    /// The header's `alg` is not in the allow-list (or is `none`/HS*). 401 `invalid_token`.
+    DisallowedAlgorithm,
+    /// The header carries a `crit` extension this crate does not understand. 401 `invalid_token`.
+    UnsupportedCritical,
+    /// No key in the key set has the token's `kid`, even after a refresh. 401 `invalid_token`.
+    UnknownKey,
+    /// The key named by `kid` cannot verify the token's algorithm (wrong type, curve or `alg`),
+    /// or a token without `kid` matches no key or too many keys. 401 `invalid_token`.
+    KeyMismatch,
+    /// The signature does not verify. 401 `invalid_token`.
+    InvalidSignature,
+    /// `exp` is in the past (beyond the leeway). 401 `invalid_token`.
+    Expired,
+    /// `nbf` is in the future (beyond the leeway). 401 `invalid_token`.
+    NotYetValid,
+    /// `iss` is missing or not one of the accepted issuers. 401 `invalid_token`.
+    InvalidIssuer,
+    /// `aud` is missing or names none of the accepted audiences. 401 `invalid_token`.
+    InvalidAudience,
+    /// The header's `typ` is not the required one. 401 `invalid_token`.
+    InvalidType,
+    /// A required claim (`exp`, or one configured with `require_claims`) is missing.
+    /// 401 `invalid_token`.
+    MissingClaim,
+    /// A registered claim has the wrong JSON type, or the payload does not deserialize
+    /// into the claims type. 401 `invalid_token`.
+    InvalidClaims,
+    /// Authenticated, but a required scope is missing. 403 `insufficient_scope`.
+    InsufficientScope,
+    /// No usable key set: the identity provider was never reached, the key set is stale
+    /// past `max_stale`, or the key source is misconfigured. 503 with `Retry-After`.
+    KeysUnavailable,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind of rejection is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 `error` code, if this kind has one.
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            Self::MissingCredentials | Self::KeysUnavailable => None,
+            Self::InvalidRequest => Some("invalid_request"),
+            Self::InsufficientScope => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// A short, fixed, human-readable description. Never contains request data.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "no bearer token",
+            Self::InvalidRequest => "malformed authorization header",
+            Self::TokenTooLarge => "the token is too large",
+            Self::Malformed => "the token is malformed",
+            Self::UnsupportedTokenType => "the token type is not supported",
+            Self::DisallowedAlgorithm => "the token's algorithm is not allowed",
+            Self::UnsupportedCritical => "the token has an unsupported critical header",
+            Self::UnknownKey => "the token's signing key is unknown",
+            Self::KeyMismatch => "the token's key does not fit its algorithm",
+            Self::InvalidSignature => "the token's signature is invalid",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::InvalidIssuer => "the token's issuer is not accepted",
+            Self::InvalidAudience => "the token's audience is not accepted",
+            Self::InvalidType => "the token's type is not accepted",
+            Self::MissingClaim => "the token lacks a required claim",
+            Self::InvalidClaims => "the token's claims are invalid",
+            Self::InsufficientScope => "the token lacks a required scope",
+            Self::KeysUnavailable => "signing keys are not available",
+        }
+    }
+}
+
+impl fmt::Display for AuthErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// A rejected request: what went wrong, and how to answer it.
+///
+/// `AuthError` is what the layer answers with (through its [`IntoResponse`] impl) and it
+/// also rides in the rejection response's extensions, so outer layers can log it:
+///
+/// ```
+/// # use axum::response::Response;
+/// # fn log(response: &Response) {
+/// if let Some(err) = response.extensions().get::<jwks_auth::AuthError>() {
+///     tracing::info!(kind = ?err.kind(), "request rejected");
+/// }
+/// # }
+/// ```
+///
+/// Nothing in an `AuthError` comes from the request: descriptions are fixed strings, the
+/// realm and scopes come from the configuration.
+#[derive(Debug, Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    realm: Option<Arc<str>>,
+    scope: Option<Arc<str>>,
+    retry_after: Option<Duration>,
+}
+
+impl AuthError {
+    pub(crate) fn new(kind: AuthErrorKind) -> Self {
+        Self {
+            kind,
+            realm: None,
+            scope: None,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn unavailable(retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(AuthErrorKind::KeysUnavailable)
+        }
+    }
+
+    /// A 403 `insufficient_scope` rejection naming the scopes the resource needs.
+    ///
+    /// Scope tokens are filtered to RFC 6749's `scope-token` characters (printable ASCII
+    /// without space, `"` and `\`), so the challenge header is always well-formed.
+    pub fn insufficient_scope<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut joined = String::new();
+        for scope in scopes {
+            let scope = scope.as_ref();
+            if scope.is_empty() || !scope.bytes().all(is_scope_char) {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(scope);
+        }
+        Self {
+            scope: (!joined.is_empty()).then(|| Arc::from(joined)),
+            ..Self::new(AuthErrorKind::InsufficientScope)
+        }
+    }
+
+    pub(crate) fn with_realm(mut self, realm: Option<&Arc<str>>) -> Self {
+        if self.realm.is_none() {
+            self.realm = realm.cloned();
+        }
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status of the response.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The scopes named in an `insufficient_scope` challenge, space-separated.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// For [`AuthErrorKind::KeysUnavailable`]: how long the client should wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The `WWW-Authenticate` challenge for this rejection, if it has one
+    /// (a 503 has none).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        if self.kind == AuthErrorKind::KeysUnavailable {
+            return None;
+        }
+        let mut value = String::from("Bearer");
+        let mut sep = " ";
+        if let Some(realm) = &self.realm {
+            value.push_str(sep);
+            value.push_str("realm=\"");
+            value.push_str(realm);
+            value.push('"');
+            sep = ", ";
+        }
+        if let Some(code) = self.kind.error_code() {
+            value.push_str(sep);
+            value.push_str("error=\"");
+            value.push_str(code);
+            value.push_str("\", error_description=\"");
+            value.push_str(self.kind.description());
+            value.push('"');
+            if let Some(scope) = &self.scope {
+                value.push_str(", scope=\"");
+                value.push_str(scope);
+                value.push('"');
+            }
+        }
+        // Every piece is a fixed string or was filtered when configured; fall back to the
+        // bare scheme rather than panic if that ever stops being true.
+        Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
+    }
+
+    /// The small JSON body of the response: `{"error":…,"error_description":…}`.
+    pub fn body_json(&self) -> String {
+        let error = match self.kind {
+            AuthErrorKind::MissingCredentials => "unauthorized",
+            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
+            kind => kind.error_code().unwrap_or("unauthorized"),
+        };
+        // Both strings are fixed ASCII without quotes or backslashes.
+        format!(
+            r#"{{"error":"{error}","error_description":"{}"}}"#,
+            self.kind.description()
+        )
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl From<AuthErrorKind> for AuthError {
+    fn from(kind: AuthErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body_json()));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.www_authenticate() {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(retry) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+fn is_scope_char(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+}
+
+/// A realm is configuration, but it ends up inside a quoted-string: keep only characters
+/// that need no escaping.
+pub(crate) fn sanitize_realm(realm: &str) -> Arc<str> {
+    let clean: String = realm
+        .chars()
+        .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
+        .collect();
+    Arc::from(clean)
+}
+
+/// A problem with the layer's configuration, found when it is first used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+}
+
+/// What is wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The key set or issuer URL does not parse.
+    InvalidUrl,
+    /// The URL is plain `http` to a host that is not loopback, and
+    /// [`allow_http`](crate::JwksAuth::allow_http) was not set.
+    InsecureUrl,
+    /// The URL's scheme is neither `https` nor `http`.
+    UnsupportedScheme,
+    /// The algorithm allow-list is empty after removing algorithms that are never accepted.
+    NoAlgorithms,
+}
+
+impl ConfigError {
+    pub(crate) fn new(kind: ConfigErrorKind) -> Self {
+        Self { kind }
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &ConfigErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            ConfigErrorKind::InvalidUrl => "invalid key set url",
+            ConfigErrorKind::InsecureUrl => {
+                "key set url must use https (http is allowed for loopback hosts, or with allow_http)"
+            }
+            ConfigErrorKind::UnsupportedScheme => "key set url scheme must be https or http",
+            ConfigErrorKind::NoAlgorithms => "no acceptable algorithm is allowed",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A failed attempt to fetch or use a key set. The last good key set is kept.
+#[derive(Debug, Clone)]
+pub struct RefreshError {
+    kind: RefreshErrorKind,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Why a refresh failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshErrorKind {
+    /// The configuration is unusable (see [`ConfigError`]).
+    Config(ConfigError),
+    /// The connection could not be made, or broke.
+    Connect,
+    /// The request took longer than the fetch timeout.
+    Timeout,
+    /// The server answered with a status other than 200 or 304 (redirects are not followed).
+    Status(u16),
+    /// The body is larger than the cap.
+    BodyTooLarge,
+    /// The body is not a JSON Web Key Set (`{"keys":[…]}`).
+    InvalidJwks,
+    /// The set parsed, but no key in it is usable.
+    NoUsableKeys,
+    /// The discovery document is invalid or names another issuer.
+    InvalidDiscovery,
+}
+
+impl RefreshError {
+    pub(crate) fn new(kind: RefreshErrorKind) -> Self {
+        Self { kind, source: None }
+    }
+
+    pub(crate) fn with_source(
+        kind: RefreshErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// Why the refresh failed.
+    pub fn kind(&self) -> &RefreshErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RefreshErrorKind::Config(e) => write!(f, "configuration: {e}"),
+            RefreshErrorKind::Connect => f.write_str("could not reach the key set server"),
+            RefreshErrorKind::Timeout => f.write_str("key set request timed out"),
+            RefreshErrorKind::Status(s) => write!(f, "key set server answered {s}"),
+            RefreshErrorKind::BodyTooLarge => f.write_str("key set response is too large"),
+            RefreshErrorKind::InvalidJwks => f.write_str("response is not a JSON Web Key Set"),
+            RefreshErrorKind::NoUsableKeys => f.write_str("key set has no usable key"),
+            RefreshErrorKind::InvalidDiscovery => f.write_str("invalid discovery document"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ConfigError> for RefreshError {
+    fn from(e: ConfigError) -> Self {
+        Self::new(RefreshErrorKind::Config(e))
+    }
+}
+
+/// [`JwksAuth::ready`](crate::JwksAuth::ready) gave up.
+#[derive(Debug, Clone)]
+pub struct ReadyError {
+    config: Option<ConfigError>,
+    last: Option<RefreshError>,
+}
+
+impl ReadyError {
+    pub(crate) fn new(config: Option<ConfigError>, last: Option<RefreshError>) -> Self {
+        Self { config, last }
+    }
+
+    /// `true` when the wait ended because of the time limit rather than a configuration error.
+    pub fn is_timeout(&self) -> bool {
+        self.config.is_none()
+    }
+
+    /// The configuration error that makes a key set impossible, if that is the reason.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        self.config.as_ref()
+    }
+
+    /// The last refresh error seen while waiting, if any.
+    pub fn last_error(&self) -> Option<&RefreshError> {
+        self.last.as_ref()
+    }
+}
+
+impl fmt::Display for ReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.config, &self.last) {
+            (Some(c), _) => write!(f, "key set unavailable: {c}"),
+            (None, Some(e)) => write!(f, "timed out waiting for the key set; last error: {e}"),
+            (None, None) => f.write_str("timed out waiting for the key set"),
+        }
+    }
+}
+
+impl std::error::Error for ReadyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match (&self.config, &self.last) {
+            (Some(c), _) => Some(c),
+            (None, Some(e)) => Some(e),
+            (None, None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_shapes() {
+        let missing = AuthError::new(AuthErrorKind::MissingCredentials);
+        assert_eq!(missing.www_authenticate().unwrap(), "Bearer");
+        let with_realm = missing.clone().with_realm(Some(&sanitize_realm("api")));
+        assert_eq!(with_realm.www_authenticate().unwrap(), r#"Bearer realm="api""#);
+
+        let invalid = AuthError::new(AuthErrorKind::Expired).with_realm(Some(&Arc::from("r")));
+        assert_eq!(
+            invalid.www_authenticate().unwrap(),
+            r#"Bearer realm="r", error="invalid_token", error_description="the token has expired""#
+        );
+        assert!(
+            AuthError::unavailable(Duration::from_secs(3))
+                .www_authenticate()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn scopes_and_realms_cannot_break_the_header() {
+        let e = AuthError::insufficient_scope(["ok", "bad\"quote", "sp ace", "x\r\ny", "", "fine:1"]);
+        assert_eq!(e.scope(), Some("ok fine:1"));
+        assert_eq!(&*sanitize_realm("a\"b\\c\r\nd\u{7f}é"), "abcd");
+    }
+
+    #[test]
+    fn every_kind_has_a_plain_description() {
+        use AuthErrorKind::*;
+        for kind in [
+            MissingCredentials,
+            InvalidRequest,
+            TokenTooLarge,
+            Malformed,
+            UnsupportedTokenType,
+            DisallowedAlgorithm,
+            UnsupportedCritical,
+            UnknownKey,
+            KeyMismatch,
+            InvalidSignature,
+            Expired,
+            NotYetValid,
+            InvalidIssuer,
+            InvalidAudience,
+            InvalidType,
+            MissingClaim,
+            InvalidClaims,
+            InsufficientScope,
+            KeysUnavailable,
+        ] {
+            let d = kind.description();
+            assert!(d.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+            let body: serde_json::Value =
+                serde_json::from_str(&AuthError::new(kind).body_json()).unwrap();
+            assert_eq!(body["error_description"], d);
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! HTTP fetch of a JSON Web Key Set, with limits.
+//!
+//! - connect timeout 2 s, whole request 5 s (configurable with
+//!   [`fetch_timeout`](crate::JwksAuth::fetch_timeout));
+//! - body capped at [`MAX_BODY`] bytes, checked against `Content-Length` and while reading;
+//! - redirects are not followed (a 3xx is an error), so a key set cannot be moved to a
+//!   host the operator did not name;
+//! - `https` is required, except for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`)
+//!   or when [`allow_http`](crate::JwksAuth::allow_http) is set;
+//! - conditional requests: `If-None-Match` / `If-Modified-Since` from the last good
+//!   response; `304 Not Modified` keeps the snapshot;
+//! - `Cache-Control: max-age` and `no-store` are read for the refresh schedule.
+//!
+//! A user-supplied [`reqwest::Client`] is used as it is (its redirect and proxy policy
+//! are the user's), but the request is still bounded by the fetch timeout and the body cap.
+
+use std::time::Duration;
+
+use http::header::{CACHE_CONTROL, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use http::{HeaderValue, StatusCode};
+use reqwest::Url;
+
+use crate::error::{ConfigError, ConfigErrorKind, RefreshError, RefreshErrorKind};
+
+/// Largest key set document accepted, in bytes (512 KiB).
+pub const MAX_BODY: usize = 512 * 1024;
+
+/// Connect timeout of the default HTTP client.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Default bound on one whole fetch (connect, headers and body).
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Validators of the last good response, for conditional requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Validators {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+}
+
+/// Caching directives of a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CachePolicy {
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) no_store: bool,
+}
+
+/// The result of one successful HTTP exchange.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    NotModified(CachePolicy),
+    Body {
+        body: Vec<u8>,
+        validators: Validators,
+        cache: CachePolicy,
+    },
+}
+
+/// Checks a key set URL against the transport policy.
+pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<Url, ConfigError> {
+    let parsed = Url::parse(url).map_err(|_| ConfigError::new(ConfigErrorKind::InvalidUrl))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_http || is_loopback(&parsed) => {}
+        "http" => return Err(ConfigError::new(ConfigErrorKind::InsecureUrl)),
+        _ => return Err(ConfigError::new(ConfigErrorKind::UnsupportedScheme)),
+    }
+    if parsed.host().is_none() {
+        return Err(ConfigError::new(ConfigErrorKind::InvalidUrl));
+    }
+    Ok(parsed)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    ip.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The default client: rustls, connect 2 s, no redirects, no proxy from the environment.
+pub(crate) fn default_client() -> Result<reqwest::Client, RefreshError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("jwks-auth/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| RefreshError::with_source(RefreshErrorKind::Connect, e))
+}
+
+/// Fetches `url`, sending the validators of the last good response.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    url: &Url,
+    validators: &Validators,
+    timeout: Duration,
+) -> Result<Fetched, RefreshError> {
+    match tokio::time::timeout(timeout, fetch_inner(client, url, validators, timeout)).await {
+        Ok(result) => result,
+        Err(_) => Err(RefreshError::new(RefreshErrorKind::Timeout)),
+    }
+}
+
+async fn fetch_inner(
+    client: &reqwest::Client,
+    url: &Url,
+    validators: &Validators,
+    timeout: Duration,
+) -> Result<Fetched, RefreshError> {
+    let mut request = client
+        .get(url.clone())
+        .timeout(timeout)
+        .header(http::header::ACCEPT, "application/jwk-set+json, application/json");
+    if let Some(etag) = &validators.etag {
+        request = request.header(IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(lm) = &validators.last_modified {
+        request = request.header(IF_MODIFIED_SINCE, lm.clone());
+    }
+    let mut response = request.send().await.map_err(transport_error)?;
+    let cache = cache_policy(response.headers());
+    match response.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_MODIFIED => return Ok(Fetched::NotModified(cache)),
+        other => return Err(RefreshError::new(RefreshErrorKind::Status(other.as_u16()))),
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err(RefreshError::new(RefreshErrorKind::BodyTooLarge));
+    }
+    let new_validators = Validators {
+        etag: response.headers().get(ETAG).cloned(),
+        last_modified: response.headers().get(LAST_MODIFIED).cloned(),
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(RefreshError::new(RefreshErrorKind::BodyTooLarge));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Body {
+        body,
+        validators: new_validators,
+        cache,
+    })
+}
+
+fn transport_error(e: reqwest::Error) -> RefreshError {
+    let kind = if e.is_timeout() {
+        RefreshErrorKind::Timeout
+    } else {
+        RefreshErrorKind::Connect
+    };
+    RefreshError::with_source(kind, e)
+}
+
+/// Reads `max-age` and `no-store` from every `Cache-Control` field. Unparseable
+/// directives are ignored; a repeated `max-age` keeps the smallest.
+pub(crate) fn cache_policy(headers: &http::HeaderMap) -> CachePolicy {
+    let mut policy = CachePolicy::default();
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, arg) = match directive.split_once('=') {
+                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            if name.eq_ignore_ascii_case("no-store") {
+                policy.no_store = true;
+            } else if name.eq_ignore_ascii_case("max-age")
+                && let Some(secs) = arg.and_then(|a| a.parse::<u64>().ok())
+            {
+                let age = Duration::from_secs(secs);
+                policy.max_age = Some(policy.max_age.map_or(age, |m| m.min(age)));
+            }
+        }
+    }
+    policy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_policy() {
+        assert!(check_url("https://idp.example/jwks", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/jwks", false).is_ok());
+        assert!(check_url("http://127.5.0.1/jwks", false).is_ok());
+        assert!(check_url("http://localhost/jwks", false).is_ok());
+        assert!(check_url("http://[::1]:9/jwks", false).is_ok());
+        let insecure = check_url("http://idp.example/jwks", false).unwrap_err();
+        assert_eq!(insecure.kind(), &ConfigErrorKind::InsecureUrl);
+        assert!(check_url("http://idp.example/jwks", true).is_ok());
+        assert_eq!(
+            check_url("ftp://idp.example/jwks", true).unwrap_err().kind(),
+            &ConfigErrorKind::UnsupportedScheme
+        );
+        assert_eq!(
+            check_url("not a url", false).unwrap_err().kind(),
+            &ConfigErrorKind::InvalidUrl
+        );
+        // A loopback-looking name that is not loopback.
+        assert!(check_url("http://localhost.idp.example/jwks", false).is_err());
+    }
+
+    #[test]
+    fn cache_control() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(cache_policy(&h), CachePolicy::default());
+        h.append(CACHE_CONTROL, HeaderValue::from_static("public, max-age=600"));
+        assert_eq!(cache_policy(&h).max_age, Some(Duration::from_secs(600)));
+        h.append(CACHE_CONTROL, HeaderValue::from_static("max-age=\"120\", no-store"));
+        let p = cache_policy(&h);
+        assert_eq!(p.max_age, Some(Duration::from_secs(120)));
+        assert!(p.no_store);
+        let mut bad = http::HeaderMap::new();
+        bad.append(CACHE_CONTROL, HeaderValue::from_static("max-age=-1, max-age=abc"));
+        assert_eq!(cache_policy(&bad).max_age, None);
+    }
+}

@@ -1,0 +1,451 @@
+//! The key set snapshot: a JWKS turned, once per fetch, into prebuilt keys indexed by `kid`.
+//!
+//! Each JWK is parsed on its own. A key that is malformed, unsupported or unfit for
+//! signature verification is skipped with a reason ([`SkippedKey`]) and never poisons the
+//! rest of the set. What is skipped:
+//!
+//! - `kty: "oct"`: symmetric keys are never accepted from a key set;
+//! - `use` other than `"sig"`, `key_ops` without `"verify"`;
+//! - an `alg` that is `none`, HS*, unknown, or does not fit the key type;
+//! - RSA moduli under 2048 or over 8192 bits, even or tiny public exponents;
+//! - EC curves other than P-256 and P-384, OKP curves other than Ed25519;
+//! - coordinates of the wrong length or that are not strict base64url;
+//! - keys past the [`MAX_KEYS`] cap.
+//!
+//! A document that is not `{"keys":[…]}`, or in which no key is usable, is an error: the
+//! caller keeps its previous snapshot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+use crate::error::{RefreshError, RefreshErrorKind};
+use crate::verify::b64_decode_str;
+
+/// At most this many keys of one document are considered; the rest are skipped.
+pub const MAX_KEYS: usize = 100;
+
+/// A token without `kid` is tried against at most this many keys that fit its algorithm.
+/// When more keys fit, the token is rejected rather than tried against all of them.
+pub const MAX_KIDLESS_CANDIDATES: usize = 3;
+
+/// Longest `kid` kept; a key with a longer one is skipped.
+pub const MAX_KID_LEN: usize = 256;
+
+/// The kind of public key, which decides the algorithms it can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFamily {
+    Rsa,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl KeyFamily {
+    pub(crate) fn fits(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            Self::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            Self::P256 => alg == ES256,
+            Self::P384 => alg == ES384,
+            Self::Ed25519 => alg == EdDSA,
+        }
+    }
+}
+
+/// One usable verification key.
+pub(crate) struct Key {
+    pub(crate) kid: Option<Arc<str>>,
+    pub(crate) family: KeyFamily,
+    pub(crate) alg: Option<Algorithm>,
+    pub(crate) decoding: DecodingKey,
+}
+
+impl Key {
+    pub(crate) fn fits(&self, alg: Algorithm) -> bool {
+        self.family.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key of a fetched set that was not used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Position of the key in the document's `keys` array.
+    pub index: usize,
+    /// The key's `kid`, if it had a printable one (truncated to 64 characters).
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: &'static str,
+}
+
+/// What key selection found for a token.
+pub(crate) enum Lookup<'a> {
+    /// Keys to try, in order (one for a `kid`, a few for a token without one).
+    Found(Vec<&'a Key>),
+    /// No key has this `kid`: a refresh may help.
+    UnknownKid,
+    /// Keys exist but none fits the algorithm (or too many fit a kid-less token).
+    Mismatch,
+}
+
+/// An immutable, prebuilt key set.
+#[derive(Debug, Default)]
+pub(crate) struct KeySet {
+    by_kid: HashMap<Arc<str>, Vec<Key>>,
+    without_kid: Vec<Key>,
+    skipped: Vec<SkippedKey>,
+}
+
+impl KeySet {
+    /// Builds a set from a JWKS document. Fails when the document is not a key set or
+    /// when no key in it is usable.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, RefreshError> {
+        let doc: Value = serde_json::from_slice(body)
+            .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidJwks, e))?;
+        let keys = doc
+            .as_object()
+            .and_then(|o| o.get("keys"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| RefreshError::new(RefreshErrorKind::InvalidJwks))?;
+        let set = Self::from_values(keys);
+        if set.is_empty() {
+            return Err(RefreshError::new(RefreshErrorKind::NoUsableKeys));
+        }
+        Ok(set)
+    }
+
+    pub(crate) fn from_values(keys: &[Value]) -> Self {
+        let mut set = Self::default();
+        for (index, value) in keys.iter().enumerate() {
+            let skip = |reason| SkippedKey {
+                index,
+                kid: printable_kid(value),
+                reason,
+            };
+            if index >= MAX_KEYS {
+                set.skipped.push(skip("too many keys in the set"));
+                continue;
+            }
+            match parse_jwk(value) {
+                Ok(key) => set.insert(key),
+                Err(reason) => {
+                    tracing::warn!(index, kid = ?printable_kid(value), reason, "skipping JWK");
+                    set.skipped.push(skip(reason));
+                }
+            }
+        }
+        set
+    }
+
+    fn insert(&mut self, key: Key) {
+        match key.kid.clone() {
+            Some(kid) => self.by_kid.entry(kid).or_default().push(key),
+            None => self.without_kid.push(key),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_kid.is_empty() && self.without_kid.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_kid.values().map(Vec::len).sum::<usize>() + self.without_kid.len()
+    }
+
+    pub(crate) fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().map(|k| k.to_string()).collect();
+        kids.sort();
+        kids
+    }
+
+    pub(crate) fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
+    }
+
+    /// Selects the keys that may verify a token with this `kid` and algorithm.
+    ///
+    /// A `kid` that names only keys of the wrong type is a mismatch: there is no
+    /// fallback to other keys.
+    pub(crate) fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Lookup<'_> {
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                None => Lookup::UnknownKid,
+                Some(keys) => {
+                    let fit: Vec<&Key> = keys.iter().filter(|k| k.fits(alg)).collect();
+                    if fit.is_empty() {
+                        Lookup::Mismatch
+                    } else {
+                        Lookup::Found(fit)
+                    }
+                }
+            },
+            None => {
+                let fit: Vec<&Key> = self
+                    .without_kid
+                    .iter()
+                    .chain(self.by_kid.values().flatten())
+                    .filter(|k| k.fits(alg))
+                    .take(MAX_KIDLESS_CANDIDATES + 1)
+                    .collect();
+                if fit.is_empty() || fit.len() > MAX_KIDLESS_CANDIDATES {
+                    Lookup::Mismatch
+                } else {
+                    Lookup::Found(fit)
+                }
+            }
+        }
+    }
+}
+
+fn printable_kid(value: &Value) -> Option<String> {
+    let kid = value.get("kid")?.as_str()?;
+    Some(
+        kid.chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect::<String>(),
+    )
+}
+
+fn str_member<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, &'static str> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err("a member has the wrong JSON type"),
+    }
+}
+
+/// Algorithms a JWK may name in its `alg`. Anything else (`none`, HS*, RSA1_5, unknown)
+/// makes the key unusable.
+pub(crate) fn parse_signing_alg(name: &str) -> Option<Algorithm> {
+    use Algorithm::*;
+    Some(match name {
+        "RS256" => RS256,
+        "RS384" => RS384,
+        "RS512" => RS512,
+        "PS256" => PS256,
+        "PS384" => PS384,
+        "PS512" => PS512,
+        "ES256" => ES256,
+        "ES384" => ES384,
+        "EdDSA" => EdDSA,
+        _ => return None,
+    })
+}
+
+fn parse_jwk(value: &Value) -> Result<Key, &'static str> {
+    let obj = value.as_object().ok_or("not a JSON object")?;
+    let kty = str_member(obj, "kty")?.ok_or("no kty")?;
+    if kty == "oct" {
+        return Err("symmetric (oct) keys are never accepted from a key set");
+    }
+    match str_member(obj, "use")? {
+        None | Some("sig") => {}
+        Some(_) => return Err("use is not sig"),
+    }
+    if let Some(ops) = obj.get("key_ops") {
+        let ops = ops.as_array().ok_or("key_ops is not an array")?;
+        if !ops.iter().any(|op| op.as_str() == Some("verify")) {
+            return Err("key_ops does not include verify");
+        }
+    }
+    let alg = match str_member(obj, "alg")? {
+        None => None,
+        Some(name) => Some(parse_signing_alg(name).ok_or("alg is none, symmetric or unsupported")?),
+    };
+    let kid = match str_member(obj, "kid")? {
+        None => None,
+        Some(kid) if kid.len() > MAX_KID_LEN => return Err("kid is too long"),
+        Some(kid) => Some(Arc::<str>::from(kid)),
+    };
+    let (family, decoding) = match kty {
+        "RSA" => rsa_key(obj)?,
+        "EC" => ec_key(obj)?,
+        "OKP" => okp_key(obj)?,
+        _ => return Err("unsupported kty"),
+    };
+    if alg.is_some_and(|a| !family.fits(a)) {
+        return Err("alg does not fit the key type");
+    }
+    Ok(Key {
+        kid,
+        family,
+        alg,
+        decoding,
+    })
+}
+
+fn required_b64(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str> {
+    let s = str_member(obj, name)?.ok_or("a required key member is missing")?;
+    b64_decode_str(s).ok_or("a key member is not strict base64url")
+}
+
+fn rsa_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
+    let n = required_b64(obj, "n")?;
+    let e = required_b64(obj, "e")?;
+    let n = strip_leading_zeros(&n);
+    let e = strip_leading_zeros(&e);
+    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    if bits < 2048 {
+        return Err("RSA modulus is shorter than 2048 bits");
+    }
+    if bits > 8192 {
+        return Err("RSA modulus is longer than 8192 bits");
+    }
+    // e: odd, at least 3, at most 33 bits (what verifiers accept).
+    if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b % 2 == 0) || e == [1] {
+        return Err("RSA public exponent is unsupported");
+    }
+    Ok((KeyFamily::Rsa, DecodingKey::from_rsa_raw_components(n, e)))
+}
+
+fn ec_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
+    let (family, len) = match str_member(obj, "crv")? {
+        Some("P-256") => (KeyFamily::P256, 32),
+        Some("P-384") => (KeyFamily::P384, 48),
+        _ => return Err("unsupported EC curve"),
+    };
+    if obj.contains_key("d") {
+        return Err("private key material in a public key set");
+    }
+    let x = required_b64(obj, "x")?;
+    let y = required_b64(obj, "y")?;
+    if x.len() != len || y.len() != len {
+        return Err("EC coordinate has the wrong length");
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(4);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok((family, DecodingKey::from_ec_der(&point)))
+}
+
+fn okp_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
+    if str_member(obj, "crv")? != Some("Ed25519") {
+        return Err("unsupported OKP curve");
+    }
+    if obj.contains_key("d") {
+        return Err("private key material in a public key set");
+    }
+    let x = required_b64(obj, "x")?;
+    if x.len() != 32 {
+        return Err("Ed25519 key has the wrong length");
+    }
+    Ok((KeyFamily::Ed25519, DecodingKey::from_ed_der(&x)))
+}
+
+fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    &b[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn rsa_jwk(bits: usize) -> Value {
+        let mut n = vec![0xC5u8; bits / 8];
+        n[0] = 0xC5;
+        json!({"kty":"RSA","kid":format!("rsa{bits}"),"n":b64(&n),"e":"AQAB"})
+    }
+
+    #[test]
+    fn bad_keys_are_skipped_not_fatal() {
+        let ec_x = b64(&[1u8; 32]);
+        let keys = vec![
+            rsa_jwk(2048),
+            rsa_jwk(1024),
+            json!({"kty":"oct","k":"c2VjcmV0","kid":"hmac"}),
+            json!({"kty":"RSA","kid":"enc","use":"enc","n":rsa_jwk(2048)["n"],"e":"AQAB"}),
+            json!({"kty":"RSA","kid":"ops","key_ops":["encrypt"],"n":rsa_jwk(2048)["n"],"e":"AQAB"}),
+            json!({"kty":"RSA","kid":"none","alg":"none","n":rsa_jwk(2048)["n"],"e":"AQAB"}),
+            json!({"kty":"RSA","kid":"hs","alg":"HS256","n":rsa_jwk(2048)["n"],"e":"AQAB"}),
+            json!({"kty":"RSA","kid":"esalg","alg":"ES256","n":rsa_jwk(2048)["n"],"e":"AQAB"}),
+            json!({"kty":"EC","kid":"p521","crv":"P-521","x":ec_x,"y":ec_x}),
+            json!({"kty":"EC","kid":"short","crv":"P-256","x":b64(&[1u8; 31]),"y":ec_x}),
+            json!({"kty":"EC","kid":"p256","crv":"P-256","x":ec_x,"y":ec_x}),
+            json!({"kty":"OKP","kid":"x25519","crv":"X25519","x":ec_x}),
+            json!({"kty":"OKP","kid":"ed","crv":"Ed25519","x":ec_x}),
+            json!({"kty":"RSA","kid":"pad","n":format!("{}=", rsa_jwk(2048)["n"].as_str().unwrap()),"e":"AQAB"}),
+            json!("not an object"),
+            json!({"kty":"RSA","kid":7,"n":"AQAB","e":"AQAB"}),
+        ];
+        let set = KeySet::from_values(&keys);
+        assert_eq!(set.kids(), vec!["ed", "p256", "rsa2048"]);
+        assert_eq!(set.skipped().len(), keys.len() - 3);
+        assert!(
+            set.skipped()
+                .iter()
+                .any(|s| s.kid.as_deref() == Some("hmac") && s.reason.contains("symmetric"))
+        );
+    }
+
+    #[test]
+    fn selection_by_kid_never_falls_back() {
+        let set = KeySet::from_values(&[rsa_jwk(2048)]);
+        assert!(matches!(set.lookup(Some("rsa2048"), Algorithm::RS256), Lookup::Found(k) if k.len() == 1));
+        assert!(matches!(set.lookup(Some("rsa2048"), Algorithm::ES256), Lookup::Mismatch));
+        assert!(matches!(set.lookup(Some("other"), Algorithm::RS256), Lookup::UnknownKid));
+        assert!(matches!(set.lookup(None, Algorithm::PS256), Lookup::Found(_)));
+        assert!(matches!(set.lookup(None, Algorithm::EdDSA), Lookup::Mismatch));
+    }
+
+    #[test]
+    fn kidless_selection_is_bounded() {
+        let keys: Vec<Value> = (0..=MAX_KIDLESS_CANDIDATES)
+            .map(|i| {
+                let mut k = rsa_jwk(2048);
+                k["kid"] = json!(format!("k{i}"));
+                k
+            })
+            .collect();
+        let set = KeySet::from_values(&keys);
+        assert!(matches!(set.lookup(None, Algorithm::RS256), Lookup::Mismatch));
+        let set = KeySet::from_values(&keys[..MAX_KIDLESS_CANDIDATES]);
+        assert!(matches!(set.lookup(None, Algorithm::RS256), Lookup::Found(k) if k.len() == MAX_KIDLESS_CANDIDATES));
+    }
+
+    #[test]
+    fn documents_that_are_not_key_sets() {
+        for body in [&b"{}"[..], b"[]", b"{\"keys\":{}}", b"not json", b"{\"keys\":[]}"] {
+            assert!(KeySet::from_json(body).is_err(), "{:?}", String::from_utf8_lossy(body));
+        }
+        let only_bad = br#"{"keys":[{"kty":"oct","k":"AA"}]}"#;
+        assert_eq!(
+            KeySet::from_json(only_bad).unwrap_err().kind(),
+            &RefreshErrorKind::NoUsableKeys
+        );
+    }
+
+    #[test]
+    fn key_count_is_capped() {
+        let keys: Vec<Value> = (0..MAX_KEYS + 5)
+            .map(|i| {
+                let mut k = rsa_jwk(2048);
+                k["kid"] = json!(format!("k{i}"));
+                k
+            })
+            .collect();
+        let set = KeySet::from_values(&keys);
+        assert_eq!(set.len(), MAX_KEYS);
+        assert_eq!(set.skipped().len(), 5);
+    }
+}

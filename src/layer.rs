@@ -1,0 +1,357 @@
+//! [`JwksAuth`]: the layer, its builder methods and its operator handles.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use tower_layer::Layer;
+
+use crate::claims::StandardClaims;
+use crate::error::{ConfigError, ConfigErrorKind, ReadyError, RefreshError, sanitize_realm};
+use crate::fetch;
+use crate::keys::KeySet;
+use crate::refresh::{KeyStore, Source, Status, Timing};
+use crate::service::JwksAuthService;
+use crate::verify::{AlgSet, Rules};
+
+/// Everything the builder methods set. Cloned into a fresh [`KeyStore`] by each method,
+/// so a configuration change never affects a layer already in use.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) url: Option<String>,
+    pub(crate) static_keys: Option<Arc<serde_json::Value>>,
+    pub(crate) rules: Rules,
+    pub(crate) timing: Timing,
+    pub(crate) allow_http: bool,
+    pub(crate) client: Option<reqwest::Client>,
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) optional: bool,
+}
+
+/// Shared by the layer, its services and (weakly) the refresh task.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<KeyStore>,
+    pub(crate) rules: Rules,
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) optional: bool,
+}
+
+impl Config {
+    fn build(self) -> (Arc<Inner>, Config) {
+        let mut rules = self.rules.clone();
+        let mut config_error = None;
+        if rules.algorithms.is_empty() {
+            config_error = Some(ConfigError::new(ConfigErrorKind::NoAlgorithms));
+            // Keep the set empty: every token is rejected with `DisallowedAlgorithm`.
+            rules.algorithms = AlgSet::from_algs([]);
+        }
+        let (source, initial) = match (&self.static_keys, &self.url) {
+            (Some(doc), _) => {
+                let keys = doc
+                    .get("keys")
+                    .and_then(|k| k.as_array())
+                    .map(|keys| KeySet::from_values(keys))
+                    .unwrap_or_default();
+                (Source::Static, Some(keys))
+            }
+            (None, url) => {
+                let url = match config_error.take() {
+                    Some(e) => Err(e),
+                    None => fetch::check_url(url.as_deref().unwrap_or(""), self.allow_http),
+                };
+                (
+                    Source::Remote {
+                        url,
+                        client: self.client.clone(),
+                    },
+                    None,
+                )
+            }
+        };
+        let store = Arc::new(KeyStore::new(source, self.timing, initial));
+        let inner = Arc::new(Inner {
+            store,
+            rules,
+            realm: self.realm.clone(),
+            optional: self.optional,
+        });
+        (inner, self)
+    }
+}
+
+/// A [`Layer`] that verifies bearer JWTs against a JSON Web Key Set.
+///
+/// Requests with a valid token reach the inner service with the verified claims in
+/// their extensions as [`Claims<T>`](crate::Claims); every other request is answered
+/// by the layer (see the response table in the [crate docs](crate)).
+///
+/// `JwksAuth` is cheap to clone; all clones share one key set and one refresh task.
+/// Builder methods return a *new* layer with its own key set: configure first, then use.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use jwks_auth::{Claims, JwksAuth};
+///
+/// let auth = JwksAuth::new("https://idp.example.com/.well-known/jwks.json")
+///     .issuer("https://idp.example.com/")
+///     .audience("orders-api")
+///     .leeway(Duration::from_secs(30))
+///     .refresh_interval(Duration::from_secs(600));
+///
+/// let app: Router = Router::new()
+///     .route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }))
+///     .layer(auth);
+/// ```
+pub struct JwksAuth<T = StandardClaims> {
+    pub(crate) inner: Arc<Inner>,
+    config: Config,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for JwksAuth<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JwksAuth<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksAuth")
+            .field("url", &self.config.url)
+            .field("rules", &self.inner.rules)
+            .field("timing", &self.config.timing)
+            .field("optional", &self.inner.optional)
+            .field("claims", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwksAuth<StandardClaims> {
+    /// A layer that fetches its keys from the JWKS at `url`.
+    ///
+    /// Infallible and cheap, and needs no runtime: the refresh task starts the first time
+    /// the layer is used inside a Tokio runtime. A bad URL is reported by
+    /// [`ready`](Self::ready), [`status`](Self::status) and the logs at first use, and
+    /// requests are then answered with 503; it never panics.
+    ///
+    /// `url` must be `https`, except for loopback hosts; see [`allow_http`](Self::allow_http).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self::from_config(Config {
+            url: Some(url.into()),
+            static_keys: None,
+            rules: Rules::default(),
+            timing: Timing::default(),
+            allow_http: false,
+            client: None,
+            realm: None,
+            optional: false,
+        })
+    }
+
+    /// A layer with a fixed key set (a JWKS document, `{"keys":[…]}`), for offline use and
+    /// tests. There is no refresh task; unusable keys are skipped as for a fetched set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let jwks = serde_json::json!({"keys": [{
+    ///     "kty": "OKP", "crv": "Ed25519", "kid": "k1",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    /// }]});
+    /// let auth = jwks_auth::JwksAuth::from_jwks(jwks);
+    /// assert_eq!(auth.status().kids, ["k1"]);
+    /// ```
+    pub fn from_jwks(jwks: serde_json::Value) -> Self {
+        let mut auth = Self::new("");
+        auth.config.url = None;
+        auth.config.static_keys = Some(Arc::new(jwks));
+        auth.rebuild()
+    }
+}
+
+impl<T> JwksAuth<T> {
+    fn from_config(config: Config) -> Self {
+        let (inner, config) = config.build();
+        Self {
+            inner,
+            config,
+            _claims: PhantomData,
+        }
+    }
+
+    fn rebuild(self) -> Self {
+        Self::from_config(self.config)
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self.rebuild()
+    }
+
+    /// Deserialize verified claims into `U` instead of [`StandardClaims`]; handlers then
+    /// take [`Claims<U>`](crate::Claims). A token whose payload does not fit `U` is
+    /// rejected with 401 `invalid_token`.
+    pub fn claims<U>(self) -> JwksAuth<U>
+    where
+        U: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        JwksAuth {
+            inner: self.inner,
+            config: self.config,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Accept this issuer (`iss` must equal it exactly). Call again to accept several.
+    /// Defaults to no `iss` check.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        self.with(|c| c.rules.issuers.push(issuer))
+    }
+
+    /// Accept this audience (`aud`, a string or an array, must contain it). Call again to
+    /// accept several. Defaults to no `aud` check.
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        self.with(|c| c.rules.audiences.push(audience))
+    }
+
+    /// Replace the algorithm allow-list. HS* is dropped: symmetric algorithms never make
+    /// sense with a public key set (and `none` is not an [`Algorithm`]).
+    /// Defaults to RS256/384/512, PS256/384/512, ES256, ES384 and EdDSA.
+    pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        let set = AlgSet::from_algs(algorithms);
+        self.with(|c| c.rules.algorithms = set)
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`. Defaults to 60 s.
+    pub fn leeway(self, leeway: Duration) -> Self {
+        self.with(|c| c.rules.leeway = leeway)
+    }
+
+    /// Require the header's `typ` to be this (compared case-insensitively, the
+    /// `application/` prefix optional), e.g. `"at+jwt"` for RFC 9068 access tokens.
+    /// Defaults to no check.
+    pub fn require_typ(self, typ: impl Into<String>) -> Self {
+        let typ = typ.into();
+        self.with(|c| c.rules.typ = Some(typ))
+    }
+
+    /// Require these claims to be present (any value). `exp` is always required.
+    pub fn require_claims<I, S>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        self.with(|c| c.rules.required_claims.extend(names))
+    }
+
+    /// Largest token accepted, in bytes, checked before any decoding. Defaults to 16 KiB.
+    pub fn max_token_len(self, bytes: usize) -> Self {
+        self.with(|c| c.rules.max_token_len = bytes)
+    }
+
+    /// Time between periodic refreshes when the response has no `Cache-Control: max-age`
+    /// (±10 % jitter); also the cap of the failure backoff. Defaults to 5 minutes.
+    pub fn refresh_interval(self, interval: Duration) -> Self {
+        self.with(|c| c.timing.refresh_interval = interval.max(Duration::from_secs(1)))
+    }
+
+    /// Minimum time between two refreshes forced by unknown `kid`s. Defaults to 30 s.
+    pub fn cooldown(self, cooldown: Duration) -> Self {
+        self.with(|c| c.timing.cooldown = cooldown)
+    }
+
+    /// How long the last good key set may be used without a successful refresh; after
+    /// that, requests get 503. Defaults to 24 hours.
+    pub fn max_stale(self, max_stale: Duration) -> Self {
+        self.with(|c| c.timing.max_stale = max_stale)
+    }
+
+    /// Bound on one key set fetch (connect, headers and body), and so on how long a
+    /// request waits for a refresh. Defaults to 5 s.
+    pub fn fetch_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.timing.fetch_timeout = timeout)
+    }
+
+    /// Use this HTTP client for key set fetches instead of the default one (rustls,
+    /// connect timeout 2 s, no redirects). The fetch timeout and body cap still apply;
+    /// redirect and proxy policy are the client's.
+    pub fn http_client(self, client: reqwest::Client) -> Self {
+        self.with(|c| c.client = Some(client))
+    }
+
+    /// Allow a plain `http` key set URL for hosts that are not loopback. Off by default:
+    /// keys fetched over plain HTTP can be replaced by anyone on the path.
+    pub fn allow_http(self, allow: bool) -> Self {
+        self.with(|c| c.allow_http = allow)
+    }
+
+    /// Add `realm="…"` to challenges. Characters that would need escaping are removed.
+    pub fn realm(self, realm: impl AsRef<str>) -> Self {
+        let realm = sanitize_realm(realm.as_ref());
+        self.with(|c| c.realm = Some(realm))
+    }
+
+    /// Let requests without credentials through, without claims (handlers take
+    /// `Option<Claims<T>>`). A token that is present but bad is still rejected.
+    pub fn optional(self) -> Self {
+        self.with(|c| c.optional = true)
+    }
+
+    /// Waits until the first key set is loaded.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error at once if the configuration makes a key set impossible (bad URL).
+    /// Keeps waiting through fetch failures otherwise: bound it with
+    /// [`ready_within`](Self::ready_within) or a timeout.
+    pub async fn ready(&self) -> Result<(), ReadyError> {
+        self.inner.store.ready(None).await
+    }
+
+    /// Like [`ready`](Self::ready), but gives up after `limit`; the error then carries
+    /// the last refresh error.
+    ///
+    /// # Errors
+    ///
+    /// On a configuration error, or when no key set arrived within `limit`.
+    pub async fn ready_within(&self, limit: Duration) -> Result<(), ReadyError> {
+        self.inner.store.ready(Some(limit)).await
+    }
+
+    /// The key set's health: key ids, last success, last error, staleness.
+    pub fn status(&self) -> Status {
+        self.inner.store.status()
+    }
+
+    /// Forces a key set refresh now (joining one in flight, ignoring the cooldown) and
+    /// waits for it, bounded by the fetch timeout.
+    ///
+    /// # Errors
+    ///
+    /// The refresh error, if the refresh failed; the last good key set is kept.
+    pub async fn refresh_now(&self) -> Result<(), RefreshError> {
+        self.inner.store.refresh_now().await
+    }
+}
+
+impl<S, T> Layer<S> for JwksAuth<T> {
+    type Service = JwksAuthService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.inner.store.ensure_started();
+        JwksAuthService::new(inner, self.inner.clone())
+    }
+}

@@ -1,0 +1,126 @@
+//! Bearer JWT authentication for axum and any tower service, verified against an identity
+//! provider's JSON Web Key Set.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use jwks_auth::{Claims, JwksAuth};
+//!
+//! let auth = JwksAuth::new("https://idp.example.com/.well-known/jwks.json")
+//!     .issuer("https://idp.example.com/")
+//!     .audience("orders-api");
+//!
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(auth);
+//!
+//! async fn me(Claims(claims): Claims) -> String {
+//!     claims.sub.unwrap_or_default()
+//! }
+//! ```
+//!
+//! The layer takes the bearer token from the request, verifies it against a key set
+//! snapshot that a background task keeps fresh, and hands the verified claims to
+//! handlers as [`Claims<T>`]. Key rotation, identity provider outages and hostile tokens
+//! are handled by the layer; see below for how.
+//!
+//! # Responses (RFC 6750)
+//!
+//! | case | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials (no `Authorization`, or another scheme) | 401 | `Bearer` (+ `realm`) |
+//! | malformed header: `Bearer` without token, two tokens, two `Authorization` headers, bad characters | 400 | `Bearer error="invalid_request"` |
+//! | bad token: signature, expired, `nbf`, `iss`/`aud`/`typ`, unknown `kid` after refresh, encoding, claims | 401 | `Bearer error="invalid_token", error_description="…"` |
+//! | missing scope ([`AuthError::insufficient_scope`]) | 403 | `Bearer error="insufficient_scope", scope="…"` |
+//! | no usable key set (never fetched, stale past `max_stale`, bad configuration) | 503 | none; `Retry-After` |
+//!
+//! Bodies are small JSON: `{"error":…,"error_description":…}`. Descriptions are fixed
+//! strings ([`AuthErrorKind::description`]): nothing from the request (token, `kid`, claims)
+//! is ever echoed. The [`AuthError`] rides in the response extensions for outer layers
+//! to log. The inner service's error type is never changed.
+//!
+//! # Verification rules
+//!
+//! Fail closed, cheapest checks first (details in the `verify` module source):
+//!
+//! - token at most 16 KiB ([`JwksAuth::max_token_len`]) before any decoding; exactly three
+//!   strict base64url segments (no padding, no `+`/`/`, canonical trailing bits); header
+//!   and payload JSON objects **without duplicate member names** (RFC 7519 allows
+//!   last-wins; we reject, closing parser-differential attacks);
+//! - the algorithm must be in the allow-list (default RS256/384/512, PS256/384/512, ES256,
+//!   ES384, EdDSA) *and* fit the selected key's type, curve and `alg`. `none` and HS* are
+//!   never accepted. `jku`, `x5u`, `jwk`, `x5c` are never used to find a key. Any `crit`
+//!   header is rejected (this crate implements no JWS extension). JWE is rejected;
+//! - key selection by `kid` in a prebuilt map. A `kid` naming a key of the wrong type is a
+//!   rejection, with no fallback. A token without `kid` is tried against the keys fitting
+//!   its algorithm, at most [`keys::MAX_KIDLESS_CANDIDATES`] of them;
+//! - `exp` required; `nbf` checked; leeway 60 s; `iss` exact match when configured; `aud`
+//!   (string or array) when configured. NumericDates may be fractional. A registered claim
+//!   of the wrong JSON type (`exp: "123"`, `aud: 5`, `sub: 1`) is invalid, never "absent".
+//!
+//! # Keys and refresh
+//!
+//! The key set is an immutable snapshot in an `ArcSwap`, built once per fetch. Each JWK is
+//! parsed on its own; unusable keys are skipped and listed in [`Status::skipped`] (see
+//! [`keys`] for what is skipped). A background task refreshes it every 5 minutes (±10 %)
+//! or at `Cache-Control: max-age` (clamped to [1 min, 24 h]) with conditional requests.
+//! An unknown `kid` forces one refresh (single flight, at most one per 30 s cooldown) and
+//! the request waits for it, so the first token after a rotation is accepted. On failure
+//! the last good set is kept and retried with backoff; after 24 h without a good refresh
+//! requests get 503. HTTP: connect 2 s, total 5 s, 512 KiB body cap, no redirects, `https`
+//! except on loopback. The task ends when the last clone of the layer is dropped.
+//!
+//! # Defaults
+//!
+//! | setting | default | method |
+//! |---|---|---|
+//! | algorithms | RS256/384/512, PS256/384/512, ES256, ES384, EdDSA | [`JwksAuth::algorithms`] |
+//! | leeway | 60 s | [`JwksAuth::leeway`] |
+//! | issuer / audience | not checked | [`JwksAuth::issuer`], [`JwksAuth::audience`] |
+//! | max token size | 16 KiB | [`JwksAuth::max_token_len`] |
+//! | refresh interval | 5 min ±10 % | [`JwksAuth::refresh_interval`] |
+//! | forced-refresh cooldown | 30 s | [`JwksAuth::cooldown`] |
+//! | max staleness | 24 h | [`JwksAuth::max_stale`] |
+//! | fetch timeout | 5 s (connect 2 s) | [`JwksAuth::fetch_timeout`] |
+//! | plain http | loopback only | [`JwksAuth::allow_http`] |
+//!
+//! # Crypto backend
+//!
+//! jsonwebtoken's `aws_lc_rs` backend is the default feature; `rust_crypto` is the
+//! pure-Rust alternative (`default-features = false, features = ["rust_crypto"]`). If both
+//! are enabled, `aws_lc_rs` is used ([`CRYPTO_BACKEND`]). The backend is called directly,
+//! never through jsonwebtoken's process-wide default, so no feature combination can panic.
+//!
+//! # Layout
+//!
+//! `layer` ([`JwksAuth`]), `service` ([`JwksAuthService`]), `token` (RFC 6750 header
+//! parsing), `verify` (header, key selection, signature, claims), [`keys`] (the key set
+//! snapshot), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
+//! ([`Claims`], [`StandardClaims`]), `error`; `testing` (feature `test-util`): a real
+//! loopback identity provider for tests and demos.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod claims;
+mod error;
+mod fetch;
+pub mod keys;
+mod layer;
+mod refresh;
+mod service;
+#[cfg(feature = "test-util")]
+pub mod testing;
+mod token;
+mod verify;
+
+pub use claims::{Claims, MissingClaims, StandardClaims};
+pub use error::{
+    AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
+    RefreshErrorKind,
+};
+pub use fetch::{CONNECT_TIMEOUT, FETCH_TIMEOUT, MAX_BODY};
+pub use jsonwebtoken::Algorithm;
+pub use layer::JwksAuth;
+pub use refresh::Status;
+pub use service::{JwksAuthService, ResponseFuture};
+pub use verify::{CRYPTO_BACKEND, DEFAULT_ALGORITHMS};

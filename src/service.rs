@@ -1,0 +1,247 @@
+//! [`JwksAuthService`]: the middleware service, and its [`ResponseFuture`].
+//!
+//! The common case, a token whose key is in the snapshot, is decided synchronously in
+//! `call`: no lock, no await, no allocation of keys. Only a request that must wait (for
+//! the first key set, or a forced refresh after an unknown `kid`) takes the boxed,
+//! asynchronous path. A rejection is always a response; the inner service's error type
+//! is never changed.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use tower::Service;
+
+use crate::claims::Claims;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::keys::KeySet;
+use crate::layer::Inner;
+use crate::refresh::Verdict;
+use crate::token::bearer_token;
+use crate::verify::{Checked, KeyStep, now_secs};
+
+/// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
+/// calls the inner service with [`Claims<T>`] in the request extensions.
+///
+/// Responses are `Response<axum::body::Body>`: the inner body is carried as is (axum's
+/// body is not boxed again), rejections get a small JSON body.
+pub struct JwksAuthService<S, T> {
+    inner: S,
+    auth: Arc<Inner>,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<S, T> JwksAuthService<S, T> {
+    pub(crate) fn new(inner: S, auth: Arc<Inner>) -> Self {
+        Self {
+            inner,
+            auth,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, T> Clone for JwksAuthService<S, T> {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), self.auth.clone())
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for JwksAuthService<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksAuthService")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+fn finish<T: DeserializeOwned>(checked: Checked<'_>, keys: &KeySet) -> Result<Claims<T>, KeyStep> {
+    checked.verify_signature(keys)?;
+    checked
+        .into_claims::<T>()
+        .map(Claims)
+        .map_err(KeyStep::Reject)
+}
+
+type WaitFuture<T> = Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>;
+
+async fn wait_and_verify<T: DeserializeOwned>(
+    auth: Arc<Inner>,
+    token: String,
+) -> Result<Claims<T>, AuthError> {
+    auth.store.wait_for_keys().await;
+    let checked = auth.rules.check(&token, now_secs())?;
+    auth.store.verify_after_wait(checked, finish::<T>)
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for JwksAuthService<S, T>
+where
+    S: Service<Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S, ReqBody, T>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let auth = &self.auth;
+        auth.store.ensure_started();
+        let token = match bearer_token(req.headers(), auth.rules.max_token_len) {
+            Ok(Some(token)) => token,
+            Ok(None) if auth.optional => return ResponseFuture::inner(self.inner.call(req)),
+            Ok(None) => return self.reject(AuthErrorKind::MissingCredentials.into()),
+            Err(e) => return self.reject(e),
+        };
+        let checked = match auth.rules.check(token, now_secs()) {
+            Ok(checked) => checked,
+            Err(kind) => return self.reject(kind.into()),
+        };
+        match auth.store.verify_now(checked, finish::<T>) {
+            Verdict::Accept(claims) => {
+                req.extensions_mut().insert(claims);
+                ResponseFuture::inner(self.inner.call(req))
+            }
+            Verdict::Reject(e) => self.reject(e),
+            Verdict::Wait => {
+                let token = token.to_owned();
+                // The readied service goes into the future; keep a fresh clone here.
+                let clone = self.inner.clone();
+                let svc = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture {
+                    state: State::Waiting {
+                        wait: Box::pin(wait_and_verify::<T>(self.auth.clone(), token)),
+                        svc: Some(svc),
+                        req: Some(req),
+                        realm: self.auth.realm.clone(),
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl<S, T> JwksAuthService<S, T> {
+    fn reject<F, B>(&self, error: AuthError) -> ResponseFuture<F, S, B, T> {
+        ResponseFuture {
+            state: State::Rejected {
+                response: Some(rejection(error, self.auth.realm.as_ref())),
+            },
+        }
+    }
+}
+
+fn rejection(error: AuthError, realm: Option<&Arc<str>>) -> Response {
+    tracing::debug!(kind = ?error.kind(), "jwks-auth: request rejected");
+    error.with_realm(realm).into_response()
+}
+
+pin_project! {
+    /// Response future of [`JwksAuthService`].
+    pub struct ResponseFuture<F, S, B, T> {
+        #[pin]
+        state: State<F, S, B, T>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, B, T> {
+        Inner {
+            #[pin]
+            fut: F,
+        },
+        Waiting {
+            wait: WaitFuture<T>,
+            svc: Option<S>,
+            req: Option<Request<B>>,
+            realm: Option<Arc<str>>,
+        },
+        Rejected {
+            response: Option<Response>,
+        },
+    }
+}
+
+impl<F, S, B, T> ResponseFuture<F, S, B, T> {
+    fn inner(fut: F) -> Self {
+        Self {
+            state: State::Inner { fut },
+        }
+    }
+}
+
+impl<F, S, B, T> fmt::Debug for ResponseFuture<F, S, B, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, S, B, T, ResBody, E> Future for ResponseFuture<F, S, B, T>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    S: Service<Request<B>, Future = F, Response = http::Response<ResBody>, Error = E>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+    T: Send + Sync + Clone + 'static,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            let next = match this.state.as_mut().project() {
+                StateProj::Inner { fut } => {
+                    return fut.poll(cx).map(|r| r.map(|res| res.map(Body::new)));
+                }
+                StateProj::Rejected { response } => {
+                    // Polled again after completion: answer 503 rather than panic.
+                    return Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                        AuthError::unavailable(std::time::Duration::from_secs(1)).into_response()
+                    })));
+                }
+                StateProj::Waiting {
+                    wait,
+                    svc,
+                    req,
+                    realm,
+                } => {
+                    let verdict = ready!(wait.as_mut().poll(cx));
+                    match (verdict, svc.take(), req.take()) {
+                        (Ok(claims), Some(mut svc), Some(mut req)) => {
+                            req.extensions_mut().insert(claims);
+                            State::Inner { fut: svc.call(req) }
+                        }
+                        (Err(e), _, _) => State::Rejected {
+                            response: Some(rejection(e, realm.as_ref())),
+                        },
+                        _ => State::Rejected { response: None },
+                    }
+                }
+            };
+            this.state.set(next);
+        }
+    }
+}

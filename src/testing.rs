@@ -1,0 +1,644 @@
+//! A real identity provider for tests and demos (feature `test-util`).
+//!
+//! [`TestIssuer`] generates real keys (RSA-2048, P-256, P-384, Ed25519, with aws-lc-rs),
+//! serves its JWKS and an OpenID discovery document over real HTTP on `127.0.0.1`, mints
+//! tokens for any supported algorithm, rotates keys, counts fetches, and can misbehave on
+//! command (error statuses, bad bodies, hung connections) to test outages.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::{body::Body, http::Request, routing::get, Router};
+//! use jwks_auth::{testing::TestIssuer, Algorithm, Claims};
+//! use tower::ServiceExt;
+//!
+//! let issuer = TestIssuer::start().await;
+//! let app = Router::new()
+//!     .route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }))
+//!     .layer(issuer.layer());
+//!
+//! let token = issuer.token().alg(Algorithm::ES256).subject("alice").sign();
+//! let response = app
+//!     .oneshot(Request::get("/me").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(issuer.fetch_count(), 1);
+//! # }
+//! ```
+//!
+//! Everything here panics on failure (it is for tests): binding the loopback listener,
+//! generating keys, signing.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value, json};
+
+use crate::JwksAuth;
+
+/// The audience [`TestIssuer`] tokens carry by default, and [`TestIssuer::layer`] requires.
+pub const AUDIENCE: &str = "test-api";
+
+/// A generated signing key with its `kid`.
+pub struct TestKey {
+    kid: String,
+    alg: Option<Algorithm>,
+    material: Material,
+}
+
+enum Material {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair, Algorithm),
+    Ed(Ed25519KeyPair),
+}
+
+impl std::fmt::Debug for TestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestKey {
+    /// Generates a key able to sign `alg` (RSA-2048 for RS*/PS*, P-256 for ES256, P-384
+    /// for ES384, Ed25519 for EdDSA). Its JWK names `alg` unless it is RSA, whose JWK
+    /// leaves `alg` out as many identity providers do.
+    ///
+    /// # Panics
+    ///
+    /// For HS* (not a key set algorithm) or if key generation fails.
+    pub fn generate(alg: Algorithm, kid: impl Into<String>) -> Self {
+        use Algorithm::*;
+        let material = match alg {
+            RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => Material::Rsa(
+                RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key generation"),
+            ),
+            ES256 => Material::Ec(
+                EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key"),
+                ES256,
+            ),
+            ES384 => Material::Ec(
+                EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key"),
+                ES384,
+            ),
+            EdDSA => Material::Ed(Ed25519KeyPair::generate().expect("Ed25519 key")),
+            other => panic!("TestKey is for asymmetric algorithms, not {other:?}"),
+        };
+        let alg = (!matches!(material, Material::Rsa(_))).then_some(alg);
+        Self {
+            kid: kid.into(),
+            alg,
+            material,
+        }
+    }
+
+    /// Sets the `alg` the JWK advertises (`None` leaves it out).
+    pub fn with_jwk_alg(mut self, alg: Option<Algorithm>) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> Value {
+        let mut jwk = match &self.material {
+            Material::Rsa(k) => {
+                let c = sig::RsaPublicKeyComponents::<Vec<u8>>::from(k.public_key());
+                json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            Material::Ec(k, alg) => {
+                let point = k.public_key().as_ref();
+                let len = (point.len() - 1) / 2;
+                let crv = if *alg == Algorithm::ES256 { "P-256" } else { "P-384" };
+                json!({
+                    "kty": "EC", "crv": crv,
+                    "x": b64(&point[1..1 + len]), "y": b64(&point[1 + len..]),
+                })
+            }
+            Material::Ed(k) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())})
+            }
+        };
+        jwk["kid"] = json!(self.kid);
+        jwk["use"] = json!("sig");
+        if let Some(alg) = self.alg {
+            jwk["alg"] = json!(alg_name(alg));
+        }
+        jwk
+    }
+
+    /// Signs `message` with `alg`.
+    ///
+    /// # Panics
+    ///
+    /// If `alg` does not fit the key type.
+    pub fn sign(&self, alg: Algorithm, message: &[u8]) -> Vec<u8> {
+        use Algorithm::*;
+        let rng = SystemRandom::new();
+        match &self.material {
+            Material::Rsa(k) => {
+                let padding: &'static dyn sig::RsaEncoding = match alg {
+                    RS256 => &sig::RSA_PKCS1_SHA256,
+                    RS384 => &sig::RSA_PKCS1_SHA384,
+                    RS512 => &sig::RSA_PKCS1_SHA512,
+                    PS256 => &sig::RSA_PSS_SHA256,
+                    PS384 => &sig::RSA_PSS_SHA384,
+                    PS512 => &sig::RSA_PSS_SHA512,
+                    other => panic!("an RSA key cannot sign {other:?}"),
+                };
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(padding, &rng, message, &mut out).expect("RSA signing");
+                out
+            }
+            Material::Ec(k, key_alg) => {
+                assert_eq!(*key_alg, alg, "EC key signs only {key_alg:?}");
+                k.sign(&rng, message).expect("ECDSA signing").as_ref().to_vec()
+            }
+            Material::Ed(k) => {
+                assert_eq!(alg, EdDSA, "an Ed25519 key signs only EdDSA");
+                k.sign(message).as_ref().to_vec()
+            }
+        }
+    }
+
+    /// Builds a compact JWS from raw header and payload JSON text, signed with `alg`.
+    /// The texts are used byte for byte, so tests can send duplicate members, odd
+    /// numbers or anything else.
+    pub fn sign_compact(&self, alg: Algorithm, header_json: &str, payload_json: &str) -> String {
+        let input = format!("{}.{}", b64(header_json.as_bytes()), b64(payload_json.as_bytes()));
+        let signature = self.sign(alg, input.as_bytes());
+        format!("{input}.{}", b64(&signature))
+    }
+}
+
+/// The name of an algorithm as it appears in a JOSE header.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    use Algorithm::*;
+    match alg {
+        HS256 => "HS256",
+        HS384 => "HS384",
+        HS512 => "HS512",
+        RS256 => "RS256",
+        RS384 => "RS384",
+        RS512 => "RS512",
+        PS256 => "PS256",
+        PS384 => "PS384",
+        PS512 => "PS512",
+        ES256 => "ES256",
+        ES384 => "ES384",
+        EdDSA => "EdDSA",
+        _ => "unknown",
+    }
+}
+
+/// How the issuer answers JWKS requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwksBehavior {
+    /// Serve the published keys (with `ETag`, answering `If-None-Match` with 304).
+    Normal,
+    /// Answer with this status and an empty body.
+    Status(u16),
+    /// Answer 200 with this body.
+    Body(String),
+    /// Accept the request and never answer.
+    Hang,
+    /// Send the published keys one byte every `interval`.
+    Drip(Duration),
+    /// Redirect (302) to this location.
+    Redirect(String),
+}
+
+struct IssuerState {
+    base: String,
+    keys: Mutex<Vec<Arc<TestKey>>>,
+    generation: AtomicU64,
+    fetches: AtomicU64,
+    behavior: Mutex<JwksBehavior>,
+    cache_control: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A loopback identity provider. The server stops when the `TestIssuer` is dropped.
+pub struct TestIssuer {
+    state: Arc<IssuerState>,
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The algorithms whose keys a new [`TestIssuer`] publishes (one RSA key serves all of
+/// RS*/PS*).
+const FAMILIES: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+fn family_prefix(alg: Algorithm) -> &'static str {
+    use Algorithm::*;
+    match alg {
+        ES256 => "p256",
+        ES384 => "p384",
+        EdDSA => "ed25519",
+        _ => "rsa",
+    }
+}
+
+impl TestIssuer {
+    /// Generates keys and starts serving on `127.0.0.1` (a free port). Must be called
+    /// inside a Tokio runtime.
+    ///
+    /// Routes: `/.well-known/jwks.json`, `/.well-known/openid-configuration`.
+    ///
+    /// # Panics
+    ///
+    /// If the listener cannot be bound or keys cannot be generated.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(IssuerState {
+            base: format!("http://{addr}"),
+            keys: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
+            behavior: Mutex::new(JwksBehavior::Normal),
+            cache_control: Mutex::new(None),
+        });
+        let issuer_keys = tokio::task::spawn_blocking(|| generate_family_keys(1))
+            .await
+            .expect("key generation");
+        *lock(&state.keys) = issuer_keys;
+        state.generation.store(1, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route("/.well-known/jwks.json", get(serve_jwks))
+            .route("/.well-known/openid-configuration", get(serve_discovery))
+            .with_state(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            state,
+            addr,
+            server,
+        }
+    }
+
+    /// The issuer identifier (`iss` of its tokens): `http://127.0.0.1:PORT`.
+    pub fn issuer(&self) -> &str {
+        &self.state.base
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.state.base)
+    }
+
+    /// A layer for this issuer: its JWKS URL, `iss` and [`AUDIENCE`] enforced.
+    pub fn layer(&self) -> JwksAuth {
+        JwksAuth::new(self.jwks_url())
+            .issuer(self.issuer())
+            .audience(AUDIENCE)
+    }
+
+    /// How many times the JWKS was requested.
+    pub fn fetch_count(&self) -> u64 {
+        self.state.fetches.load(Ordering::SeqCst)
+    }
+
+    /// The currently published key for `alg`'s family.
+    ///
+    /// # Panics
+    ///
+    /// If no such key is published (e.g. after [`publish`](Self::publish) replaced them).
+    pub fn key(&self, alg: Algorithm) -> Arc<TestKey> {
+        let keys = lock(&self.state.keys);
+        keys.iter()
+            .rev()
+            .find(|k| k.kid.starts_with(family_prefix(alg)))
+            .cloned()
+            .expect("no published key for this algorithm")
+    }
+
+    /// A token with default claims (`iss`, `sub: "user-1"`, `aud:` [`AUDIENCE`], `iat`,
+    /// `exp` in 10 minutes), RS256, signed with the current key.
+    pub fn token(&self) -> TokenBuilder<'_> {
+        let now = crate::verify::now_secs() as i64;
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.state.base));
+        claims.insert("sub".into(), json!("user-1"));
+        claims.insert("aud".into(), json!(AUDIENCE));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 600));
+        TokenBuilder {
+            issuer: self,
+            alg: Algorithm::RS256,
+            key: None,
+            header: Map::new(),
+            claims,
+            kid: KidChoice::Key,
+        }
+    }
+
+    /// Replaces every published key with a fresh one (new `kid`s). Tokens minted after
+    /// this use the new keys; the old keys are no longer in the JWKS.
+    pub async fn rotate(&self) {
+        let generation = self.state.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let keys = tokio::task::spawn_blocking(move || generate_family_keys(generation))
+            .await
+            .expect("key generation");
+        *lock(&self.state.keys) = keys;
+    }
+
+    /// Publishes exactly these keys.
+    pub fn publish(&self, keys: Vec<Arc<TestKey>>) {
+        *lock(&self.state.keys) = keys;
+    }
+
+    /// Adds a key to the published set.
+    pub fn add_key(&self, key: Arc<TestKey>) {
+        lock(&self.state.keys).push(key);
+    }
+
+    /// Changes how JWKS requests are answered.
+    pub fn set_behavior(&self, behavior: JwksBehavior) {
+        *lock(&self.state.behavior) = behavior;
+    }
+
+    /// Sets the `Cache-Control` header of JWKS responses (`None` for none).
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *lock(&self.state.cache_control) = value.map(str::to_owned);
+    }
+}
+
+fn generate_family_keys(generation: u64) -> Vec<Arc<TestKey>> {
+    FAMILIES
+        .iter()
+        .map(|alg| {
+            Arc::new(TestKey::generate(
+                *alg,
+                format!("{}-{generation}", family_prefix(*alg)),
+            ))
+        })
+        .collect()
+}
+
+fn jwks_body(state: &IssuerState) -> String {
+    let keys: Vec<Value> = lock(&state.keys).iter().map(|k| k.jwk()).collect();
+    json!({ "keys": keys }).to_string()
+}
+
+async fn serve_jwks(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Response {
+    state.fetches.fetch_add(1, Ordering::SeqCst);
+    let behavior = lock(&state.behavior).clone();
+    match behavior {
+        JwksBehavior::Normal => {}
+        JwksBehavior::Status(code) => {
+            return StatusCode::from_u16(code)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response();
+        }
+        JwksBehavior::Body(body) => return body.into_response(),
+        JwksBehavior::Hang => std::future::pending::<()>().await,
+        JwksBehavior::Redirect(to) => {
+            return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+        }
+        JwksBehavior::Drip(interval) => {
+            let body = jwks_body(&state).into_bytes();
+            let stream = async_stream(body, interval);
+            return Response::new(axum::body::Body::from_stream(stream));
+        }
+    }
+    let body = jwks_body(&state);
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let mut response = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/jwk-set+json")], body).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    if let Some(cc) = lock(&state.cache_control).as_deref()
+        && let Ok(v) = HeaderValue::from_str(cc)
+    {
+        response.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    response
+}
+
+fn async_stream(
+    body: Vec<u8>,
+    interval: Duration,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        for b in body {
+            tokio::time::sleep(interval).await;
+            if tx.send(Ok(vec![b])).await.is_err() {
+                return;
+            }
+        }
+    });
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+async fn serve_discovery(State(state): State<Arc<IssuerState>>) -> Response {
+    let doc = json!({
+        "issuer": state.base,
+        "jwks_uri": format!("{}/.well-known/jwks.json", state.base),
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "EdDSA"],
+    });
+    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+}
+
+enum KidChoice {
+    Key,
+    None,
+    Custom(String),
+}
+
+/// Builds and signs a token; see [`TestIssuer::token`].
+pub struct TokenBuilder<'a> {
+    issuer: &'a TestIssuer,
+    alg: Algorithm,
+    key: Option<Arc<TestKey>>,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    kid: KidChoice,
+}
+
+impl std::fmt::Debug for TokenBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBuilder")
+            .field("alg", &self.alg)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenBuilder<'_> {
+    /// The signing algorithm (and so the key family). Defaults to RS256.
+    pub fn alg(mut self, alg: Algorithm) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// Sign with this key instead of the issuer's current one.
+    pub fn key(mut self, key: Arc<TestKey>) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets (or replaces) a claim.
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets a header member (`alg` and `kid` are set at signing unless given here).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.claim("sub", sub)
+    }
+
+    /// `aud`.
+    pub fn audience(self, aud: impl Into<Value>) -> Self {
+        self.claim("aud", aud)
+    }
+
+    /// `scope`, space-separated.
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// `exp` this many seconds from now (negative: in the past).
+    pub fn expires_in(self, secs: i64) -> Self {
+        let now = crate::verify::now_secs() as i64;
+        self.claim("exp", now + secs)
+    }
+
+    /// Leave `kid` out of the header.
+    pub fn no_kid(mut self) -> Self {
+        self.kid = KidChoice::None;
+        self
+    }
+
+    /// Put this `kid` in the header, whatever key signs.
+    pub fn kid(mut self, kid: &str) -> Self {
+        self.kid = KidChoice::Custom(kid.to_owned());
+        self
+    }
+
+    /// The header and payload JSON texts this builder would sign.
+    pub fn parts(&self) -> (String, String) {
+        let key = self.signing_key();
+        let mut header = Map::new();
+        header.insert("alg".into(), json!(alg_name(self.alg)));
+        header.insert("typ".into(), json!("JWT"));
+        match &self.kid {
+            KidChoice::Key => {
+                header.insert("kid".into(), json!(key.kid));
+            }
+            KidChoice::Custom(kid) => {
+                header.insert("kid".into(), json!(kid));
+            }
+            KidChoice::None => {}
+        }
+        for (k, v) in &self.header {
+            header.insert(k.clone(), v.clone());
+        }
+        (
+            Value::Object(header).to_string(),
+            Value::Object(self.claims.clone()).to_string(),
+        )
+    }
+
+    fn signing_key(&self) -> Arc<TestKey> {
+        self.key.clone().unwrap_or_else(|| self.issuer.key(self.alg))
+    }
+
+    /// Signs and returns the compact token.
+    pub fn sign(self) -> String {
+        let (header, payload) = self.parts();
+        self.signing_key().sign_compact(self.alg, &header, &payload)
+    }
+}

@@ -1,0 +1,573 @@
+//! Token verification: shape, header, claims, key selection and signature.
+//!
+//! The order is chosen so that cheap checks run first and a junk token never costs a
+//! signature check or a key set fetch:
+//!
+//! 1. size cap (in [`token`](crate::token)), exactly three strict base64url segments;
+//! 2. header: a JSON object without duplicate members; `alg` in the allow-list; no `crit`
+//!    (this crate understands no extension); no `enc`/`zip`; `typ` if required.
+//!    `jku`, `x5u`, `jwk` and `x5c` are ignored: a key is only ever taken from the key set;
+//! 3. payload: a JSON object without duplicate members; `exp` required, `nbf`, `iss`,
+//!    `aud`, required claims; registered claims of the wrong JSON type are invalid;
+//! 4. key selection by `kid` (see [`keys`](crate::keys));
+//! 5. signature, with the algorithm fixed by the key's type and the allow-list;
+//! 6. the payload, already parsed, deserialized into the user's claims type.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::crypto::CryptoProvider;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::AuthErrorKind;
+use crate::keys::{Key, KeySet, Lookup};
+
+#[cfg(feature = "aws_lc_rs")]
+static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+#[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+#[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+compile_error!(
+    "jwks-auth needs a crypto backend: enable the `aws_lc_rs` (default) or the `rust_crypto` feature"
+);
+
+/// Name of the crypto backend compiled in: `"aws_lc_rs"` or `"rust_crypto"`.
+///
+/// When both features are enabled (for instance by `--all-features`), `aws_lc_rs` is
+/// used. The backend is called directly, never through jsonwebtoken's process-wide
+/// default provider, so enabling both can never cause a panic at run time.
+pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws_lc_rs") {
+    "aws_lc_rs"
+} else {
+    "rust_crypto"
+};
+
+/// Algorithms a token may be signed with, by default: RS256/384/512, PS256/384/512,
+/// ES256, ES384 and EdDSA. HS* and `none` can never be allowed.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// A small set of asymmetric algorithms.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AlgSet(u16);
+
+impl AlgSet {
+    fn bit(alg: Algorithm) -> u16 {
+        DEFAULT_ALGORITHMS
+            .iter()
+            .position(|a| *a == alg)
+            .map_or(0, |i| 1 << i)
+    }
+
+    /// Symmetric algorithms are dropped: they never make sense with a public key set.
+    pub(crate) fn from_algs(algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        Self(algs.into_iter().fold(0, |acc, a| acc | Self::bit(a)))
+    }
+
+    pub(crate) fn contains(self, alg: Algorithm) -> bool {
+        self.0 & Self::bit(alg) != 0
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Debug for AlgSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(DEFAULT_ALGORITHMS.iter().filter(|a| self.contains(**a)))
+            .finish()
+    }
+}
+
+/// The verification rules, built once from the layer's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Rules {
+    pub(crate) algorithms: AlgSet,
+    pub(crate) leeway: Duration,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) typ: Option<String>,
+    pub(crate) required_claims: Vec<String>,
+    pub(crate) max_token_len: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            algorithms: AlgSet::from_algs(DEFAULT_ALGORITHMS),
+            leeway: Duration::from_secs(60),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            typ: None,
+            required_claims: Vec::new(),
+            max_token_len: 16 * 1024,
+        }
+    }
+}
+
+/// A token whose shape, header and claims passed; its signature is not checked yet.
+pub(crate) struct Checked<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    signing_input: &'t [u8],
+    signature: Vec<u8>,
+    claims: Map<String, Value>,
+}
+
+/// Why signature verification did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyStep {
+    /// No key with the token's `kid`: a key set refresh may help.
+    UnknownKid,
+    /// Rejected for good.
+    Reject(AuthErrorKind),
+}
+
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Rules {
+    /// Steps 1 to 3: everything that needs no key.
+    pub(crate) fn check<'t>(&self, token: &'t str, now: f64) -> Result<Checked<'t>, AuthErrorKind> {
+        if token.len() > self.max_token_len {
+            return Err(AuthErrorKind::TokenTooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            // Five segments is the compact JWE form.
+            return Err(if token.split('.').count() == 5 {
+                AuthErrorKind::UnsupportedTokenType
+            } else {
+                AuthErrorKind::Malformed
+            });
+        };
+        if h.is_empty() || p.is_empty() || s.is_empty() {
+            return Err(AuthErrorKind::Malformed);
+        }
+        let header = b64_decode_str(h).ok_or(AuthErrorKind::Malformed)?;
+        let header = parse_object(&header)?;
+        let (alg, kid) = self.check_header(&header)?;
+
+        let payload = b64_decode_str(p).ok_or(AuthErrorKind::Malformed)?;
+        let claims = parse_object(&payload)?;
+        self.check_claims(&claims, now)?;
+
+        let signature = b64_decode_str(s).ok_or(AuthErrorKind::Malformed)?;
+        Ok(Checked {
+            alg,
+            kid,
+            signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
+            signature,
+            claims,
+        })
+    }
+
+    fn check_header(
+        &self,
+        header: &Map<String, Value>,
+    ) -> Result<(Algorithm, Option<String>), AuthErrorKind> {
+        if header.contains_key("enc") || header.contains_key("zip") {
+            return Err(AuthErrorKind::UnsupportedTokenType);
+        }
+        if header.contains_key("crit") {
+            // RFC 7515 §4.1.11: a recipient that does not understand an extension listed
+            // in `crit` must reject the token. This crate understands none.
+            return Err(AuthErrorKind::UnsupportedCritical);
+        }
+        let alg = match header.get("alg") {
+            Some(Value::String(name)) => crate::keys::parse_signing_alg(name)
+                .filter(|a| self.algorithms.contains(*a))
+                .ok_or(AuthErrorKind::DisallowedAlgorithm)?,
+            Some(_) => return Err(AuthErrorKind::Malformed),
+            None => return Err(AuthErrorKind::DisallowedAlgorithm),
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(AuthErrorKind::Malformed),
+        };
+        match (header.get("typ"), &self.typ) {
+            (Some(typ), _) if !typ.is_string() => return Err(AuthErrorKind::Malformed),
+            (typ, Some(required)) => {
+                if !typ
+                    .and_then(Value::as_str)
+                    .is_some_and(|typ| typ_matches(typ, required))
+                {
+                    return Err(AuthErrorKind::InvalidType);
+                }
+            }
+            _ => {}
+        }
+        Ok((alg, kid))
+    }
+
+    fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), AuthErrorKind> {
+        let leeway = self.leeway.as_secs_f64();
+        let exp = numeric_date(claims, "exp")?.ok_or(AuthErrorKind::MissingClaim)?;
+        if now >= exp + leeway {
+            return Err(AuthErrorKind::Expired);
+        }
+        if let Some(nbf) = numeric_date(claims, "nbf")?
+            && now + leeway < nbf
+        {
+            return Err(AuthErrorKind::NotYetValid);
+        }
+        numeric_date(claims, "iat")?;
+        for name in ["sub", "jti"] {
+            if claims.get(name).is_some_and(|v| !v.is_string()) {
+                return Err(AuthErrorKind::InvalidClaims);
+            }
+        }
+        match claims.get("iss") {
+            Some(Value::String(iss)) => {
+                if !self.issuers.is_empty() && !self.issuers.iter().any(|i| i == iss) {
+                    return Err(AuthErrorKind::InvalidIssuer);
+                }
+            }
+            Some(_) => return Err(AuthErrorKind::InvalidClaims),
+            None if !self.issuers.is_empty() => return Err(AuthErrorKind::InvalidIssuer),
+            None => {}
+        }
+        match claims.get("aud") {
+            Some(Value::String(aud)) => self.check_audience(std::iter::once(aud.as_str()))?,
+            Some(Value::Array(auds)) => {
+                let mut strings = Vec::with_capacity(auds.len());
+                for aud in auds {
+                    strings.push(aud.as_str().ok_or(AuthErrorKind::InvalidClaims)?);
+                }
+                self.check_audience(strings.into_iter())?;
+            }
+            Some(_) => return Err(AuthErrorKind::InvalidClaims),
+            None if !self.audiences.is_empty() => return Err(AuthErrorKind::InvalidAudience),
+            None => {}
+        }
+        if self
+            .required_claims
+            .iter()
+            .any(|name| !claims.contains_key(name))
+        {
+            return Err(AuthErrorKind::MissingClaim);
+        }
+        Ok(())
+    }
+
+    fn check_audience<'a>(&self, mut auds: impl Iterator<Item = &'a str>) -> Result<(), AuthErrorKind> {
+        if self.audiences.is_empty() || auds.any(|a| self.audiences.iter().any(|x| x == a)) {
+            Ok(())
+        } else {
+            Err(AuthErrorKind::InvalidAudience)
+        }
+    }
+}
+
+impl Checked<'_> {
+    /// Steps 4 and 5: key selection and signature.
+    pub(crate) fn verify_signature(&self, keys: &KeySet) -> Result<(), KeyStep> {
+        match keys.lookup(self.kid.as_deref(), self.alg) {
+            Lookup::UnknownKid => Err(KeyStep::UnknownKid),
+            Lookup::Mismatch => Err(KeyStep::Reject(AuthErrorKind::KeyMismatch)),
+            Lookup::Found(candidates) => {
+                if candidates
+                    .iter()
+                    .any(|key| signature_ok(key, self.alg, self.signing_input, &self.signature))
+                {
+                    Ok(())
+                } else {
+                    Err(KeyStep::Reject(AuthErrorKind::InvalidSignature))
+                }
+            }
+        }
+    }
+
+    /// Step 6: the claims, parsed once, into the user's type.
+    pub(crate) fn into_claims<T: DeserializeOwned>(self) -> Result<T, AuthErrorKind> {
+        T::deserialize(Value::Object(self.claims)).map_err(|_| AuthErrorKind::InvalidClaims)
+    }
+}
+
+fn signature_ok(key: &Key, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+    match (PROVIDER.verifier_factory)(&alg, &key.decoding) {
+        Ok(verifier) => verifier.verify(message, &signature.to_vec()).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// RFC 7515 §4.1.9: compare case-insensitively, the `application/` prefix optional.
+fn typ_matches(typ: &str, required: &str) -> bool {
+    fn strip(s: &str) -> &str {
+        match s.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &s[12..],
+            _ => s,
+        }
+    }
+    strip(typ).eq_ignore_ascii_case(strip(required))
+}
+
+/// A registered NumericDate: integer or fractional JSON number, finite. Any other JSON type
+/// is invalid, never "absent".
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, AuthErrorKind> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if v.is_finite() => Ok(Some(v)),
+            _ => Err(AuthErrorKind::InvalidClaims),
+        },
+        Some(_) => Err(AuthErrorKind::InvalidClaims),
+    }
+}
+
+/// Strict base64url: URL-safe alphabet, no padding, no whitespace, canonical trailing bits.
+pub(crate) fn b64_decode_str(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+/// Parses a JSON object, rejecting duplicate member names at any depth.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, AuthErrorKind> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue::deserialize(&mut de).map_err(|_| AuthErrorKind::Malformed)?;
+    de.end().map_err(|_| AuthErrorKind::Malformed)?;
+    match value.0 {
+        Value::Object(map) => Ok(map),
+        _ => Err(AuthErrorKind::Malformed),
+    }
+}
+
+/// A `serde_json::Value` whose objects may not repeat a member name.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            let StrictValue(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", enc(header), enc(payload), enc("sig"))
+    }
+
+    const NOW: f64 = 1_700_000_000.0;
+    const H: &str = r#"{"alg":"RS256","kid":"k"}"#;
+
+    fn check(rules: &Rules, header: &str, payload: &str) -> Result<(), AuthErrorKind> {
+        rules.check(&token(header, payload), NOW).map(|_| ())
+    }
+
+    #[test]
+    fn strict_json() {
+        assert!(parse_object(br#"{"a":1,"b":{"c":[1,{"d":2}]}}"#).is_ok());
+        assert_eq!(parse_object(br#"{"a":1,"a":2}"#).unwrap_err(), AuthErrorKind::Malformed);
+        assert!(parse_object(br#"{"a":{"b":1,"b":1}}"#).is_err());
+        assert!(parse_object(br#"{"a":[{"b":1,"b":1}]}"#).is_err());
+        assert!(parse_object(br#"[1]"#).is_err());
+        assert!(parse_object(br#""s""#).is_err());
+        assert!(parse_object(br#"{"a":1} x"#).is_err());
+        let deep = "[".repeat(10_000);
+        assert!(parse_object(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn strict_base64url() {
+        assert_eq!(b64_decode_str("YWJj"), Some(b"abc".to_vec()));
+        assert_eq!(b64_decode_str("YWI"), Some(b"ab".to_vec()));
+        assert!(b64_decode_str("YWI=").is_none());
+        assert!(b64_decode_str("YW I").is_none());
+        assert!(b64_decode_str("+/+/").is_none());
+        // Non-canonical trailing bits ("YWJ" is canonical for "ab"… "YWK" is not).
+        assert!(b64_decode_str("YWK").is_none());
+    }
+
+    #[test]
+    fn shapes() {
+        let r = Rules::default();
+        let p = r#"{"exp":1800000000}"#;
+        assert!(check(&r, H, p).is_ok());
+        let t = token(H, p);
+        assert_eq!(r.check(&format!("{t}.x.y"), NOW).err(), Some(AuthErrorKind::UnsupportedTokenType));
+        assert_eq!(r.check(&format!("{t}.x"), NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(r.check("a.b", NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(r.check(&format!("{}.{}.", enc(H), enc(p)), NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(check(&r, "[]", p), Err(AuthErrorKind::Malformed));
+        assert_eq!(check(&r, H, "[1]"), Err(AuthErrorKind::Malformed));
+        assert_eq!(check(&r, H, r#"{"exp":1800000000,"exp":1}"#), Err(AuthErrorKind::Malformed));
+    }
+
+    #[test]
+    fn header_rules() {
+        let r = Rules::default();
+        let p = r#"{"exp":1800000000}"#;
+        for alg in ["none", "None", "HS256", "HS512", "RSA1_5", "ES512", ""] {
+            let h = format!(r#"{{"alg":"{alg}"}}"#);
+            assert_eq!(check(&r, &h, p), Err(AuthErrorKind::DisallowedAlgorithm), "{alg}");
+        }
+        assert_eq!(check(&r, r#"{"kid":"k"}"#, p), Err(AuthErrorKind::DisallowedAlgorithm));
+        assert_eq!(check(&r, r#"{"alg":1}"#, p), Err(AuthErrorKind::Malformed));
+        assert_eq!(check(&r, r#"{"alg":"RS256","kid":5}"#, p), Err(AuthErrorKind::Malformed));
+        assert_eq!(
+            check(&r, r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, p),
+            Err(AuthErrorKind::UnsupportedCritical)
+        );
+        assert_eq!(
+            check(&r, r#"{"alg":"RS256","enc":"A128GCM"}"#, p),
+            Err(AuthErrorKind::UnsupportedTokenType)
+        );
+        let only_es = Rules {
+            algorithms: AlgSet::from_algs([Algorithm::ES256, Algorithm::HS256]),
+            ..Rules::default()
+        };
+        assert_eq!(check(&only_es, H, p), Err(AuthErrorKind::DisallowedAlgorithm));
+        assert_eq!(check(&only_es, r#"{"alg":"HS256"}"#, p), Err(AuthErrorKind::DisallowedAlgorithm));
+        assert!(check(&only_es, r#"{"alg":"ES256"}"#, p).is_ok());
+    }
+
+    #[test]
+    fn typ_rules() {
+        let r = Rules {
+            typ: Some("at+jwt".into()),
+            ..Rules::default()
+        };
+        let p = r#"{"exp":1800000000}"#;
+        assert!(check(&r, r#"{"alg":"RS256","typ":"at+jwt"}"#, p).is_ok());
+        assert!(check(&r, r#"{"alg":"RS256","typ":"application/AT+JWT"}"#, p).is_ok());
+        assert_eq!(check(&r, r#"{"alg":"RS256","typ":"JWT"}"#, p), Err(AuthErrorKind::InvalidType));
+        assert_eq!(check(&r, H, p), Err(AuthErrorKind::InvalidType));
+        assert_eq!(check(&Rules::default(), r#"{"alg":"RS256","typ":7}"#, p), Err(AuthErrorKind::Malformed));
+    }
+
+    #[test]
+    fn time_claims() {
+        let r = Rules::default();
+        let ok = |p: &str| check(&r, H, p);
+        assert_eq!(ok("{}"), Err(AuthErrorKind::MissingClaim));
+        assert!(ok(r#"{"exp":1700000001}"#).is_ok());
+        assert!(ok(r#"{"exp":1.7e9}"#).is_ok(), "within leeway");
+        assert!(ok(r#"{"exp":1699999941}"#).is_ok(), "59 s ago, inside the 60 s leeway");
+        assert_eq!(ok(r#"{"exp":1699999940}"#), Err(AuthErrorKind::Expired));
+        assert_eq!(ok(r#"{"exp":"1800000000"}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(r#"{"exp":null}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(r#"{"exp":true}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(r#"{"exp":1e400}"#), Err(AuthErrorKind::Malformed));
+        assert_eq!(ok(r#"{"exp":1800000000,"nbf":1700000100}"#), Err(AuthErrorKind::NotYetValid));
+        assert!(ok(r#"{"exp":1800000000,"nbf":1700000050.5}"#).is_ok());
+        assert_eq!(ok(r#"{"exp":1800000000,"nbf":"0"}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(r#"{"exp":1800000000,"iat":[]}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(r#"{"exp":1800000000,"sub":1}"#), Err(AuthErrorKind::InvalidClaims));
+        let strict = Rules {
+            leeway: Duration::ZERO,
+            ..Rules::default()
+        };
+        assert_eq!(check(&strict, H, r#"{"exp":1700000000}"#), Err(AuthErrorKind::Expired));
+    }
+
+    #[test]
+    fn issuer_and_audience() {
+        let r = Rules {
+            issuers: vec!["https://idp.example/".into()],
+            audiences: vec!["api".into(), "other".into()],
+            ..Rules::default()
+        };
+        let ok = |p: &str| check(&r, H, p);
+        let e = r#""exp":1800000000"#;
+        assert!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":"api"}}"#)).is_ok());
+        assert!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":["x","other"]}}"#)).is_ok());
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example","aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"HTTPS://idp.example/","aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
+        assert_eq!(ok(&format!(r#"{{{e},"aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":["https://idp.example/"],"aud":"api"}}"#)), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/"}}"#)), Err(AuthErrorKind::InvalidAudience));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":"API"}}"#)), Err(AuthErrorKind::InvalidAudience));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":["api",1]}}"#)), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":[]}}"#)), Err(AuthErrorKind::InvalidAudience));
+        // Without configured values, mistyped claims are still invalid.
+        assert_eq!(check(&Rules::default(), H, &format!(r#"{{{e},"aud":5}}"#)), Err(AuthErrorKind::InvalidClaims));
+    }
+
+    #[test]
+    fn required_claims() {
+        let r = Rules {
+            required_claims: vec!["sub".into()],
+            ..Rules::default()
+        };
+        assert_eq!(check(&r, H, r#"{"exp":1800000000}"#), Err(AuthErrorKind::MissingClaim));
+        assert!(check(&r, H, r#"{"exp":1800000000,"sub":"u"}"#).is_ok());
+    }
+}
