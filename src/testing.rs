@@ -238,6 +238,7 @@ struct IssuerState {
     keys: Mutex<Vec<Arc<TestKey>>>,
     generation: AtomicU64,
     fetches: AtomicU64,
+    not_modified: AtomicU64,
     behavior: Mutex<JwksBehavior>,
     cache_control: Mutex<Option<String>>,
 }
@@ -303,6 +304,7 @@ impl TestIssuer {
             keys: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
             behavior: Mutex::new(JwksBehavior::Normal),
             cache_control: Mutex::new(None),
         });
@@ -350,6 +352,11 @@ impl TestIssuer {
     /// How many times the JWKS was requested.
     pub fn fetch_count(&self) -> u64 {
         self.state.fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many JWKS requests were answered `304 Not Modified`.
+    pub fn not_modified_count(&self) -> u64 {
+        self.state.not_modified.load(Ordering::SeqCst)
     }
 
     /// The currently published key for `alg`'s family.
@@ -461,6 +468,7 @@ async fn serve_jwks(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
     {
+        state.not_modified.fetch_add(1, Ordering::SeqCst);
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, "application/jwk-set+json")], body).into_response()

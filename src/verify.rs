@@ -161,9 +161,8 @@ impl Rules {
                 AuthErrorKind::Malformed
             });
         };
-        if h.is_empty() || p.is_empty() || s.is_empty() {
-            return Err(AuthErrorKind::Malformed);
-        }
+        // Header first, so that an unsecured (`alg: none`, empty signature) token is
+        // reported as a disallowed algorithm.
         let header = b64_decode_str(h).ok_or(AuthErrorKind::Malformed)?;
         let header = parse_object(&header)?;
         let (alg, kid) = self.check_header(&header)?;
@@ -172,6 +171,9 @@ impl Rules {
         let claims = parse_object(&payload)?;
         self.check_claims(&claims, now)?;
 
+        if s.is_empty() {
+            return Err(AuthErrorKind::Malformed);
+        }
         let signature = b64_decode_str(s).ok_or(AuthErrorKind::Malformed)?;
         Ok(Checked {
             alg,

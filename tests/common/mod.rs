@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests: a router with a counting handler, and a
+//! one-shot request that returns what a client would see.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::get;
+use jwks_auth::{Claims, JwksAuth};
+use tower::ServiceExt;
+
+/// Counts how many requests reached the handler.
+#[derive(Clone, Default)]
+pub struct Hits(Arc<AtomicUsize>);
+
+impl Hits {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// `GET /me` returns the subject; counts the calls.
+pub fn app(auth: JwksAuth) -> (Router, Hits) {
+    let hits = Hits::default();
+    let h = hits.clone();
+    let router = Router::new()
+        .route(
+            "/me",
+            get(move |Claims(c): Claims| {
+                let h = h.clone();
+                async move {
+                    h.0.fetch_add(1, Ordering::SeqCst);
+                    c.sub.unwrap_or_default()
+                }
+            }),
+        )
+        .layer(auth);
+    (router, hits)
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn challenge(&self) -> Option<&str> {
+        self.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("challenge is visible ASCII"))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+pub async fn send_request(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// `GET /me` with `Authorization: Bearer {token}`.
+pub async fn send(app: &Router, token: &str) -> Reply {
+    send_auth(app, &[format!("Bearer {token}").as_bytes()]).await
+}
+
+/// `GET /me` with these raw `Authorization` values.
+pub async fn send_auth(app: &Router, values: &[&[u8]]) -> Reply {
+    let mut request = Request::get("/me");
+    for v in values {
+        request = request.header("authorization", *v);
+    }
+    send_request(app, request.body(Body::empty()).unwrap()).await
+}
+
+/// A 401 `invalid_token` with a fixed description, nothing of the request echoed.
+#[track_caller]
+pub fn assert_invalid_token(reply: &Reply, description: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+    assert_eq!(
+        reply.challenge(),
+        Some(format!(r#"Bearer error="invalid_token", error_description="{description}""#).as_str()),
+        "{reply:?}"
+    );
+    assert_eq!(reply.json()["error"], "invalid_token");
+}

@@ -1,0 +1,308 @@
+//! Verification through a real `Router` against a real loopback JWKS: every algorithm,
+//! every class of rejection, the RFC 6750 responses, the extractors.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
+use jwks_auth::{Algorithm, AuthError, AuthErrorKind as K, Claims, JwksAuth};
+use serde_json::json;
+
+const ALL: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+#[tokio::test]
+async fn every_supported_algorithm_is_accepted() {
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(issuer.layer());
+    for alg in ALL {
+        let token = issuer.token().alg(alg).subject(alg_name(alg)).sign();
+        let reply = send(&app, &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{alg:?}: {reply:?}");
+        assert_eq!(reply.body, alg_name(alg));
+    }
+    assert_eq!(hits.get(), ALL.len());
+    assert_eq!(issuer.fetch_count(), 1, "one fetch serves every request");
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_tried_against_fitting_keys() {
+    let issuer = TestIssuer::start().await;
+    let (app, _) = app(issuer.layer());
+    for alg in [Algorithm::RS256, Algorithm::ES384, Algorithm::EdDSA] {
+        let reply = send(&app, &issuer.token().alg(alg).no_kid().sign()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{alg:?}");
+    }
+}
+
+fn b64(s: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(s)
+}
+
+/// Swaps the payload of a signed token for another, keeping header and signature.
+fn with_payload(token: &str, payload: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    format!("{}.{}.{}", parts[0], b64(payload.as_bytes()), parts[2])
+}
+
+#[tokio::test]
+async fn every_class_of_bad_token_gets_401_invalid_token() {
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(issuer.layer());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let rsa = issuer.key(Algorithm::RS256);
+    let stranger = std::sync::Arc::new(TestKey::generate(Algorithm::RS256, "stranger"));
+    let good = issuer.token().sign();
+    let valid_header = good.split('.').next().unwrap().to_owned();
+    let base_claims = |extra: &str| {
+        format!(
+            r#"{{"iss":"{}","aud":"test-api","sub":"u","exp":{}{extra}}}"#,
+            issuer.issuer(),
+            now + 600
+        )
+    };
+    let rsa_header = |extra: &str| format!(r#"{{"alg":"RS256","kid":"{}"{extra}}}"#, rsa.kid());
+
+    let cases: Vec<(&str, String, K)> = vec![
+        ("tampered payload", with_payload(&good, &base_claims(r#","admin":true"#)), K::InvalidSignature),
+        ("signature of another key", issuer.token().key(stranger.clone()).kid(rsa.kid()).sign(), K::InvalidSignature),
+        ("expired", issuer.token().expires_in(-120).sign(), K::Expired),
+        ("nbf in the future", issuer.token().claim("nbf", now + 600).sign(), K::NotYetValid),
+        ("wrong issuer", issuer.token().claim("iss", "https://evil.example").sign(), K::InvalidIssuer),
+        ("no issuer", issuer.token().without_claim("iss").sign(), K::InvalidIssuer),
+        ("wrong audience", issuer.token().audience("other-api").sign(), K::InvalidAudience),
+        ("audience array without ours", issuer.token().audience(json!(["a", "b"])).sign(), K::InvalidAudience),
+        ("no exp", issuer.token().without_claim("exp").sign(), K::MissingClaim),
+        ("exp as a string", issuer.token().claim("exp", (now + 600).to_string()).sign(), K::InvalidClaims),
+        ("exp as null", issuer.token().claim("exp", serde_json::Value::Null).sign(), K::InvalidClaims),
+        ("aud as a number", issuer.token().claim("aud", 7).sign(), K::InvalidClaims),
+        ("unknown kid (after one refresh)", issuer.token().key(stranger.clone()).sign(), K::UnknownKey),
+        ("alg none", format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(base_claims("").as_bytes())), K::DisallowedAlgorithm),
+        ("alg NONE", format!("{}.{}.", b64(br#"{"alg":"NONE"}"#), b64(base_claims("").as_bytes())), K::DisallowedAlgorithm),
+        ("HS256 with the public key as secret", {
+            let input = format!("{}.{}", b64(rsa_header("").replace("RS256", "HS256").as_bytes()), b64(base_claims("").as_bytes()));
+            let n = URL_SAFE_NO_PAD.decode(rsa.jwk()["n"].as_str().unwrap()).unwrap();
+            let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &n), input.as_bytes());
+            format!("{input}.{}", b64(tag.as_ref()))
+        }, K::DisallowedAlgorithm),
+        ("kid of an RSA key, ES256 signature", issuer.token().alg(Algorithm::ES256).kid(rsa.kid()).sign(), K::KeyMismatch),
+        ("embedded jwk header naming an attacker key", issuer.token().key(stranger.clone()).header("jwk", stranger.jwk()).sign(), K::UnknownKey),
+        ("jku header to an attacker set", issuer.token().key(stranger.clone()).kid(rsa.kid()).header("jku", "http://127.0.0.1:1/evil").sign(), K::InvalidSignature),
+        ("crit header", issuer.token().header("crit", json!(["exp"])).header("exp", 1).sign(), K::UnsupportedCritical),
+        ("duplicate claim", rsa.sign_compact(Algorithm::RS256, &rsa_header(""), &base_claims(r#","sub":"admin""#)), K::Malformed),
+        ("duplicate header member", rsa.sign_compact(Algorithm::RS256, &rsa_header(r#","alg":"RS256""#), &base_claims("")), K::Malformed),
+        ("payload is an array", rsa.sign_compact(Algorithm::RS256, &rsa_header(""), "[1]"), K::Malformed),
+        ("padded base64", format!("{good}=="), K::Malformed),
+        ("two segments", good.rsplit_once('.').unwrap().0.to_owned(), K::Malformed),
+        ("four segments", format!("{good}.x"), K::Malformed),
+        ("JWE shape", format!("{valid_header}.a.b.c.d"), K::UnsupportedTokenType),
+        ("too large", issuer.token().claim("pad", "x".repeat(17 * 1024)).sign(), K::TokenTooLarge),
+    ];
+    let fetches_before = issuer.fetch_count();
+    for (name, token, kind) in &cases {
+        let reply = send(&app, token).await;
+        assert_invalid_token(&reply, kind.description());
+        assert_eq!(reply.json()["error_description"], kind.description(), "{name}");
+        let challenge = reply.challenge().unwrap();
+        assert!(!challenge.contains("stranger") && !challenge.contains(&token[..10]), "{name}");
+    }
+    assert_eq!(hits.get(), 0, "the handler never ran");
+    // The unknown kids asked for one refresh between them (cooldown), nothing else did.
+    assert_eq!(issuer.fetch_count(), fetches_before.max(1) + 1);
+}
+
+#[tokio::test]
+async fn transport_errors_follow_rfc_6750() {
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(issuer.layer().realm("orders"));
+    let token = issuer.token().sign();
+
+    // No credentials: 401 with a bare challenge (and the realm).
+    let request = Request::get("/me").body(Body::empty()).unwrap();
+    let reply = send_request(&app, request).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.challenge(), Some(r#"Bearer realm="orders""#));
+    for other in [&b"Basic dXNlcjpwYXNz"[..], b"DPoP abc"] {
+        let reply = send_auth(&app, &[other]).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.challenge(), Some(r#"Bearer realm="orders""#));
+    }
+
+    // Malformed requests: 400 invalid_request.
+    let two = format!("Bearer {token} {token}");
+    let one = format!("Bearer {token}");
+    let bad_cases: Vec<Vec<&[u8]>> = vec![
+        vec![b"Bearer"],
+        vec![b"Bearer   "],
+        vec![two.as_bytes()],
+        vec![one.as_bytes(), one.as_bytes()],
+        vec![b"Bearer a\"b.c.d"],
+        vec![b"Bearer \xffabc"],
+    ];
+    for values in bad_cases {
+        let reply = send_auth(&app, &values).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{values:?}");
+        assert_eq!(
+            reply.challenge(),
+            Some(
+                r#"Bearer realm="orders", error="invalid_request", error_description="malformed authorization header""#
+            )
+        );
+        assert_eq!(reply.json()["error"], "invalid_request");
+    }
+
+    // Scheme is case-insensitive; the token is accepted.
+    let lower = format!("bearer {token}");
+    assert_eq!(send_auth(&app, &[lower.as_bytes()]).await.status, StatusCode::OK);
+    assert_eq!(hits.get(), 1);
+}
+
+#[tokio::test]
+async fn rejections_carry_the_auth_error_and_never_echo_input() {
+    let issuer = TestIssuer::start().await;
+    let response_seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = response_seen.clone();
+    let app = Router::new()
+        .route("/me", get(|| async { "ok" }))
+        .layer(issuer.layer())
+        .layer(axum::middleware::map_response(move |r: axum::response::Response| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() = r.extensions().get::<AuthError>().map(|e| e.kind());
+                r
+            }
+        }));
+    let hostile_kid = "\"><script>alert(1)</script>\r\nX-Evil: 1";
+    let token = issuer.token().kid(hostile_kid).sign();
+    let reply = send(&app, &token).await;
+    assert_invalid_token(&reply, K::UnknownKey.description());
+    assert!(!reply.body.contains("<script>") && !reply.body.contains(&token));
+    assert!(reply.headers.get("x-evil").is_none());
+    assert_eq!(*response_seen.lock().unwrap(), Some(K::UnknownKey));
+    assert_eq!(reply.headers["content-type"], "application/json");
+}
+
+#[derive(Clone, serde::Deserialize)]
+struct TenantClaims {
+    sub: String,
+    tenant: String,
+}
+
+#[tokio::test]
+async fn typed_claims_and_their_rejection() {
+    let issuer = TestIssuer::start().await;
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|Claims(c): Claims<TenantClaims>| async move { format!("{}@{}", c.sub, c.tenant) }),
+        )
+        .layer(issuer.layer().claims::<TenantClaims>());
+    let ok = issuer.token().claim("tenant", "acme").sign();
+    let reply = send(&app, &ok).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "user-1@acme"));
+
+    // A payload that does not fit the type is a bad token, not a 500.
+    for token in [issuer.token().sign(), issuer.token().claim("tenant", 5).sign()] {
+        assert_invalid_token(&send(&app, &token).await, K::InvalidClaims.description());
+    }
+}
+
+#[tokio::test]
+async fn optional_layer_and_option_extractor() {
+    let issuer = TestIssuer::start().await;
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|c: Option<Claims>| async move {
+                c.and_then(|Claims(c)| c.sub).unwrap_or_else(|| "anonymous".into())
+            }),
+        )
+        .layer(issuer.layer().optional());
+    let reply = send_request(&app, Request::get("/me").body(Body::empty()).unwrap()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "anonymous"));
+    let reply = send(&app, &issuer.token().subject("bob").sign()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "bob"));
+    // Present but bad is still rejected.
+    let reply = send(&app, &issuer.token().expires_in(-3600).sign()).await;
+    assert_invalid_token(&reply, K::Expired.description());
+    let reply = send_auth(&app, &[b"Bearer"]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_handler_without_the_layer_gets_500_not_a_panic() {
+    let app = Router::new().route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }));
+    let reply = send_request(&app, Request::get("/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!reply.body.contains("StandardClaims"), "the type name stays in the log");
+}
+
+#[tokio::test]
+async fn static_key_sets_work_offline() {
+    let key = TestKey::generate(Algorithm::ES256, "static-1");
+    let auth = JwksAuth::from_jwks(json!({ "keys": [key.jwk(), {"kty": "oct", "k": "c2VjcmV0"}] }));
+    assert_eq!(auth.status().kids, ["static-1"]);
+    assert_eq!(auth.status().skipped.len(), 1);
+    let (app, _) = app(auth);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = key.sign_compact(
+        Algorithm::ES256,
+        r#"{"alg":"ES256","kid":"static-1"}"#,
+        &format!(r#"{{"sub":"s","exp":{}}}"#, now + 60),
+    );
+    assert_eq!(send(&app, &token).await.status, StatusCode::OK);
+    let unknown = key.sign_compact(
+        Algorithm::ES256,
+        r#"{"alg":"ES256","kid":"other"}"#,
+        &format!(r#"{{"sub":"s","exp":{}}}"#, now + 60),
+    );
+    assert_invalid_token(&send(&app, &unknown).await, K::UnknownKey.description());
+}
+
+#[tokio::test]
+async fn the_allow_list_restricts_algorithms() {
+    let issuer = TestIssuer::start().await;
+    let (app, _) = app(issuer.layer().algorithms([Algorithm::ES256, Algorithm::HS256]));
+    assert_eq!(send(&app, &issuer.token().alg(Algorithm::ES256).sign()).await.status, StatusCode::OK);
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA] {
+        assert_invalid_token(
+            &send(&app, &issuer.token().alg(alg).sign()).await,
+            K::DisallowedAlgorithm.description(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_jwk_alg_pins_the_algorithm_of_its_key() {
+    let issuer = TestIssuer::start().await;
+    let pinned = std::sync::Arc::new(
+        TestKey::generate(Algorithm::RS256, "pinned").with_jwk_alg(Some(Algorithm::RS256)),
+    );
+    issuer.add_key(pinned.clone());
+    let (app, _) = app(issuer.layer());
+    assert_eq!(send(&app, &issuer.token().key(pinned.clone()).sign()).await.status, StatusCode::OK);
+    // Same key, another RSA algorithm: the JWK's alg forbids it.
+    let other = issuer.token().key(pinned).alg(Algorithm::PS256).sign();
+    assert_invalid_token(&send(&app, &other).await, K::KeyMismatch.description());
+}
