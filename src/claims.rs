@@ -136,16 +136,28 @@ pub struct StandardClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Audiences (a single string in the token becomes one element).
-    #[serde(default, deserialize_with = "string_or_array", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_array",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub aud: Vec<String>,
     /// Expiry, seconds since the epoch. Always present in a verified token.
     #[serde(default, deserialize_with = "numeric_date")]
     pub exp: Option<i64>,
     /// Not before, seconds since the epoch.
-    #[serde(default, deserialize_with = "numeric_date", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nbf: Option<i64>,
     /// Issued at, seconds since the epoch.
-    #[serde(default, deserialize_with = "numeric_date", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "numeric_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub iat: Option<i64>,
     /// Token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +166,11 @@ pub struct StandardClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Scopes as Entra and Okta send them: a string or an array.
-    #[serde(default, deserialize_with = "string_or_array", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "string_or_array",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub scp: Vec<String>,
     /// Every other claim.
     #[serde(flatten)]
@@ -216,7 +232,10 @@ mod tests {
         assert_eq!(c.aud, vec!["a"]);
         assert_eq!(c.exp, Some(1_700_000_000));
         assert_eq!(c.nbf, Some(1_699_999_999));
-        assert_eq!(c.scopes().collect::<Vec<_>>(), ["read", "write", "admin", "x", "y"]);
+        assert_eq!(
+            c.scopes().collect::<Vec<_>>(),
+            ["read", "write", "admin", "x", "y"]
+        );
         assert!(c.has_scope("admin") && !c.has_scope("Admin") && !c.has_scope(""));
         assert_eq!(c.extra["tenant"], "t1");
 

@@ -510,7 +510,10 @@ mod tests {
         let missing = AuthError::new(AuthErrorKind::MissingCredentials);
         assert_eq!(missing.www_authenticate().unwrap(), "Bearer");
         let with_realm = missing.clone().with_realm(Some(&sanitize_realm("api")));
-        assert_eq!(with_realm.www_authenticate().unwrap(), r#"Bearer realm="api""#);
+        assert_eq!(
+            with_realm.www_authenticate().unwrap(),
+            r#"Bearer realm="api""#
+        );
 
         let invalid = AuthError::new(AuthErrorKind::Expired).with_realm(Some(&Arc::from("r")));
         assert_eq!(
@@ -526,7 +529,8 @@ mod tests {
 
     #[test]
     fn scopes_and_realms_cannot_break_the_header() {
-        let e = AuthError::insufficient_scope(["ok", "bad\"quote", "sp ace", "x\r\ny", "", "fine:1"]);
+        let e =
+            AuthError::insufficient_scope(["ok", "bad\"quote", "sp ace", "x\r\ny", "", "fine:1"]);
         assert_eq!(e.scope(), Some("ok fine:1"));
         assert_eq!(&*sanitize_realm("a\"b\\c\r\nd\u{7f}é"), "abcd");
     }
@@ -556,7 +560,10 @@ mod tests {
             KeysUnavailable,
         ] {
             let d = kind.description();
-            assert!(d.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+            assert!(
+                d.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            );
             let body: serde_json::Value =
                 serde_json::from_str(&AuthError::new(kind).body_json()).unwrap();
             assert_eq!(body["error_description"], d);

@@ -112,10 +112,10 @@ async fn fetch_inner(
     validators: &Validators,
     timeout: Duration,
 ) -> Result<Fetched, RefreshError> {
-    let mut request = client
-        .get(url.clone())
-        .timeout(timeout)
-        .header(http::header::ACCEPT, "application/jwk-set+json, application/json");
+    let mut request = client.get(url.clone()).timeout(timeout).header(
+        http::header::ACCEPT,
+        "application/jwk-set+json, application/json",
+    );
     if let Some(etag) = &validators.etag {
         request = request.header(IF_NONE_MATCH, etag.clone());
     }
@@ -202,7 +202,9 @@ mod tests {
         assert_eq!(insecure.kind(), &ConfigErrorKind::InsecureUrl);
         assert!(check_url("http://idp.example/jwks", true).is_ok());
         assert_eq!(
-            check_url("ftp://idp.example/jwks", true).unwrap_err().kind(),
+            check_url("ftp://idp.example/jwks", true)
+                .unwrap_err()
+                .kind(),
             &ConfigErrorKind::UnsupportedScheme
         );
         assert_eq!(
@@ -217,14 +219,23 @@ mod tests {
     fn cache_control() {
         let mut h = http::HeaderMap::new();
         assert_eq!(cache_policy(&h), CachePolicy::default());
-        h.append(CACHE_CONTROL, HeaderValue::from_static("public, max-age=600"));
+        h.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600"),
+        );
         assert_eq!(cache_policy(&h).max_age, Some(Duration::from_secs(600)));
-        h.append(CACHE_CONTROL, HeaderValue::from_static("max-age=\"120\", no-store"));
+        h.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("max-age=\"120\", no-store"),
+        );
         let p = cache_policy(&h);
         assert_eq!(p.max_age, Some(Duration::from_secs(120)));
         assert!(p.no_store);
         let mut bad = http::HeaderMap::new();
-        bad.append(CACHE_CONTROL, HeaderValue::from_static("max-age=-1, max-age=abc"));
+        bad.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("max-age=-1, max-age=abc"),
+        );
         assert_eq!(cache_policy(&bad).max_age, None);
     }
 }

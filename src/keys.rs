@@ -219,7 +219,10 @@ fn printable_kid(value: &Value) -> Option<String> {
     )
 }
 
-fn str_member<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, &'static str> {
+fn str_member<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, &'static str> {
     match obj.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -401,11 +404,25 @@ mod tests {
     #[test]
     fn selection_by_kid_never_falls_back() {
         let set = KeySet::from_values(&[rsa_jwk(2048)]);
-        assert!(matches!(set.lookup(Some("rsa2048"), Algorithm::RS256), Lookup::Found(k) if k.len() == 1));
-        assert!(matches!(set.lookup(Some("rsa2048"), Algorithm::ES256), Lookup::Mismatch));
-        assert!(matches!(set.lookup(Some("other"), Algorithm::RS256), Lookup::UnknownKid));
-        assert!(matches!(set.lookup(None, Algorithm::PS256), Lookup::Found(_)));
-        assert!(matches!(set.lookup(None, Algorithm::EdDSA), Lookup::Mismatch));
+        assert!(
+            matches!(set.lookup(Some("rsa2048"), Algorithm::RS256), Lookup::Found(k) if k.len() == 1)
+        );
+        assert!(matches!(
+            set.lookup(Some("rsa2048"), Algorithm::ES256),
+            Lookup::Mismatch
+        ));
+        assert!(matches!(
+            set.lookup(Some("other"), Algorithm::RS256),
+            Lookup::UnknownKid
+        ));
+        assert!(matches!(
+            set.lookup(None, Algorithm::PS256),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            set.lookup(None, Algorithm::EdDSA),
+            Lookup::Mismatch
+        ));
     }
 
     #[test]
@@ -418,15 +435,30 @@ mod tests {
             })
             .collect();
         let set = KeySet::from_values(&keys);
-        assert!(matches!(set.lookup(None, Algorithm::RS256), Lookup::Mismatch));
+        assert!(matches!(
+            set.lookup(None, Algorithm::RS256),
+            Lookup::Mismatch
+        ));
         let set = KeySet::from_values(&keys[..MAX_KIDLESS_CANDIDATES]);
-        assert!(matches!(set.lookup(None, Algorithm::RS256), Lookup::Found(k) if k.len() == MAX_KIDLESS_CANDIDATES));
+        assert!(
+            matches!(set.lookup(None, Algorithm::RS256), Lookup::Found(k) if k.len() == MAX_KIDLESS_CANDIDATES)
+        );
     }
 
     #[test]
     fn documents_that_are_not_key_sets() {
-        for body in [&b"{}"[..], b"[]", b"{\"keys\":{}}", b"not json", b"{\"keys\":[]}"] {
-            assert!(KeySet::from_json(body).is_err(), "{:?}", String::from_utf8_lossy(body));
+        for body in [
+            &b"{}"[..],
+            b"[]",
+            b"{\"keys\":{}}",
+            b"not json",
+            b"{\"keys\":[]}",
+        ] {
+            assert!(
+                KeySet::from_json(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
         let only_bad = br#"{"keys":[{"kty":"oct","k":"AA"}]}"#;
         assert_eq!(

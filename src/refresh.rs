@@ -42,7 +42,9 @@ use reqwest::Url;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::error::{AuthError, AuthErrorKind, ConfigError, ReadyError, RefreshError, RefreshErrorKind};
+use crate::error::{
+    AuthError, AuthErrorKind, ConfigError, ReadyError, RefreshError, RefreshErrorKind,
+};
 use crate::fetch::{self, CachePolicy, Fetched, Validators};
 use crate::keys::{KeySet, SkippedKey};
 
@@ -129,7 +131,12 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    pub(crate) fn request(&mut self, now: Instant, cooldown: Duration, force: bool) -> GateDecision {
+    pub(crate) fn request(
+        &mut self,
+        now: Instant,
+        cooldown: Duration,
+        force: bool,
+    ) -> GateDecision {
         if self.requested > self.served {
             return GateDecision::Wait {
                 ticket: self.requested,
@@ -365,7 +372,11 @@ impl KeyStore {
 
     /// The request path: no lock, no await. `check` runs the key-independent checks,
     /// `finish` the signature and claims against a key set.
-    pub(crate) fn verify_now<C, T>(&self, checked: C, finish: impl FnOnce(C, &KeySet) -> Result<T, crate::verify::KeyStep>) -> Verdict<T> {
+    pub(crate) fn verify_now<C, T>(
+        &self,
+        checked: C,
+        finish: impl FnOnce(C, &KeySet) -> Result<T, crate::verify::KeyStep>,
+    ) -> Verdict<T> {
         let guard = self.snapshot.load();
         let Some(snap) = guard.as_ref() else {
             return if self.is_remote() && self.config_error().is_none() {
@@ -510,7 +521,9 @@ impl KeyStore {
             consecutive_failures: inner.consecutive_failures,
             fetches: self.fetches.load(Ordering::Relaxed),
             stale: snap.as_ref().is_none_or(|s| self.is_stale(s, now)),
-            next_refresh: inner.next_refresh_at.map(|at| at.saturating_duration_since(now)),
+            next_refresh: inner
+                .next_refresh_at
+                .map(|at| at.saturating_duration_since(now)),
         }
     }
 
@@ -652,7 +665,10 @@ mod tests {
         };
         assert_eq!(s.after_success(age(900), 0.5), Duration::from_secs(900));
         assert_eq!(s.after_success(age(1), 0.5), Duration::from_secs(60));
-        assert_eq!(s.after_success(age(10_000_000), 0.5), Duration::from_secs(86_400));
+        assert_eq!(
+            s.after_success(age(10_000_000), 0.5),
+            Duration::from_secs(86_400)
+        );
         let no_store = CachePolicy {
             max_age: Some(Duration::from_secs(900)),
             no_store: true,
@@ -689,20 +705,53 @@ mod tests {
         let cooldown = Duration::from_secs(30);
         let mut g = Gate::default();
         let t0 = Instant::now();
-        assert_eq!(g.request(t0, cooldown, false), GateDecision::Wait { ticket: 1, new: true });
+        assert_eq!(
+            g.request(t0, cooldown, false),
+            GateDecision::Wait {
+                ticket: 1,
+                new: true
+            }
+        );
         // A second unknown kid while the first is pending joins it.
-        assert_eq!(g.request(t0, cooldown, false), GateDecision::Wait { ticket: 1, new: false });
+        assert_eq!(
+            g.request(t0, cooldown, false),
+            GateDecision::Wait {
+                ticket: 1,
+                new: false
+            }
+        );
         // A fetch that started before the request serves nothing; the next one serves it.
         g.served(0);
-        assert_eq!(g.request(t0, cooldown, false), GateDecision::Wait { ticket: 1, new: false });
+        assert_eq!(
+            g.request(t0, cooldown, false),
+            GateDecision::Wait {
+                ticket: 1,
+                new: false
+            }
+        );
         g.served(g.serving());
         // Within the cooldown: denied.
         tokio::time::advance(Duration::from_secs(29)).await;
-        assert_eq!(g.request(Instant::now(), cooldown, false), GateDecision::Denied);
+        assert_eq!(
+            g.request(Instant::now(), cooldown, false),
+            GateDecision::Denied
+        );
         // `refresh_now` bypasses the cooldown.
-        assert_eq!(g.request(Instant::now(), cooldown, true), GateDecision::Wait { ticket: 2, new: true });
+        assert_eq!(
+            g.request(Instant::now(), cooldown, true),
+            GateDecision::Wait {
+                ticket: 2,
+                new: true
+            }
+        );
         g.served(2);
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert_eq!(g.request(Instant::now(), cooldown, false), GateDecision::Wait { ticket: 3, new: true });
+        assert_eq!(
+            g.request(Instant::now(), cooldown, false),
+            GateDecision::Wait {
+                ticket: 3,
+                new: true
+            }
+        );
     }
 }

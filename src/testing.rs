@@ -133,7 +133,11 @@ impl TestKey {
             Material::Ec(k, alg) => {
                 let point = k.public_key().as_ref();
                 let len = (point.len() - 1) / 2;
-                let crv = if *alg == Algorithm::ES256 { "P-256" } else { "P-384" };
+                let crv = if *alg == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
                 json!({
                     "kty": "EC", "crv": crv,
                     "x": b64(&point[1..1 + len]), "y": b64(&point[1 + len..]),
@@ -171,12 +175,16 @@ impl TestKey {
                     other => panic!("an RSA key cannot sign {other:?}"),
                 };
                 let mut out = vec![0; k.public_modulus_len()];
-                k.sign(padding, &rng, message, &mut out).expect("RSA signing");
+                k.sign(padding, &rng, message, &mut out)
+                    .expect("RSA signing");
                 out
             }
             Material::Ec(k, key_alg) => {
                 assert_eq!(*key_alg, alg, "EC key signs only {key_alg:?}");
-                k.sign(&rng, message).expect("ECDSA signing").as_ref().to_vec()
+                k.sign(&rng, message)
+                    .expect("ECDSA signing")
+                    .as_ref()
+                    .to_vec()
             }
             Material::Ed(k) => {
                 assert_eq!(alg, EdDSA, "an Ed25519 key signs only EdDSA");
@@ -189,7 +197,11 @@ impl TestKey {
     /// The texts are used byte for byte, so tests can send duplicate members, odd
     /// numbers or anything else.
     pub fn sign_compact(&self, alg: Algorithm, header_json: &str, payload_json: &str) -> String {
-        let input = format!("{}.{}", b64(header_json.as_bytes()), b64(payload_json.as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header_json.as_bytes()),
+            b64(payload_json.as_bytes())
+        );
         let signature = self.sign(alg, input.as_bytes());
         format!("{input}.{}", b64(&signature))
     }
@@ -256,7 +268,9 @@ pub struct TestIssuer {
 
 impl std::fmt::Debug for TestIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestIssuer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TestIssuer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -524,7 +538,11 @@ async fn serve_discovery(State(state): State<Arc<IssuerState>>) -> Response {
         "jwks_uri": format!("{}/.well-known/jwks.json", state.base),
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "EdDSA"],
     });
-    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
+        .into_response()
 }
 
 enum KidChoice {
@@ -641,7 +659,9 @@ impl TokenBuilder<'_> {
     }
 
     fn signing_key(&self) -> Arc<TestKey> {
-        self.key.clone().unwrap_or_else(|| self.issuer.key(self.alg))
+        self.key
+            .clone()
+            .unwrap_or_else(|| self.issuer.key(self.alg))
     }
 
     /// Signs and returns the compact token.

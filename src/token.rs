@@ -17,10 +17,7 @@ use crate::error::{AuthError, AuthErrorKind};
 /// Finds the bearer token in `headers`.
 ///
 /// Returns `Ok(None)` when the request carries no bearer credentials at all.
-pub(crate) fn bearer_token(
-    headers: &HeaderMap,
-    max_len: usize,
-) -> Result<Option<&str>, AuthError> {
+pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);

@@ -20,8 +20,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::AuthErrorKind;
@@ -152,7 +152,8 @@ impl Rules {
             return Err(AuthErrorKind::TokenTooLarge);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             // Five segments is the compact JWE form.
             return Err(if token.split('.').count() == 5 {
@@ -208,17 +209,15 @@ impl Rules {
             Some(Value::String(kid)) => Some(kid.clone()),
             Some(_) => return Err(AuthErrorKind::Malformed),
         };
-        match (header.get("typ"), &self.typ) {
-            (Some(typ), _) if !typ.is_string() => return Err(AuthErrorKind::Malformed),
-            (typ, Some(required)) => {
-                if !typ
-                    .and_then(Value::as_str)
-                    .is_some_and(|typ| typ_matches(typ, required))
-                {
-                    return Err(AuthErrorKind::InvalidType);
-                }
-            }
-            _ => {}
+        let typ = match header.get("typ") {
+            None => None,
+            Some(Value::String(typ)) => Some(typ.as_str()),
+            Some(_) => return Err(AuthErrorKind::Malformed),
+        };
+        if let Some(required) = &self.typ
+            && !typ.is_some_and(|typ| typ_matches(typ, required))
+        {
+            return Err(AuthErrorKind::InvalidType);
         }
         Ok((alg, kid))
     }
@@ -241,14 +240,9 @@ impl Rules {
             }
         }
         match claims.get("iss") {
-            Some(Value::String(iss)) => {
-                if !self.issuers.is_empty() && !self.issuers.iter().any(|i| i == iss) {
-                    return Err(AuthErrorKind::InvalidIssuer);
-                }
-            }
+            Some(Value::String(iss)) => self.check_issuer(Some(iss))?,
             Some(_) => return Err(AuthErrorKind::InvalidClaims),
-            None if !self.issuers.is_empty() => return Err(AuthErrorKind::InvalidIssuer),
-            None => {}
+            None => self.check_issuer(None)?,
         }
         match claims.get("aud") {
             Some(Value::String(aud)) => self.check_audience(std::iter::once(aud.as_str()))?,
@@ -273,7 +267,18 @@ impl Rules {
         Ok(())
     }
 
-    fn check_audience<'a>(&self, mut auds: impl Iterator<Item = &'a str>) -> Result<(), AuthErrorKind> {
+    fn check_issuer(&self, iss: Option<&str>) -> Result<(), AuthErrorKind> {
+        if self.issuers.is_empty() || iss.is_some_and(|iss| self.issuers.iter().any(|i| i == iss)) {
+            Ok(())
+        } else {
+            Err(AuthErrorKind::InvalidIssuer)
+        }
+    }
+
+    fn check_audience<'a>(
+        &self,
+        mut auds: impl Iterator<Item = &'a str>,
+    ) -> Result<(), AuthErrorKind> {
         if self.audiences.is_empty() || auds.any(|a| self.audiences.iter().any(|x| x == a)) {
             Ok(())
         } else {
@@ -437,7 +442,10 @@ mod tests {
     #[test]
     fn strict_json() {
         assert!(parse_object(br#"{"a":1,"b":{"c":[1,{"d":2}]}}"#).is_ok());
-        assert_eq!(parse_object(br#"{"a":1,"a":2}"#).unwrap_err(), AuthErrorKind::Malformed);
+        assert_eq!(
+            parse_object(br#"{"a":1,"a":2}"#).unwrap_err(),
+            AuthErrorKind::Malformed
+        );
         assert!(parse_object(br#"{"a":{"b":1,"b":1}}"#).is_err());
         assert!(parse_object(br#"{"a":[{"b":1,"b":1}]}"#).is_err());
         assert!(parse_object(br#"[1]"#).is_err());
@@ -464,13 +472,25 @@ mod tests {
         let p = r#"{"exp":1800000000}"#;
         assert!(check(&r, H, p).is_ok());
         let t = token(H, p);
-        assert_eq!(r.check(&format!("{t}.x.y"), NOW).err(), Some(AuthErrorKind::UnsupportedTokenType));
-        assert_eq!(r.check(&format!("{t}.x"), NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(
+            r.check(&format!("{t}.x.y"), NOW).err(),
+            Some(AuthErrorKind::UnsupportedTokenType)
+        );
+        assert_eq!(
+            r.check(&format!("{t}.x"), NOW).err(),
+            Some(AuthErrorKind::Malformed)
+        );
         assert_eq!(r.check("a.b", NOW).err(), Some(AuthErrorKind::Malformed));
-        assert_eq!(r.check(&format!("{}.{}.", enc(H), enc(p)), NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(
+            r.check(&format!("{}.{}.", enc(H), enc(p)), NOW).err(),
+            Some(AuthErrorKind::Malformed)
+        );
         assert_eq!(check(&r, "[]", p), Err(AuthErrorKind::Malformed));
         assert_eq!(check(&r, H, "[1]"), Err(AuthErrorKind::Malformed));
-        assert_eq!(check(&r, H, r#"{"exp":1800000000,"exp":1}"#), Err(AuthErrorKind::Malformed));
+        assert_eq!(
+            check(&r, H, r#"{"exp":1800000000,"exp":1}"#),
+            Err(AuthErrorKind::Malformed)
+        );
     }
 
     #[test]
@@ -479,11 +499,21 @@ mod tests {
         let p = r#"{"exp":1800000000}"#;
         for alg in ["none", "None", "HS256", "HS512", "RSA1_5", "ES512", ""] {
             let h = format!(r#"{{"alg":"{alg}"}}"#);
-            assert_eq!(check(&r, &h, p), Err(AuthErrorKind::DisallowedAlgorithm), "{alg}");
+            assert_eq!(
+                check(&r, &h, p),
+                Err(AuthErrorKind::DisallowedAlgorithm),
+                "{alg}"
+            );
         }
-        assert_eq!(check(&r, r#"{"kid":"k"}"#, p), Err(AuthErrorKind::DisallowedAlgorithm));
+        assert_eq!(
+            check(&r, r#"{"kid":"k"}"#, p),
+            Err(AuthErrorKind::DisallowedAlgorithm)
+        );
         assert_eq!(check(&r, r#"{"alg":1}"#, p), Err(AuthErrorKind::Malformed));
-        assert_eq!(check(&r, r#"{"alg":"RS256","kid":5}"#, p), Err(AuthErrorKind::Malformed));
+        assert_eq!(
+            check(&r, r#"{"alg":"RS256","kid":5}"#, p),
+            Err(AuthErrorKind::Malformed)
+        );
         assert_eq!(
             check(&r, r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, p),
             Err(AuthErrorKind::UnsupportedCritical)
@@ -496,8 +526,14 @@ mod tests {
             algorithms: AlgSet::from_algs([Algorithm::ES256, Algorithm::HS256]),
             ..Rules::default()
         };
-        assert_eq!(check(&only_es, H, p), Err(AuthErrorKind::DisallowedAlgorithm));
-        assert_eq!(check(&only_es, r#"{"alg":"HS256"}"#, p), Err(AuthErrorKind::DisallowedAlgorithm));
+        assert_eq!(
+            check(&only_es, H, p),
+            Err(AuthErrorKind::DisallowedAlgorithm)
+        );
+        assert_eq!(
+            check(&only_es, r#"{"alg":"HS256"}"#, p),
+            Err(AuthErrorKind::DisallowedAlgorithm)
+        );
         assert!(check(&only_es, r#"{"alg":"ES256"}"#, p).is_ok());
     }
 
@@ -510,9 +546,15 @@ mod tests {
         let p = r#"{"exp":1800000000}"#;
         assert!(check(&r, r#"{"alg":"RS256","typ":"at+jwt"}"#, p).is_ok());
         assert!(check(&r, r#"{"alg":"RS256","typ":"application/AT+JWT"}"#, p).is_ok());
-        assert_eq!(check(&r, r#"{"alg":"RS256","typ":"JWT"}"#, p), Err(AuthErrorKind::InvalidType));
+        assert_eq!(
+            check(&r, r#"{"alg":"RS256","typ":"JWT"}"#, p),
+            Err(AuthErrorKind::InvalidType)
+        );
         assert_eq!(check(&r, H, p), Err(AuthErrorKind::InvalidType));
-        assert_eq!(check(&Rules::default(), r#"{"alg":"RS256","typ":7}"#, p), Err(AuthErrorKind::Malformed));
+        assert_eq!(
+            check(&Rules::default(), r#"{"alg":"RS256","typ":7}"#, p),
+            Err(AuthErrorKind::Malformed)
+        );
     }
 
     #[test]
@@ -522,22 +564,43 @@ mod tests {
         assert_eq!(ok("{}"), Err(AuthErrorKind::MissingClaim));
         assert!(ok(r#"{"exp":1700000001}"#).is_ok());
         assert!(ok(r#"{"exp":1.7e9}"#).is_ok(), "within leeway");
-        assert!(ok(r#"{"exp":1699999941}"#).is_ok(), "59 s ago, inside the 60 s leeway");
+        assert!(
+            ok(r#"{"exp":1699999941}"#).is_ok(),
+            "59 s ago, inside the 60 s leeway"
+        );
         assert_eq!(ok(r#"{"exp":1699999940}"#), Err(AuthErrorKind::Expired));
-        assert_eq!(ok(r#"{"exp":"1800000000"}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(
+            ok(r#"{"exp":"1800000000"}"#),
+            Err(AuthErrorKind::InvalidClaims)
+        );
         assert_eq!(ok(r#"{"exp":null}"#), Err(AuthErrorKind::InvalidClaims));
         assert_eq!(ok(r#"{"exp":true}"#), Err(AuthErrorKind::InvalidClaims));
         assert_eq!(ok(r#"{"exp":1e400}"#), Err(AuthErrorKind::Malformed));
-        assert_eq!(ok(r#"{"exp":1800000000,"nbf":1700000100}"#), Err(AuthErrorKind::NotYetValid));
+        assert_eq!(
+            ok(r#"{"exp":1800000000,"nbf":1700000100}"#),
+            Err(AuthErrorKind::NotYetValid)
+        );
         assert!(ok(r#"{"exp":1800000000,"nbf":1700000050.5}"#).is_ok());
-        assert_eq!(ok(r#"{"exp":1800000000,"nbf":"0"}"#), Err(AuthErrorKind::InvalidClaims));
-        assert_eq!(ok(r#"{"exp":1800000000,"iat":[]}"#), Err(AuthErrorKind::InvalidClaims));
-        assert_eq!(ok(r#"{"exp":1800000000,"sub":1}"#), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(
+            ok(r#"{"exp":1800000000,"nbf":"0"}"#),
+            Err(AuthErrorKind::InvalidClaims)
+        );
+        assert_eq!(
+            ok(r#"{"exp":1800000000,"iat":[]}"#),
+            Err(AuthErrorKind::InvalidClaims)
+        );
+        assert_eq!(
+            ok(r#"{"exp":1800000000,"sub":1}"#),
+            Err(AuthErrorKind::InvalidClaims)
+        );
         let strict = Rules {
             leeway: Duration::ZERO,
             ..Rules::default()
         };
-        assert_eq!(check(&strict, H, r#"{"exp":1700000000}"#), Err(AuthErrorKind::Expired));
+        assert_eq!(
+            check(&strict, H, r#"{"exp":1700000000}"#),
+            Err(AuthErrorKind::Expired)
+        );
     }
 
     #[test]
@@ -549,18 +612,65 @@ mod tests {
         };
         let ok = |p: &str| check(&r, H, p);
         let e = r#""exp":1800000000"#;
-        assert!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":"api"}}"#)).is_ok());
-        assert!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":["x","other"]}}"#)).is_ok());
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example","aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"HTTPS://idp.example/","aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
-        assert_eq!(ok(&format!(r#"{{{e},"aud":"api"}}"#)), Err(AuthErrorKind::InvalidIssuer));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":["https://idp.example/"],"aud":"api"}}"#)), Err(AuthErrorKind::InvalidClaims));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/"}}"#)), Err(AuthErrorKind::InvalidAudience));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":"API"}}"#)), Err(AuthErrorKind::InvalidAudience));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":["api",1]}}"#)), Err(AuthErrorKind::InvalidClaims));
-        assert_eq!(ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":[]}}"#)), Err(AuthErrorKind::InvalidAudience));
+        assert!(
+            ok(&format!(
+                r#"{{{e},"iss":"https://idp.example/","aud":"api"}}"#
+            ))
+            .is_ok()
+        );
+        assert!(
+            ok(&format!(
+                r#"{{{e},"iss":"https://idp.example/","aud":["x","other"]}}"#
+            ))
+            .is_ok()
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{{e},"iss":"https://idp.example","aud":"api"}}"#
+            )),
+            Err(AuthErrorKind::InvalidIssuer)
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{{e},"iss":"HTTPS://idp.example/","aud":"api"}}"#
+            )),
+            Err(AuthErrorKind::InvalidIssuer)
+        );
+        assert_eq!(
+            ok(&format!(r#"{{{e},"aud":"api"}}"#)),
+            Err(AuthErrorKind::InvalidIssuer)
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{{e},"iss":["https://idp.example/"],"aud":"api"}}"#
+            )),
+            Err(AuthErrorKind::InvalidClaims)
+        );
+        assert_eq!(
+            ok(&format!(r#"{{{e},"iss":"https://idp.example/"}}"#)),
+            Err(AuthErrorKind::InvalidAudience)
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{{e},"iss":"https://idp.example/","aud":"API"}}"#
+            )),
+            Err(AuthErrorKind::InvalidAudience)
+        );
+        assert_eq!(
+            ok(&format!(
+                r#"{{{e},"iss":"https://idp.example/","aud":["api",1]}}"#
+            )),
+            Err(AuthErrorKind::InvalidClaims)
+        );
+        assert_eq!(
+            ok(&format!(r#"{{{e},"iss":"https://idp.example/","aud":[]}}"#)),
+            Err(AuthErrorKind::InvalidAudience)
+        );
         // Without configured values, mistyped claims are still invalid.
-        assert_eq!(check(&Rules::default(), H, &format!(r#"{{{e},"aud":5}}"#)), Err(AuthErrorKind::InvalidClaims));
+        assert_eq!(
+            check(&Rules::default(), H, &format!(r#"{{{e},"aud":5}}"#)),
+            Err(AuthErrorKind::InvalidClaims)
+        );
     }
 
     #[test]
@@ -569,7 +679,10 @@ mod tests {
             required_claims: vec!["sub".into()],
             ..Rules::default()
         };
-        assert_eq!(check(&r, H, r#"{"exp":1800000000}"#), Err(AuthErrorKind::MissingClaim));
+        assert_eq!(
+            check(&r, H, r#"{"exp":1800000000}"#),
+            Err(AuthErrorKind::MissingClaim)
+        );
         assert!(check(&r, H, r#"{"exp":1800000000,"sub":"u"}"#).is_ok());
     }
 }

@@ -50,7 +50,10 @@ async fn a_rotated_key_is_accepted_on_its_first_request_with_one_fetch() {
         assert_eq!(t.await.unwrap(), StatusCode::OK);
     }
     assert_eq!(issuer.fetch_count(), 2);
-    assert_eq!(auth.status().kids, ["ed25519-2", "p256-2", "p384-2", "rsa-2"]);
+    assert_eq!(
+        auth.status().kids,
+        ["ed25519-2", "p256-2", "p384-2", "rsa-2"]
+    );
 
     // The retired key's tokens are now unknown, and rejected without another fetch.
     assert_invalid_token(&send(&app, &old).await, K::UnknownKey.description());
@@ -61,7 +64,10 @@ async fn a_rotated_key_is_accepted_on_its_first_request_with_one_fetch() {
 async fn a_flood_of_unknown_kids_costs_at_most_one_fetch_per_cooldown() {
     let issuer = TestIssuer::start().await;
     let (app, hits) = app(issuer.layer());
-    assert_eq!(send(&app, &issuer.token().sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, &issuer.token().sign()).await.status,
+        StatusCode::OK
+    );
     let stranger = Arc::new(TestKey::generate(Algorithm::ES256, "x"));
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -77,11 +83,21 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_fetch_per_cooldown() {
     for t in tasks {
         assert_invalid_token(&t.await.unwrap(), K::UnknownKey.description());
     }
-    assert_eq!(issuer.fetch_count(), 2, "initial fetch + one forced refresh");
+    assert_eq!(
+        issuer.fetch_count(),
+        2,
+        "initial fetch + one forced refresh"
+    );
     assert_eq!(hits.get(), 1);
 
     // Junk that fails cheap checks never triggers a refresh, even after the cooldown.
-    let expired = issuer.token().key(stranger.clone()).alg(Algorithm::ES256).kid("new").expires_in(-3600).sign();
+    let expired = issuer
+        .token()
+        .key(stranger.clone())
+        .alg(Algorithm::ES256)
+        .kid("new")
+        .expires_in(-3600)
+        .sign();
     assert_invalid_token(&send(&app, &expired).await, K::Expired.description());
     assert_eq!(issuer.fetch_count(), 2);
 }
@@ -97,12 +113,30 @@ async fn outages_keep_the_last_good_key_set() {
     let failures: Vec<(JwksBehavior, RefreshErrorKind)> = vec![
         (JwksBehavior::Status(500), RefreshErrorKind::Status(500)),
         (JwksBehavior::Status(404), RefreshErrorKind::Status(404)),
-        (JwksBehavior::Body("not json".into()), RefreshErrorKind::InvalidJwks),
-        (JwksBehavior::Body(r#"{"keys":[]}"#.into()), RefreshErrorKind::NoUsableKeys),
-        (JwksBehavior::Body(r#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#.into()), RefreshErrorKind::NoUsableKeys),
-        (JwksBehavior::Body(r#"{"keys":"nope"}"#.into()), RefreshErrorKind::InvalidJwks),
-        (JwksBehavior::Body("x".repeat(600 * 1024)), RefreshErrorKind::BodyTooLarge),
-        (JwksBehavior::Redirect(issuer.jwks_url()), RefreshErrorKind::Status(302)),
+        (
+            JwksBehavior::Body("not json".into()),
+            RefreshErrorKind::InvalidJwks,
+        ),
+        (
+            JwksBehavior::Body(r#"{"keys":[]}"#.into()),
+            RefreshErrorKind::NoUsableKeys,
+        ),
+        (
+            JwksBehavior::Body(r#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#.into()),
+            RefreshErrorKind::NoUsableKeys,
+        ),
+        (
+            JwksBehavior::Body(r#"{"keys":"nope"}"#.into()),
+            RefreshErrorKind::InvalidJwks,
+        ),
+        (
+            JwksBehavior::Body("x".repeat(600 * 1024)),
+            RefreshErrorKind::BodyTooLarge,
+        ),
+        (
+            JwksBehavior::Redirect(issuer.jwks_url()),
+            RefreshErrorKind::Status(302),
+        ),
     ];
     for (i, (behavior, kind)) in failures.into_iter().enumerate() {
         issuer.set_behavior(behavior.clone());
@@ -110,9 +144,16 @@ async fn outages_keep_the_last_good_key_set() {
         assert_eq!(err.kind(), &kind, "{behavior:?}");
         let status = auth.status();
         assert_eq!(status.consecutive_failures as usize, i + 1);
-        assert_eq!(status.last_error.as_ref().map(|e| e.kind().clone()), Some(kind));
+        assert_eq!(
+            status.last_error.as_ref().map(|e| e.kind().clone()),
+            Some(kind)
+        );
         assert!(status.is_ready(), "still serving the last good set");
-        assert_eq!(send(&app, &token).await.status, StatusCode::OK, "{behavior:?}");
+        assert_eq!(
+            send(&app, &token).await.status,
+            StatusCode::OK,
+            "{behavior:?}"
+        );
     }
     issuer.set_behavior(JwksBehavior::Normal);
     auth.refresh_now().await.expect("recovered");
@@ -131,7 +172,11 @@ async fn an_unchanged_key_set_is_answered_304_and_kept() {
     auth.refresh_now().await.unwrap();
     auth.refresh_now().await.unwrap();
     assert_eq!(issuer.fetch_count(), 3);
-    assert_eq!(issuer.not_modified_count(), 2, "conditional requests were sent");
+    assert_eq!(
+        issuer.not_modified_count(),
+        2,
+        "conditional requests were sent"
+    );
     let status = auth.status();
     assert!(status.last_success.unwrap() >= first);
     assert_eq!(status.key_count, 4);
@@ -153,23 +198,39 @@ async fn an_unreachable_identity_provider_gives_503_never_401() {
     let reply = send(&app, &issuer.token().sign()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
     assert!(reply.challenge().is_none());
-    let retry: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(reply.json()["error"], "temporarily_unavailable");
     assert_eq!(hits.get(), 0);
 
-    let err = auth.ready_within(Duration::from_millis(200)).await.unwrap_err();
+    let err = auth
+        .ready_within(Duration::from_millis(200))
+        .await
+        .unwrap_err();
     assert!(err.is_timeout());
-    assert_eq!(err.last_error().map(|e| e.kind().clone()), Some(RefreshErrorKind::Connect));
+    assert_eq!(
+        err.last_error().map(|e| e.kind().clone()),
+        Some(RefreshErrorKind::Connect)
+    );
     assert!(!auth.status().is_ready());
 }
 
 #[tokio::test]
 async fn a_bad_url_is_reported_not_panicked() {
     for (url, kind) in [
-        ("http://idp.example/jwks.json", jwks_auth::ConfigErrorKind::InsecureUrl),
+        (
+            "http://idp.example/jwks.json",
+            jwks_auth::ConfigErrorKind::InsecureUrl,
+        ),
         ("not a url", jwks_auth::ConfigErrorKind::InvalidUrl),
-        ("file:///etc/passwd", jwks_auth::ConfigErrorKind::UnsupportedScheme),
+        (
+            "file:///etc/passwd",
+            jwks_auth::ConfigErrorKind::UnsupportedScheme,
+        ),
     ] {
         let auth = JwksAuth::new(url);
         let err = auth.ready().await.unwrap_err();
@@ -178,7 +239,10 @@ async fn a_bad_url_is_reported_not_panicked() {
         let reply = send(&app, "a.b.c").await;
         assert_invalid_token(&reply, K::Malformed.description());
         let issuer = TestIssuer::start().await;
-        assert_eq!(send(&app, &issuer.token().sign()).await.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            send(&app, &issuer.token().sign()).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert!(matches!(
             auth.status().last_error.map(|e| e.kind().clone()),
             Some(RefreshErrorKind::Config(_))
@@ -195,7 +259,11 @@ async fn a_hung_identity_provider_is_bounded_by_the_fetch_timeout() {
     let reply = send(&app, &issuer.token().sign()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     // Bounded: fetch timeout (+1 s allowance for the waiter), far from hanging.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -218,7 +286,11 @@ async fn a_slow_refresh_does_not_slow_requests_with_known_kids() {
     assert_eq!(reply.status, StatusCode::OK);
     let err = refresh.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), &RefreshErrorKind::Timeout);
-    assert_eq!(send(&app, &token).await.status, StatusCode::OK, "last good set kept");
+    assert_eq!(
+        send(&app, &token).await.status,
+        StatusCode::OK,
+        "last good set kept"
+    );
 }
 
 #[tokio::test]
@@ -263,12 +335,20 @@ async fn the_refresh_task_retries_with_backoff_and_ends_with_the_layer() {
     drop(app);
     drop(auth);
     tokio::task::yield_now().await;
-    assert_eq!(metrics.num_alive_tasks(), 1, "a clone still holds the store");
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        1,
+        "a clone still holds the store"
+    );
     drop(clone);
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(metrics.num_alive_tasks(), 0, "the task ended with the last clone");
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        0,
+        "the task ended with the last clone"
+    );
 }
 
 #[tokio::test]
@@ -288,5 +368,9 @@ async fn the_refresh_task_ends_during_a_hung_fetch() {
     while metrics.num_alive_tasks() > before && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(metrics.num_alive_tasks() <= before, "{} > {before}", metrics.num_alive_tasks());
+    assert!(
+        metrics.num_alive_tasks() <= before,
+        "{} > {before}",
+        metrics.num_alive_tasks()
+    );
 }

@@ -3,10 +3,10 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
@@ -82,47 +82,196 @@ async fn every_class_of_bad_token_gets_401_invalid_token() {
     let rsa_header = |extra: &str| format!(r#"{{"alg":"RS256","kid":"{}"{extra}}}"#, rsa.kid());
 
     let cases: Vec<(&str, String, K)> = vec![
-        ("tampered payload", with_payload(&good, &base_claims(r#","admin":true"#)), K::InvalidSignature),
-        ("signature of another key", issuer.token().key(stranger.clone()).kid(rsa.kid()).sign(), K::InvalidSignature),
-        ("expired", issuer.token().expires_in(-120).sign(), K::Expired),
-        ("nbf in the future", issuer.token().claim("nbf", now + 600).sign(), K::NotYetValid),
-        ("wrong issuer", issuer.token().claim("iss", "https://evil.example").sign(), K::InvalidIssuer),
-        ("no issuer", issuer.token().without_claim("iss").sign(), K::InvalidIssuer),
-        ("wrong audience", issuer.token().audience("other-api").sign(), K::InvalidAudience),
-        ("audience array without ours", issuer.token().audience(json!(["a", "b"])).sign(), K::InvalidAudience),
-        ("no exp", issuer.token().without_claim("exp").sign(), K::MissingClaim),
-        ("exp as a string", issuer.token().claim("exp", (now + 600).to_string()).sign(), K::InvalidClaims),
-        ("exp as null", issuer.token().claim("exp", serde_json::Value::Null).sign(), K::InvalidClaims),
-        ("aud as a number", issuer.token().claim("aud", 7).sign(), K::InvalidClaims),
-        ("unknown kid (after one refresh)", issuer.token().key(stranger.clone()).sign(), K::UnknownKey),
-        ("alg none", format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(base_claims("").as_bytes())), K::DisallowedAlgorithm),
-        ("alg NONE", format!("{}.{}.", b64(br#"{"alg":"NONE"}"#), b64(base_claims("").as_bytes())), K::DisallowedAlgorithm),
-        ("HS256 with the public key as secret", {
-            let input = format!("{}.{}", b64(rsa_header("").replace("RS256", "HS256").as_bytes()), b64(base_claims("").as_bytes()));
-            let n = URL_SAFE_NO_PAD.decode(rsa.jwk()["n"].as_str().unwrap()).unwrap();
-            let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &n), input.as_bytes());
-            format!("{input}.{}", b64(tag.as_ref()))
-        }, K::DisallowedAlgorithm),
-        ("kid of an RSA key, ES256 signature", issuer.token().alg(Algorithm::ES256).kid(rsa.kid()).sign(), K::KeyMismatch),
-        ("embedded jwk header naming an attacker key", issuer.token().key(stranger.clone()).header("jwk", stranger.jwk()).sign(), K::UnknownKey),
-        ("jku header to an attacker set", issuer.token().key(stranger.clone()).kid(rsa.kid()).header("jku", "http://127.0.0.1:1/evil").sign(), K::InvalidSignature),
-        ("crit header", issuer.token().header("crit", json!(["exp"])).header("exp", 1).sign(), K::UnsupportedCritical),
-        ("duplicate claim", rsa.sign_compact(Algorithm::RS256, &rsa_header(""), &base_claims(r#","sub":"admin""#)), K::Malformed),
-        ("duplicate header member", rsa.sign_compact(Algorithm::RS256, &rsa_header(r#","alg":"RS256""#), &base_claims("")), K::Malformed),
-        ("payload is an array", rsa.sign_compact(Algorithm::RS256, &rsa_header(""), "[1]"), K::Malformed),
+        (
+            "tampered payload",
+            with_payload(&good, &base_claims(r#","admin":true"#)),
+            K::InvalidSignature,
+        ),
+        (
+            "signature of another key",
+            issuer.token().key(stranger.clone()).kid(rsa.kid()).sign(),
+            K::InvalidSignature,
+        ),
+        (
+            "expired",
+            issuer.token().expires_in(-120).sign(),
+            K::Expired,
+        ),
+        (
+            "nbf in the future",
+            issuer.token().claim("nbf", now + 600).sign(),
+            K::NotYetValid,
+        ),
+        (
+            "wrong issuer",
+            issuer.token().claim("iss", "https://evil.example").sign(),
+            K::InvalidIssuer,
+        ),
+        (
+            "no issuer",
+            issuer.token().without_claim("iss").sign(),
+            K::InvalidIssuer,
+        ),
+        (
+            "wrong audience",
+            issuer.token().audience("other-api").sign(),
+            K::InvalidAudience,
+        ),
+        (
+            "audience array without ours",
+            issuer.token().audience(json!(["a", "b"])).sign(),
+            K::InvalidAudience,
+        ),
+        (
+            "no exp",
+            issuer.token().without_claim("exp").sign(),
+            K::MissingClaim,
+        ),
+        (
+            "exp as a string",
+            issuer.token().claim("exp", (now + 600).to_string()).sign(),
+            K::InvalidClaims,
+        ),
+        (
+            "exp as null",
+            issuer.token().claim("exp", serde_json::Value::Null).sign(),
+            K::InvalidClaims,
+        ),
+        (
+            "aud as a number",
+            issuer.token().claim("aud", 7).sign(),
+            K::InvalidClaims,
+        ),
+        (
+            "unknown kid (after one refresh)",
+            issuer.token().key(stranger.clone()).sign(),
+            K::UnknownKey,
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none"}"#),
+                b64(base_claims("").as_bytes())
+            ),
+            K::DisallowedAlgorithm,
+        ),
+        (
+            "alg NONE",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"NONE"}"#),
+                b64(base_claims("").as_bytes())
+            ),
+            K::DisallowedAlgorithm,
+        ),
+        (
+            "HS256 with the public key as secret",
+            {
+                let input = format!(
+                    "{}.{}",
+                    b64(rsa_header("").replace("RS256", "HS256").as_bytes()),
+                    b64(base_claims("").as_bytes())
+                );
+                let n = URL_SAFE_NO_PAD
+                    .decode(rsa.jwk()["n"].as_str().unwrap())
+                    .unwrap();
+                let tag = aws_lc_rs::hmac::sign(
+                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &n),
+                    input.as_bytes(),
+                );
+                format!("{input}.{}", b64(tag.as_ref()))
+            },
+            K::DisallowedAlgorithm,
+        ),
+        (
+            "kid of an RSA key, ES256 signature",
+            issuer.token().alg(Algorithm::ES256).kid(rsa.kid()).sign(),
+            K::KeyMismatch,
+        ),
+        (
+            "embedded jwk header naming an attacker key",
+            issuer
+                .token()
+                .key(stranger.clone())
+                .header("jwk", stranger.jwk())
+                .sign(),
+            K::UnknownKey,
+        ),
+        (
+            "jku header to an attacker set",
+            issuer
+                .token()
+                .key(stranger.clone())
+                .kid(rsa.kid())
+                .header("jku", "http://127.0.0.1:1/evil")
+                .sign(),
+            K::InvalidSignature,
+        ),
+        (
+            "crit header",
+            issuer
+                .token()
+                .header("crit", json!(["exp"]))
+                .header("exp", 1)
+                .sign(),
+            K::UnsupportedCritical,
+        ),
+        (
+            "duplicate claim",
+            rsa.sign_compact(
+                Algorithm::RS256,
+                &rsa_header(""),
+                &base_claims(r#","sub":"admin""#),
+            ),
+            K::Malformed,
+        ),
+        (
+            "duplicate header member",
+            rsa.sign_compact(
+                Algorithm::RS256,
+                &rsa_header(r#","alg":"RS256""#),
+                &base_claims(""),
+            ),
+            K::Malformed,
+        ),
+        (
+            "payload is an array",
+            rsa.sign_compact(Algorithm::RS256, &rsa_header(""), "[1]"),
+            K::Malformed,
+        ),
         ("padded base64", format!("{good}=="), K::Malformed),
-        ("two segments", good.rsplit_once('.').unwrap().0.to_owned(), K::Malformed),
+        (
+            "two segments",
+            good.rsplit_once('.').unwrap().0.to_owned(),
+            K::Malformed,
+        ),
         ("four segments", format!("{good}.x"), K::Malformed),
-        ("JWE shape", format!("{valid_header}.a.b.c.d"), K::UnsupportedTokenType),
-        ("too large", issuer.token().claim("pad", "x".repeat(17 * 1024)).sign(), K::TokenTooLarge),
+        (
+            "JWE shape",
+            format!("{valid_header}.a.b.c.d"),
+            K::UnsupportedTokenType,
+        ),
+        (
+            "too large",
+            issuer.token().claim("pad", "x".repeat(17 * 1024)).sign(),
+            K::TokenTooLarge,
+        ),
     ];
     let fetches_before = issuer.fetch_count();
     for (name, token, kind) in &cases {
         let reply = send(&app, token).await;
         assert_invalid_token(&reply, kind.description());
-        assert_eq!(reply.json()["error_description"], kind.description(), "{name}");
+        assert_eq!(
+            reply.json()["error_description"],
+            kind.description(),
+            "{name}"
+        );
         let challenge = reply.challenge().unwrap();
-        assert!(!challenge.contains("stranger") && !challenge.contains(&token[..10]), "{name}");
+        assert!(
+            !challenge.contains("stranger") && !challenge.contains(&token[..10]),
+            "{name}"
+        );
     }
     assert_eq!(hits.get(), 0, "the handler never ran");
     // The unknown kids asked for one refresh between them (cooldown), nothing else did.
@@ -171,7 +320,10 @@ async fn transport_errors_follow_rfc_6750() {
 
     // Scheme is case-insensitive; the token is accepted.
     let lower = format!("bearer {token}");
-    assert_eq!(send_auth(&app, &[lower.as_bytes()]).await.status, StatusCode::OK);
+    assert_eq!(
+        send_auth(&app, &[lower.as_bytes()]).await.status,
+        StatusCode::OK
+    );
     assert_eq!(hits.get(), 1);
 }
 
@@ -183,13 +335,15 @@ async fn rejections_carry_the_auth_error_and_never_echo_input() {
     let app = Router::new()
         .route("/me", get(|| async { "ok" }))
         .layer(issuer.layer())
-        .layer(axum::middleware::map_response(move |r: axum::response::Response| {
-            let seen = seen.clone();
-            async move {
-                *seen.lock().unwrap() = r.extensions().get::<AuthError>().map(|e| e.kind());
-                r
-            }
-        }));
+        .layer(axum::middleware::map_response(
+            move |r: axum::response::Response| {
+                let seen = seen.clone();
+                async move {
+                    *seen.lock().unwrap() = r.extensions().get::<AuthError>().map(|e| e.kind());
+                    r
+                }
+            },
+        ));
     let hostile_kid = "\"><script>alert(1)</script>\r\nX-Evil: 1";
     let token = issuer.token().kid(hostile_kid).sign();
     let reply = send(&app, &token).await;
@@ -217,10 +371,16 @@ async fn typed_claims_and_their_rejection() {
         .layer(issuer.layer().claims::<TenantClaims>());
     let ok = issuer.token().claim("tenant", "acme").sign();
     let reply = send(&app, &ok).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "user-1@acme"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "user-1@acme")
+    );
 
     // A payload that does not fit the type is a bad token, not a 500.
-    for token in [issuer.token().sign(), issuer.token().claim("tenant", 5).sign()] {
+    for token in [
+        issuer.token().sign(),
+        issuer.token().claim("tenant", 5).sign(),
+    ] {
         assert_invalid_token(&send(&app, &token).await, K::InvalidClaims.description());
     }
 }
@@ -232,12 +392,16 @@ async fn optional_layer_and_option_extractor() {
         .route(
             "/me",
             get(|c: Option<Claims>| async move {
-                c.and_then(|Claims(c)| c.sub).unwrap_or_else(|| "anonymous".into())
+                c.and_then(|Claims(c)| c.sub)
+                    .unwrap_or_else(|| "anonymous".into())
             }),
         )
         .layer(issuer.layer().optional());
     let reply = send_request(&app, Request::get("/me").body(Body::empty()).unwrap()).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "anonymous"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
     let reply = send(&app, &issuer.token().subject("bob").sign()).await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "bob"));
     // Present but bad is still rejected.
@@ -249,10 +413,16 @@ async fn optional_layer_and_option_extractor() {
 
 #[tokio::test]
 async fn a_handler_without_the_layer_gets_500_not_a_panic() {
-    let app = Router::new().route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }));
+    let app = Router::new().route(
+        "/me",
+        get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }),
+    );
     let reply = send_request(&app, Request::get("/me").body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(!reply.body.contains("StandardClaims"), "the type name stays in the log");
+    assert!(
+        !reply.body.contains("StandardClaims"),
+        "the type name stays in the log"
+    );
 }
 
 #[tokio::test]
@@ -283,8 +453,15 @@ async fn static_key_sets_work_offline() {
 #[tokio::test]
 async fn the_allow_list_restricts_algorithms() {
     let issuer = TestIssuer::start().await;
-    let (app, _) = app(issuer.layer().algorithms([Algorithm::ES256, Algorithm::HS256]));
-    assert_eq!(send(&app, &issuer.token().alg(Algorithm::ES256).sign()).await.status, StatusCode::OK);
+    let (app, _) = app(issuer
+        .layer()
+        .algorithms([Algorithm::ES256, Algorithm::HS256]));
+    assert_eq!(
+        send(&app, &issuer.token().alg(Algorithm::ES256).sign())
+            .await
+            .status,
+        StatusCode::OK
+    );
     for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA] {
         assert_invalid_token(
             &send(&app, &issuer.token().alg(alg).sign()).await,
@@ -301,7 +478,12 @@ async fn a_jwk_alg_pins_the_algorithm_of_its_key() {
     );
     issuer.add_key(pinned.clone());
     let (app, _) = app(issuer.layer());
-    assert_eq!(send(&app, &issuer.token().key(pinned.clone()).sign()).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, &issuer.token().key(pinned.clone()).sign())
+            .await
+            .status,
+        StatusCode::OK
+    );
     // Same key, another RSA algorithm: the JWK's alg forbids it.
     let other = issuer.token().key(pinned).alg(Algorithm::PS256).sign();
     assert_invalid_token(&send(&app, &other).await, K::KeyMismatch.description());

@@ -95,7 +95,9 @@ pub fn assert_invalid_token(reply: &Reply, description: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
     assert_eq!(
         reply.challenge(),
-        Some(format!(r#"Bearer error="invalid_token", error_description="{description}""#).as_str()),
+        Some(
+            format!(r#"Bearer error="invalid_token", error_description="{description}""#).as_str()
+        ),
         "{reply:?}"
     );
     assert_eq!(reply.json()["error"], "invalid_token");

@@ -1,0 +1,156 @@
+//! Drives the `protected_api` example binary through its stable interface: environment
+//! variables, the `listening on ADDR` line, and the four routes, against a real loopback
+//! identity provider.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jwks_auth::testing::TestIssuer;
+
+fn example_binary() -> PathBuf {
+    // Build it (a no-op when `cargo test` already did) so this test never skips its work.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", "protected_api"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the example failed");
+    let mut dir = std::env::current_exe().expect("test path");
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples")
+        .join(format!("protected_api{}", std::env::consts::EXE_SUFFIX))
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(envs: &[(&str, &str)]) -> (Server, String) {
+    let mut cmd = Command::new(example_binary());
+    cmd.env_clear()
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start protected_api");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (server, format!("http://{addr}"))
+}
+
+async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url).timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_example_server_protects_its_routes() {
+    let issuer = TestIssuer::start().await;
+    let jwks = issuer.jwks_url();
+    let (_server, base) = start(&[
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWKS_COOLDOWN_SECS", "1"),
+    ]);
+
+    assert_eq!(get(&format!("{base}/public"), None).await.0, 200);
+    let (status, challenge, _) = get(&format!("{base}/me"), None).await;
+    assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+
+    let token = issuer.token().subject("carol").sign();
+    let (status, _, body) = get(&format!("{base}/me"), Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let claims: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(claims["sub"], "carol");
+    assert_eq!(claims["iss"], issuer.issuer());
+
+    let (status, _, body) = get(&format!("{base}/health"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ready"],
+        true
+    );
+
+    let (status, challenge, _) = get(&format!("{base}/admin"), Some(&token)).await;
+    assert_eq!(status, 403);
+    assert!(challenge.unwrap().contains(r#"error="insufficient_scope""#));
+    let admin = issuer.token().scope("admin").sign();
+    assert_eq!(get(&format!("{base}/admin"), Some(&admin)).await.0, 200);
+
+    let other_audience = issuer.token().audience("other").sign();
+    let (status, challenge, _) = get(&format!("{base}/me"), Some(&other_audience)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+}
+
+#[tokio::test]
+async fn health_is_503_until_keys_load() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    drop(listener);
+    let (_server, base) = start(&[("JWKS_URL", dead.as_str())]);
+    // The first request starts the refresh; health reports not ready while it fails.
+    let _ = get(&format!("{base}/me"), Some("a.b.c")).await;
+    let (status, _, body) = get(&format!("{base}/health"), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ready"],
+        false
+    );
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_with_a_message() {
+    for envs in [
+        vec![],
+        vec![("JWKS_URL", "http://idp.example/jwks.json")],
+        vec![
+            ("JWKS_URL", "https://idp.example/jwks.json"),
+            ("JWKS_REFRESH_SECS", "soon"),
+        ],
+        vec![
+            ("JWKS_URL", "https://idp.example/jwks.json"),
+            ("LISTEN_ADDR", "nowhere"),
+        ],
+    ] {
+        let output = Command::new(example_binary())
+            .env_clear()
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run protected_api");
+        assert_eq!(output.status.code(), Some(2), "{envs:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("configuration error: "), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
