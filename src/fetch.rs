@@ -11,6 +11,15 @@
 //!   response; `304 Not Modified` keeps the snapshot;
 //! - `Cache-Control: max-age` and `no-store` are read for the refresh schedule.
 //!
+//! # OIDC discovery
+//!
+//! For [`JwksAuth::from_issuer`](crate::JwksAuth::from_issuer): `GET
+//! {issuer}/.well-known/openid-configuration`; if that answers with an HTTP error, RFC
+//! 8414's `/.well-known/oauth-authorization-server` (inserted before the issuer's path).
+//! The document must be a JSON object whose `issuer` equals the configured issuer exactly
+//! and whose `jwks_uri` passes the same transport policy as a configured URL. The same
+//! timeout and body cap apply.
+//!
 //! A user-supplied [`reqwest::Client`] is used as it is (its redirect and proxy policy
 //! are the user's), but the request is still bounded by the fetch timeout and the body cap.
 
@@ -153,6 +162,59 @@ async fn fetch_inner(
     })
 }
 
+/// The two well-known discovery URLs of an issuer: OpenID Connect Discovery first, then
+/// RFC 8414.
+pub(crate) fn discovery_urls(issuer: &Url) -> [Url; 2] {
+    let path = issuer.path().trim_end_matches('/');
+    let mut oidc = issuer.clone();
+    oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
+    let mut oauth = issuer.clone();
+    oauth.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    for url in [&mut oidc, &mut oauth] {
+        url.set_query(None);
+        url.set_fragment(None);
+    }
+    [oidc, oauth]
+}
+
+/// Finds the key set URL of `issuer` through its discovery document.
+pub(crate) async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    issuer_url: &Url,
+    allow_http: bool,
+    timeout: Duration,
+) -> Result<Url, RefreshError> {
+    let mut last = RefreshError::new(RefreshErrorKind::InvalidDiscovery);
+    for url in discovery_urls(issuer_url) {
+        match fetch(client, &url, &Validators::default(), timeout).await {
+            Ok(Fetched::Body { body, .. }) => return jwks_uri_of(&body, issuer, allow_http),
+            Ok(Fetched::NotModified(_)) => {
+                return Err(RefreshError::new(RefreshErrorKind::Status(304)));
+            }
+            // An HTTP error: the provider may publish only the other document.
+            Err(e) if matches!(e.kind(), RefreshErrorKind::Status(_)) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+fn jwks_uri_of(body: &[u8], issuer: &str, allow_http: bool) -> Result<Url, RefreshError> {
+    let invalid = || RefreshError::new(RefreshErrorKind::InvalidDiscovery);
+    let doc: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidDiscovery, e))?;
+    if doc.get("issuer").and_then(serde_json::Value::as_str) != Some(issuer) {
+        return Err(invalid());
+    }
+    let jwks_uri = doc
+        .get("jwks_uri")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(invalid)?;
+    check_url(jwks_uri, allow_http)
+        .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidDiscovery, e))
+}
+
 fn transport_error(e: reqwest::Error) -> RefreshError {
     let kind = if e.is_timeout() {
         RefreshErrorKind::Timeout
@@ -213,6 +275,56 @@ mod tests {
         );
         // A loopback-looking name that is not loopback.
         assert!(check_url("http://localhost.idp.example/jwks", false).is_err());
+    }
+
+    #[test]
+    fn discovery_urls_follow_both_specs() {
+        let urls =
+            |issuer: &str| discovery_urls(&Url::parse(issuer).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            urls("https://idp.example"),
+            [
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.example/.well-known/oauth-authorization-server"
+            ]
+        );
+        assert_eq!(
+            urls("https://idp.example/realms/acme/"),
+            [
+                "https://idp.example/realms/acme/.well-known/openid-configuration",
+                "https://idp.example/.well-known/oauth-authorization-server/realms/acme"
+            ]
+        );
+    }
+
+    #[test]
+    fn discovery_documents_are_checked() {
+        let ok = br#"{"issuer":"https://idp.example/","jwks_uri":"https://keys.example/jwks"}"#;
+        assert_eq!(
+            jwks_uri_of(ok, "https://idp.example/", false)
+                .unwrap()
+                .as_str(),
+            "https://keys.example/jwks"
+        );
+        for (body, issuer) in [
+            (&ok[..], "https://idp.example"),
+            (
+                br#"{"issuer":"https://idp.example/"}"#,
+                "https://idp.example/",
+            ),
+            (
+                br#"{"issuer":"https://idp.example/","jwks_uri":"http://keys.example/jwks"}"#,
+                "https://idp.example/",
+            ),
+            (
+                br#"{"issuer":"https://idp.example/","jwks_uri":7}"#,
+                "https://idp.example/",
+            ),
+            (b"[]", "https://idp.example/"),
+        ] {
+            let err = jwks_uri_of(body, issuer, false).unwrap_err();
+            assert_eq!(err.kind(), &RefreshErrorKind::InvalidDiscovery);
+        }
     }
 
     #[test]

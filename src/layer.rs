@@ -12,7 +12,7 @@ use crate::claims::StandardClaims;
 use crate::error::{ConfigError, ConfigErrorKind, ReadyError, RefreshError, sanitize_realm};
 use crate::fetch;
 use crate::keys::KeySet;
-use crate::refresh::{KeyStore, Source, Status, Timing};
+use crate::refresh::{KeyStore, Source, Status, Target, Timing};
 use crate::service::JwksAuthService;
 use crate::verify::{AlgSet, Rules};
 
@@ -21,6 +21,7 @@ use crate::verify::{AlgSet, Rules};
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) url: Option<String>,
+    pub(crate) discover: Option<String>,
     pub(crate) static_keys: Option<Arc<serde_json::Value>>,
     pub(crate) rules: Rules,
     pub(crate) timing: Timing,
@@ -58,13 +59,21 @@ impl Config {
                 (Source::Static, Some(keys))
             }
             (None, url) => {
-                let url = match config_error.take() {
-                    Some(e) => Err(e),
-                    None => fetch::check_url(url.as_deref().unwrap_or(""), self.allow_http),
+                let target = match (config_error.take(), &self.discover) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(issuer)) => {
+                        fetch::check_url(issuer, self.allow_http).map(|url| Target::Discovery {
+                            issuer: issuer.clone(),
+                            url,
+                            allow_http: self.allow_http,
+                        })
+                    }
+                    (None, None) => fetch::check_url(url.as_deref().unwrap_or(""), self.allow_http)
+                        .map(Target::Jwks),
                 };
                 (
                     Source::Remote {
-                        url,
+                        target,
                         client: self.client.clone(),
                     },
                     None,
@@ -128,6 +137,7 @@ impl<T> fmt::Debug for JwksAuth<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwksAuth")
             .field("url", &self.config.url)
+            .field("discover", &self.config.discover)
             .field("rules", &self.inner.rules)
             .field("timing", &self.config.timing)
             .field("optional", &self.inner.optional)
@@ -148,6 +158,7 @@ impl JwksAuth<StandardClaims> {
     pub fn new(url: impl Into<String>) -> Self {
         Self::from_config(Config {
             url: Some(url.into()),
+            discover: None,
             static_keys: None,
             rules: Rules::default(),
             timing: Timing::default(),
@@ -156,6 +167,30 @@ impl JwksAuth<StandardClaims> {
             realm: None,
             optional: false,
         })
+    }
+
+    /// A layer for an OpenID Connect issuer: the key set URL comes from its discovery
+    /// document (`{issuer}/.well-known/openid-configuration`, then RFC 8414's
+    /// `/.well-known/oauth-authorization-server`), whose `issuer` must equal `issuer`
+    /// exactly; tokens' `iss` must equal it too.
+    ///
+    /// Like [`new`](Self::new), this does no I/O: discovery runs in the refresh task,
+    /// is retried like a key set fetch, and runs again after a key set fetch fails (the
+    /// provider may have moved its keys).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let auth = jwks_auth::JwksAuth::from_issuer("https://login.example.com/realms/acme")
+    ///     .audience("orders-api");
+    /// ```
+    pub fn from_issuer(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        let mut auth = Self::new("");
+        auth.config.url = None;
+        auth.config.discover = Some(issuer.clone());
+        auth.config.rules.issuers.push(issuer);
+        auth.rebuild()
     }
 
     /// A layer with a fixed key set (a JWKS document, `{"keys":[…]}`), for offline use and

@@ -57,6 +57,19 @@
 //!   (string or array) when configured. NumericDates may be fractional. A registered claim
 //!   of the wrong JSON type (`exp: "123"`, `aud: 5`, `sub: 1`) is invalid, never "absent".
 //!
+//! # Key sources
+//!
+//! - [`JwksAuth::new`]: a JWKS URL.
+//! - [`JwksAuth::from_issuer`]: an OpenID Connect issuer; the JWKS URL comes from its
+//!   discovery document (`/.well-known/openid-configuration`, then RFC 8414's
+//!   `/.well-known/oauth-authorization-server`), whose `issuer` must equal the configured
+//!   one exactly; `iss` is then enforced on every token.
+//! - [`JwksAuth::from_jwks`]: a fixed key set, for offline use and tests.
+//!
+//! None of them does I/O or needs a runtime when built. The refresh task starts when the
+//! layer is first used inside a Tokio runtime (`Layer::layer`, a request, [`JwksAuth::ready`],
+//! [`JwksAuth::refresh_now`]).
+//!
 //! # Keys and refresh
 //!
 //! The key set is an immutable snapshot in an `ArcSwap`, built once per fetch. Each JWK is
@@ -68,6 +81,23 @@
 //! the last good set is kept and retried with backoff; after 24 h without a good refresh
 //! requests get 503. HTTP: connect 2 s, total 5 s, 512 KiB body cap, no redirects, `https`
 //! except on loopback. The task ends when the last clone of the layer is dropped.
+//!
+//! Decisions where the design left room, all fail-closed:
+//!
+//! - requests that arrive before the first key set wait for the first fetch (bounded by
+//!   the fetch timeout plus 1 s), then get 503 if it failed; never 401;
+//! - a request whose `kid` is unknown waits for the forced refresh it joined for at most
+//!   the same bound; if the refresh has not finished by then, the token is rejected as
+//!   `UnknownKey` (401) rather than held;
+//! - while there is no key set, a request can start a forced refresh only once per
+//!   cooldown; others get 503 at once with `Retry-After` set to the next scheduled attempt
+//!   (clamped to [1 s, 60 s]);
+//! - `Cache-Control: no-store` means "use the refresh interval"; `max-age` takes the
+//!   smallest value when repeated; other directives are ignored;
+//! - after a key set fetch fails, a discovered JWKS URL is discovered again on the next
+//!   attempt (the provider may have moved its keys);
+//! - a `304` counts as a successful refresh (it resets staleness and the failure count),
+//!   but a `304` without a key set to keep is an error.
 //!
 //! # Defaults
 //!

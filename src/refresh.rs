@@ -189,10 +189,23 @@ pub(crate) struct Snapshot {
 pub(crate) enum Source {
     /// A fixed set given by the user: no task, never stale.
     Static,
-    /// A JWKS URL (already checked against the transport policy).
+    /// Fetched over HTTP (the target already checked against the transport policy).
     Remote {
-        url: Result<Url, ConfigError>,
+        target: Result<Target, ConfigError>,
         client: Option<reqwest::Client>,
+    },
+}
+
+/// What a remote source fetches.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A JWKS URL.
+    Jwks(Url),
+    /// An issuer whose discovery document names the JWKS URL.
+    Discovery {
+        issuer: String,
+        url: Url,
+        allow_http: bool,
     },
 }
 
@@ -303,7 +316,7 @@ impl KeyStore {
 
     pub(crate) fn config_error(&self) -> Option<&ConfigError> {
         match &self.source {
-            Source::Remote { url: Err(e), .. } => Some(e),
+            Source::Remote { target: Err(e), .. } => Some(e),
             _ => None,
         }
     }
@@ -313,7 +326,7 @@ impl KeyStore {
         if self.started.load(Ordering::Acquire) {
             return;
         }
-        let Source::Remote { url, client } = &self.source else {
+        let Source::Remote { target, client } = &self.source else {
             return;
         };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -322,8 +335,8 @@ impl KeyStore {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
-        let url = match url {
-            Ok(url) => url.clone(),
+        let target = match target {
+            Ok(target) => target.clone(),
             Err(e) => {
                 tracing::error!(error = %e, "jwks-auth: key set source is misconfigured; every request will get 503");
                 return;
@@ -341,7 +354,8 @@ impl KeyStore {
             store: Arc::downgrade(self),
             wake: self.wake.clone(),
             shutdown: self.shutdown.subscribe(),
-            url,
+            target,
+            jwks_url: None,
             client,
             schedule: Schedule {
                 timing: self.timing,
@@ -401,7 +415,7 @@ impl KeyStore {
     /// Waits for the first key set or a forced refresh, as the gate allows.
     pub(crate) async fn wait_for_keys(self: &Arc<Self>) {
         self.ensure_started();
-        let bound = self.timing.fetch_timeout + Duration::from_secs(1);
+        let bound = self.wait_bound();
         let mut rx = self.progress.subscribe();
         if rx.borrow().attempts == 0 {
             // The first fetch is in flight (or about to start): wait for it.
@@ -411,6 +425,19 @@ impl KeyStore {
         if let Some(ticket) = self.request_forced(false) {
             let _ = tokio::time::timeout(bound, rx.wait_for(|p| p.served >= ticket)).await;
         }
+    }
+
+    /// How long a request waits for a refresh: one attempt (two fetches with discovery)
+    /// plus a second of slack.
+    fn wait_bound(&self) -> Duration {
+        let fetches = match &self.source {
+            Source::Remote {
+                target: Ok(Target::Discovery { .. }),
+                ..
+            } => 2,
+            _ => 1,
+        };
+        self.timing.fetch_timeout * fetches + Duration::from_secs(1)
     }
 
     /// Asks for a forced refresh. Returns the ticket to wait for, or `None` if denied.
@@ -457,7 +484,7 @@ impl KeyStore {
         self.ensure_started();
         let mut rx = self.progress.subscribe();
         if let Some(ticket) = self.request_forced(true) {
-            let bound = self.timing.fetch_timeout + Duration::from_secs(1);
+            let bound = self.wait_bound();
             if tokio::time::timeout(bound, rx.wait_for(|p| p.served >= ticket))
                 .await
                 .is_err()
@@ -605,7 +632,9 @@ struct RefreshTask {
     store: Weak<KeyStore>,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<()>,
-    url: Url,
+    target: Target,
+    /// The JWKS URL: the configured one, or the one last discovered.
+    jwks_url: Option<Url>,
     client: reqwest::Client,
     schedule: Schedule,
     validators: Validators,
@@ -613,6 +642,34 @@ struct RefreshTask {
 }
 
 impl RefreshTask {
+    /// One fetch: discovery first when the JWKS URL is not known yet.
+    async fn attempt(&mut self) -> Result<Fetched, RefreshError> {
+        let timeout = self.schedule.timing.fetch_timeout;
+        let url = match (&self.jwks_url, &self.target) {
+            (Some(url), _) => url.clone(),
+            (None, Target::Jwks(url)) => url.clone(),
+            (
+                None,
+                Target::Discovery {
+                    issuer,
+                    url,
+                    allow_http,
+                },
+            ) => {
+                let jwks = fetch::discover(&self.client, issuer, url, *allow_http, timeout).await?;
+                tracing::info!(jwks_uri = %jwks, "jwks-auth: discovered the key set URL");
+                self.jwks_url = Some(jwks.clone());
+                jwks
+            }
+        };
+        let result = fetch::fetch(&self.client, &url, &self.validators, timeout).await;
+        if result.is_err() && matches!(self.target, Target::Discovery { .. }) {
+            // The provider may have moved its keys: discover again on the next attempt.
+            self.jwks_url = None;
+        }
+        result
+    }
+
     async fn run(mut self) {
         loop {
             let serving = match self.store.upgrade() {
@@ -623,10 +680,10 @@ impl RefreshTask {
                 None => return,
             };
             let started = Instant::now();
-            let timeout = self.schedule.timing.fetch_timeout;
+            let mut shutdown = self.shutdown.clone();
             let result = tokio::select! {
-                r = fetch::fetch(&self.client, &self.url, &self.validators, timeout) => r,
-                _ = self.shutdown.changed() => return,
+                r = self.attempt() => r,
+                _ = shutdown.changed() => return,
             };
             let Some(store) = self.store.upgrade() else {
                 return;

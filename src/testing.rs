@@ -253,6 +253,14 @@ struct IssuerState {
     not_modified: AtomicU64,
     behavior: Mutex<JwksBehavior>,
     cache_control: Mutex<Option<String>>,
+    discovery: Mutex<Discovery>,
+    discovery_fetches: AtomicU64,
+}
+
+#[derive(Default, Clone)]
+struct Discovery {
+    oidc_disabled: bool,
+    document: Option<Value>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -303,7 +311,8 @@ impl TestIssuer {
     /// Generates keys and starts serving on `127.0.0.1` (a free port). Must be called
     /// inside a Tokio runtime.
     ///
-    /// Routes: `/.well-known/jwks.json`, `/.well-known/openid-configuration`.
+    /// Routes: `/.well-known/jwks.json`, `/.well-known/openid-configuration` and
+    /// `/.well-known/oauth-authorization-server` (RFC 8414).
     ///
     /// # Panics
     ///
@@ -321,6 +330,8 @@ impl TestIssuer {
             not_modified: AtomicU64::new(0),
             behavior: Mutex::new(JwksBehavior::Normal),
             cache_control: Mutex::new(None),
+            discovery: Mutex::new(Discovery::default()),
+            discovery_fetches: AtomicU64::new(0),
         });
         let issuer_keys = tokio::task::spawn_blocking(|| generate_family_keys(1))
             .await
@@ -329,7 +340,14 @@ impl TestIssuer {
         state.generation.store(1, Ordering::SeqCst);
         let app = axum::Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
-            .route("/.well-known/openid-configuration", get(serve_discovery))
+            .route(
+                "/.well-known/openid-configuration",
+                get(serve_oidc_discovery),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(serve_oauth_discovery),
+            )
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -432,6 +450,21 @@ impl TestIssuer {
         *lock(&self.state.behavior) = behavior;
     }
 
+    /// How many discovery documents (either path) were requested.
+    pub fn discovery_count(&self) -> u64 {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Answers `/.well-known/openid-configuration` with 404 (only RFC 8414's path serves).
+    pub fn disable_oidc_discovery(&self, disabled: bool) {
+        lock(&self.state.discovery).oidc_disabled = disabled;
+    }
+
+    /// Serves this discovery document instead of the correct one (`None` restores it).
+    pub fn set_discovery_document(&self, document: Option<Value>) {
+        lock(&self.state.discovery).document = document;
+    }
+
     /// Sets the `Cache-Control` header of JWKS responses (`None` for none).
     pub fn set_cache_control(&self, value: Option<&str>) {
         *lock(&self.state.cache_control) = value.map(str::to_owned);
@@ -532,11 +565,26 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-async fn serve_discovery(State(state): State<Arc<IssuerState>>) -> Response {
-    let doc = json!({
-        "issuer": state.base,
-        "jwks_uri": format!("{}/.well-known/jwks.json", state.base),
-        "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "EdDSA"],
+async fn serve_oidc_discovery(State(state): State<Arc<IssuerState>>) -> Response {
+    if lock(&state.discovery).oidc_disabled {
+        state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    serve_discovery(&state)
+}
+
+async fn serve_oauth_discovery(State(state): State<Arc<IssuerState>>) -> Response {
+    serve_discovery(&state)
+}
+
+fn serve_discovery(state: &IssuerState) -> Response {
+    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    let doc = lock(&state.discovery).document.clone().unwrap_or_else(|| {
+        json!({
+            "issuer": state.base,
+            "jwks_uri": format!("{}/.well-known/jwks.json", state.base),
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "EdDSA"],
+        })
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

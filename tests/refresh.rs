@@ -140,7 +140,13 @@ async fn outages_keep_the_last_good_key_set() {
     ];
     for (i, (behavior, kind)) in failures.into_iter().enumerate() {
         issuer.set_behavior(behavior.clone());
+        let fetches = issuer.fetch_count();
         let err = auth.refresh_now().await.expect_err("refresh fails");
+        assert_eq!(
+            issuer.fetch_count(),
+            fetches + 1,
+            "exactly one fetch: {behavior:?}"
+        );
         assert_eq!(err.kind(), &kind, "{behavior:?}");
         let status = auth.status();
         assert_eq!(status.consecutive_failures as usize, i + 1);
@@ -267,30 +273,41 @@ async fn a_hung_identity_provider_is_bounded_by_the_fetch_timeout() {
 }
 
 #[tokio::test]
-async fn a_slow_refresh_does_not_slow_requests_with_known_kids() {
-    let issuer = TestIssuer::start().await;
-    let auth = issuer.layer().fetch_timeout(Duration::from_secs(3));
-    let (app, _) = app(auth.clone());
-    let token = issuer.token().sign();
-    assert_eq!(send(&app, &token).await.status, StatusCode::OK);
-    issuer.set_behavior(JwksBehavior::Drip(Duration::from_millis(50)));
-    let refresh = tokio::spawn({
-        let auth = auth.clone();
-        async move { auth.refresh_now().await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // Known kid while the refresh drips: answered from the snapshot, at once.
-    let reply = tokio::time::timeout(Duration::from_secs(1), send(&app, &token))
-        .await
-        .expect("not blocked by the refresh");
-    assert_eq!(reply.status, StatusCode::OK);
-    let err = refresh.await.unwrap().unwrap_err();
-    assert_eq!(err.kind(), &RefreshErrorKind::Timeout);
-    assert_eq!(
-        send(&app, &token).await.status,
-        StatusCode::OK,
-        "last good set kept"
-    );
+async fn a_slow_or_hung_refresh_does_not_slow_requests_with_known_kids() {
+    for behavior in [
+        JwksBehavior::Drip(Duration::from_millis(50)),
+        JwksBehavior::Hang,
+    ] {
+        let issuer = TestIssuer::start().await;
+        let auth = issuer.layer().fetch_timeout(Duration::from_secs(2));
+        let (app, _) = app(auth.clone());
+        let token = issuer.token().sign();
+        assert_eq!(send(&app, &token).await.status, StatusCode::OK);
+        issuer.set_behavior(behavior.clone());
+        let refresh = tokio::spawn({
+            let auth = auth.clone();
+            async move { auth.refresh_now().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Known kid while the refresh is stuck: answered from the snapshot, at once.
+        let reply = tokio::time::timeout(Duration::from_secs(1), send(&app, &token))
+            .await
+            .expect("not blocked by the refresh");
+        assert_eq!(reply.status, StatusCode::OK);
+        let started = Instant::now();
+        let err = refresh.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), &RefreshErrorKind::Timeout, "{behavior:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "bounded by the fetch timeout"
+        );
+        assert_eq!(
+            send(&app, &token).await.status,
+            StatusCode::OK,
+            "last good set kept"
+        );
+        assert_eq!(issuer.fetch_count(), 2);
+    }
 }
 
 #[tokio::test]
