@@ -16,6 +16,7 @@
 //! | `JWKS_COOLDOWN_SECS` | minimum time between forced refreshes | 30 |
 //! | `JWT_LEEWAY_SECS` | clock skew allowed on `exp`/`nbf` | 60 |
 //! | `JWKS_ALLOW_HTTP` | `1` to allow plain http to a non-loopback host | off |
+//! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | off |
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /admin`
 //! (needs scope `admin`), `GET /health` (200 once keys are loaded, else 503). Prints
@@ -60,6 +61,13 @@ fn config() -> Result<(JwksAuth, SocketAddr), String> {
     }
     if let Some(d) = secs("JWT_LEEWAY_SECS")? {
         auth = auth.leeway(d);
+    }
+    if let Some(entries) = env("JWT_CACHE_ENTRIES") {
+        let entries = entries
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("JWT_CACHE_ENTRIES must be a whole number, got {entries:?}"))?;
+        auth = auth.cache(entries);
     }
     if env("JWKS_ALLOW_HTTP").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
         auth = auth.allow_http(true);

@@ -35,6 +35,9 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -126,7 +129,7 @@ impl IntoResponse for MissingClaims {
 ///
 /// NumericDates (`exp`, `nbf`, `iat`) may be integers or fractional numbers in the token;
 /// they are given here in whole seconds, rounded down. `aud` may be a string or an array.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[non_exhaustive]
 pub struct StandardClaims {
     /// Issuer.
@@ -195,26 +198,90 @@ impl StandardClaims {
     }
 }
 
-fn string_or_array<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+// Written by hand rather than derived: `#[serde(flatten)]` on `extra` would buffer the
+// whole payload through serde's private `Content` type first, which costs about as much
+// as the rest of the claims handling together.
+impl<'de> Deserialize<'de> for StandardClaims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StandardClaimsVisitor)
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    })
 }
 
-fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let v = f64::deserialize(d)?;
-    if !v.is_finite() {
-        return Err(serde::de::Error::custom("NumericDate is not finite"));
+struct StandardClaimsVisitor;
+
+impl<'de> Visitor<'de> for StandardClaimsVisitor {
+    type Value = StandardClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
     }
-    // `as` saturates at the i64 bounds.
-    Ok(Some(v.floor() as i64))
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StandardClaims, A::Error> {
+        let mut c = StandardClaims::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "iss" => c.iss = Some(map.next_value()?),
+                "sub" => c.sub = Some(map.next_value()?),
+                "jti" => c.jti = Some(map.next_value()?),
+                "scope" => c.scope = Some(map.next_value()?),
+                "aud" => c.aud = map.next_value::<OneOrMany>()?.0,
+                "scp" => c.scp = map.next_value::<OneOrMany>()?.0,
+                "exp" => c.exp = Some(map.next_value::<NumericDate>()?.0),
+                "nbf" => c.nbf = Some(map.next_value::<NumericDate>()?.0),
+                "iat" => c.iat = Some(map.next_value::<NumericDate>()?.0),
+                _ => {
+                    c.extra.insert(key.into_owned(), map.next_value()?);
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// A string or an array of strings.
+struct OneOrMany(Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_owned()]))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An integer or fractional NumericDate, in whole seconds (rounded down).
+struct NumericDate(i64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !v.is_finite() {
+            return Err(serde::de::Error::custom("NumericDate is not finite"));
+        }
+        // `as` saturates at the i64 bounds.
+        Ok(NumericDate(v.floor() as i64))
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use crate::crypto::{KeyVerifier, RSA_ALGS};
 use crate::error::{RefreshError, RefreshErrorKind};
 use crate::verify::b64_decode_str;
 
@@ -60,12 +61,19 @@ pub(crate) struct Key {
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) family: KeyFamily,
     pub(crate) alg: Option<Algorithm>,
-    pub(crate) decoding: DecodingKey,
+    pub(crate) verifier: KeyVerifier,
+    /// A fingerprint of the key material, the same across fetches of the same key.
+    pub(crate) id: u64,
 }
 
 impl Key {
     pub(crate) fn fits(&self, alg: Algorithm) -> bool {
         self.family.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+
+    /// Checks `signature` over `message`; `alg` must be one the key [`fits`](Self::fits).
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.fits(alg) && self.verifier.verify(alg, message, signature)
     }
 }
 
@@ -174,6 +182,27 @@ impl KeySet {
         &self.skipped
     }
 
+    #[cfg(test)]
+    pub(crate) fn key_ids(&self) -> Vec<(Option<Arc<str>>, u64)> {
+        self.by_kid
+            .values()
+            .flatten()
+            .chain(&self.without_kid)
+            .map(|k| (k.kid.clone(), k.id))
+            .collect()
+    }
+
+    /// Whether the key `id` is still in the set under `kid`.
+    pub(crate) fn contains(&self, kid: Option<&str>, id: u64) -> bool {
+        match kid {
+            Some(kid) => self
+                .by_kid
+                .get(kid)
+                .is_some_and(|keys| keys.iter().any(|k| k.id == id)),
+            None => self.without_kid.iter().any(|k| k.id == id),
+        }
+    }
+
     /// Selects the keys that may verify a token with this `kid` and algorithm.
     ///
     /// A `kid` that names only keys of the wrong type is a mismatch: there is no
@@ -273,8 +302,8 @@ fn parse_jwk(value: &Value) -> Result<Key, &'static str> {
         Some(kid) if kid.len() > MAX_KID_LEN => return Err("kid is too long"),
         Some(kid) => Some(Arc::<str>::from(kid)),
     };
-    let (family, decoding) = match kty {
-        "RSA" => rsa_key(obj)?,
+    let (family, verifier) = match kty {
+        "RSA" => rsa_key(obj, alg)?,
         "EC" => ec_key(obj)?,
         "OKP" => okp_key(obj)?,
         _ => return Err("unsupported kty"),
@@ -286,8 +315,19 @@ fn parse_jwk(value: &Value) -> Result<Key, &'static str> {
         kid,
         family,
         alg,
-        decoding,
+        verifier,
+        id: fingerprint(obj),
     })
+}
+
+/// Hashes the members that define the public key (strict base64url, so canonical).
+fn fingerprint(obj: &Map<String, Value>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for name in ["kty", "crv", "n", "e", "x", "y", "alg"] {
+        obj.get(name).and_then(Value::as_str).hash(&mut h);
+    }
+    h.finish()
 }
 
 fn required_b64(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str> {
@@ -295,7 +335,10 @@ fn required_b64(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'stati
     b64_decode_str(s).ok_or("a key member is not strict base64url")
 }
 
-fn rsa_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
+fn rsa_key(
+    obj: &Map<String, Value>,
+    alg: Option<Algorithm>,
+) -> Result<(KeyFamily, KeyVerifier), &'static str> {
     let n = required_b64(obj, "n")?;
     let e = required_b64(obj, "e")?;
     let n = strip_leading_zeros(&n);
@@ -311,13 +354,18 @@ fn rsa_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'stati
     if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b % 2 == 0) || e == [1] {
         return Err("RSA public exponent is unsupported");
     }
-    Ok((KeyFamily::Rsa, DecodingKey::from_rsa_raw_components(n, e)))
+    let algs = match alg {
+        Some(alg) if KeyFamily::Rsa.fits(alg) => vec![alg],
+        Some(_) => return Err("alg does not fit the key type"),
+        None => RSA_ALGS.to_vec(),
+    };
+    Ok((KeyFamily::Rsa, KeyVerifier::rsa(n, e, &algs)?))
 }
 
-fn ec_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
-    let (family, len) = match str_member(obj, "crv")? {
-        Some("P-256") => (KeyFamily::P256, 32),
-        Some("P-384") => (KeyFamily::P384, 48),
+fn ec_key(obj: &Map<String, Value>) -> Result<(KeyFamily, KeyVerifier), &'static str> {
+    let (family, len, alg) = match str_member(obj, "crv")? {
+        Some("P-256") => (KeyFamily::P256, 32, Algorithm::ES256),
+        Some("P-384") => (KeyFamily::P384, 48, Algorithm::ES384),
         _ => return Err("unsupported EC curve"),
     };
     if obj.contains_key("d") {
@@ -332,10 +380,10 @@ fn ec_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static
     point.push(4);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((family, DecodingKey::from_ec_der(&point)))
+    Ok((family, KeyVerifier::ec(&point, alg)?))
 }
 
-fn okp_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'static str> {
+fn okp_key(obj: &Map<String, Value>) -> Result<(KeyFamily, KeyVerifier), &'static str> {
     if str_member(obj, "crv")? != Some("Ed25519") {
         return Err("unsupported OKP curve");
     }
@@ -346,7 +394,7 @@ fn okp_key(obj: &Map<String, Value>) -> Result<(KeyFamily, DecodingKey), &'stati
     if x.len() != 32 {
         return Err("Ed25519 key has the wrong length");
     }
-    Ok((KeyFamily::Ed25519, DecodingKey::from_ed_der(&x)))
+    Ok((KeyFamily::Ed25519, KeyVerifier::ed25519(&x)?))
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
@@ -384,9 +432,13 @@ mod tests {
             json!({"kty":"RSA","kid":"esalg","alg":"ES256","n":rsa_jwk(2048)["n"],"e":"AQAB"}),
             json!({"kty":"EC","kid":"p521","crv":"P-521","x":ec_x,"y":ec_x}),
             json!({"kty":"EC","kid":"short","crv":"P-256","x":b64(&[1u8; 31]),"y":ec_x}),
-            json!({"kty":"EC","kid":"p256","crv":"P-256","x":ec_x,"y":ec_x}),
+            // RFC 7515 A.3's P-256 key, and a point that is not on the curve.
+            json!({"kty":"EC","kid":"p256","crv":"P-256",
+                   "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                   "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}),
+            json!({"kty":"EC","kid":"offcurve","crv":"P-256","x":ec_x,"y":ec_x}),
             json!({"kty":"OKP","kid":"x25519","crv":"X25519","x":ec_x}),
-            json!({"kty":"OKP","kid":"ed","crv":"Ed25519","x":ec_x}),
+            json!({"kty":"OKP","kid":"ed","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}),
             json!({"kty":"RSA","kid":"pad","n":format!("{}=", rsa_jwk(2048)["n"].as_str().unwrap()),"e":"AQAB"}),
             json!("not an object"),
             json!({"kty":"RSA","kid":7,"n":"AQAB","e":"AQAB"}),
@@ -398,6 +450,11 @@ mod tests {
             set.skipped()
                 .iter()
                 .any(|s| s.kid.as_deref() == Some("hmac") && s.reason.contains("symmetric"))
+        );
+        assert!(
+            set.skipped()
+                .iter()
+                .any(|s| s.kid.as_deref() == Some("offcurve") && s.reason.contains("rejected"))
         );
     }
 

@@ -8,13 +8,18 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use tower_layer::Layer;
 
-use crate::claims::StandardClaims;
-use crate::error::{ConfigError, ConfigErrorKind, ReadyError, RefreshError, sanitize_realm};
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Provenance, TokenCache};
+use crate::claims::{Claims, StandardClaims};
+use crate::error::{
+    AuthError, ConfigError, ConfigErrorKind, ReadyError, RefreshError, sanitize_realm,
+};
 use crate::fetch;
 use crate::keys::KeySet;
-use crate::refresh::{KeyStore, Source, Status, Target, Timing};
+use crate::refresh::{KeyStore, Source, Status, Target, Timing, Verdict};
 use crate::service::JwksAuthService;
-use crate::verify::{AlgSet, Rules};
+use crate::verify::{AlgSet, Checked, KeyStep, Rules, now_secs};
 
 /// Everything the builder methods set. Cloned into a fresh [`KeyStore`] by each method,
 /// so a configuration change never affects a layer already in use.
@@ -29,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) client: Option<reqwest::Client>,
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
+    pub(crate) cache: Option<usize>,
 }
 
 /// Shared by the layer, its services and (weakly) the refresh task.
@@ -38,6 +44,83 @@ pub(crate) struct Inner {
     pub(crate) rules: Rules,
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
+    pub(crate) cache: Option<TokenCache>,
+}
+
+/// A verified token's claims and how they were verified (for the cache).
+struct Verified<T> {
+    claims: T,
+    provenance: Provenance,
+}
+
+fn finish<T: DeserializeOwned>(
+    checked: Checked<'_>,
+    keys: &KeySet,
+) -> Result<Verified<T>, KeyStep> {
+    let key = checked.verify_signature(keys)?;
+    let provenance = Provenance {
+        exp: checked.exp,
+        nbf: checked.nbf,
+        kid: key.kid.clone(),
+        key_id: key.id,
+    };
+    let claims = checked.into_claims::<T>().map_err(KeyStep::Reject)?;
+    Ok(Verified { claims, provenance })
+}
+
+impl Inner {
+    /// The request path: no lock (but the cache's, when enabled), no await. `Wait` when
+    /// the token needs the first key set or a forced refresh.
+    pub(crate) fn verify_now<T>(&self, token: &str) -> Verdict<Claims<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let now = now_secs();
+        if let Some(cache) = &self.cache {
+            let leeway = self.rules.leeway.as_secs_f64();
+            if let Some(claims) = self
+                .store
+                .with_fresh_keys(|keys| cache.get::<T>(token, now, leeway, keys))
+            {
+                return Verdict::Accept(Claims(claims));
+            }
+        }
+        match self.rules.check(token, now) {
+            Ok(checked) => match self.store.verify_now(checked, finish::<T>) {
+                Verdict::Accept(verified) => Verdict::Accept(self.remember(token, verified, now)),
+                Verdict::Reject(e) => Verdict::Reject(e),
+                Verdict::Wait => Verdict::Wait,
+            },
+            Err(kind) => Verdict::Reject(kind.into()),
+        }
+    }
+
+    /// The slow path: wait for keys as the refresh gate allows, then verify once more.
+    pub(crate) async fn verify_after_wait<T>(
+        self: Arc<Self>,
+        token: String,
+    ) -> Result<Claims<T>, AuthError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.store.wait_for_keys().await;
+        let now = now_secs();
+        let checked = self.rules.check(&token, now)?;
+        let verified = self.store.verify_after_wait(checked, finish::<T>)?;
+        Ok(self.remember(&token, verified, now))
+    }
+
+    fn remember<T: Clone + Send + Sync + 'static>(
+        &self,
+        token: &str,
+        verified: Verified<T>,
+        now: f64,
+    ) -> Claims<T> {
+        if let Some(cache) = &self.cache {
+            cache.insert(token, &verified.claims, verified.provenance, now);
+        }
+        Claims(verified.claims)
+    }
 }
 
 impl Config {
@@ -86,6 +169,7 @@ impl Config {
             rules,
             realm: self.realm.clone(),
             optional: self.optional,
+            cache: self.cache.filter(|n| *n > 0).map(TokenCache::new),
         });
         (inner, self)
     }
@@ -166,6 +250,7 @@ impl JwksAuth<StandardClaims> {
             client: None,
             realm: None,
             optional: false,
+            cache: None,
         })
     }
 
@@ -343,6 +428,43 @@ impl<T> JwksAuth<T> {
     /// `Option<Claims<T>>`). A token that is present but bad is still rejected.
     pub fn optional(self) -> Self {
         self.with(|c| c.optional = true)
+    }
+
+    /// Verifies a token outside of HTTP (a WebSocket message, a queued job): the same
+    /// rules, key selection and refresh behaviour as the layer, returning the claims.
+    ///
+    /// It completes without waiting when the token's key is in the current key set; it
+    /// waits (bounded by the fetch timeout) only for the first key set or a forced refresh.
+    ///
+    /// # Errors
+    ///
+    /// The [`AuthError`] the layer would have answered with.
+    pub async fn verify(&self, token: &str) -> Result<T, AuthError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.inner.store.ensure_started();
+        let claims = match self.inner.verify_now::<T>(token) {
+            Verdict::Accept(claims) => claims,
+            Verdict::Reject(e) => return Err(e),
+            Verdict::Wait => {
+                self.inner
+                    .clone()
+                    .verify_after_wait::<T>(token.to_owned())
+                    .await?
+            }
+        };
+        Ok(claims.0)
+    }
+
+    /// Cache up to `max_entries` verified tokens, so that a token seen again skips parsing
+    /// and the signature check. Off by default.
+    ///
+    /// A hit compares the whole token, re-checks `exp`/`nbf`, and requires the key that
+    /// verified it to still be in the key set; see the [cache module](crate#verified-token-cache)
+    /// notes. Memory: at most `max_entries` × (token size cap + claims).
+    pub fn cache(self, max_entries: usize) -> Self {
+        self.with(|c| c.cache = Some(max_entries))
     }
 
     /// Waits until the first key set is loaded.

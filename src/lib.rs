@@ -99,6 +99,15 @@
 //! - a `304` counts as a successful refresh (it resets staleness and the failure count),
 //!   but a `304` without a key set to keep is an error.
 //!
+//! # Verified-token cache
+//!
+//! Off by default; [`JwksAuth::cache`] turns it on with a size bound. A token seen before
+//! and still valid skips parsing and the signature check. A hit compares the whole token
+//! (the hash only picks a slot: a collision can never accept a token), re-checks `exp`
+//! and `nbf`, and requires the key that verified the token to still be in the current key
+//! set, so a removed key's tokens stop being accepted at the refresh that removes it.
+//! Memory: at most `max_entries` × (token size cap + claims), in 16 mutex-guarded shards.
+//!
 //! # Defaults
 //!
 //! | setting | default | method |
@@ -112,6 +121,7 @@
 //! | max staleness | 24 h | [`JwksAuth::max_stale`] |
 //! | fetch timeout | 5 s (connect 2 s) | [`JwksAuth::fetch_timeout`] |
 //! | plain http | loopback only | [`JwksAuth::allow_http`] |
+//! | verified-token cache | off | [`JwksAuth::cache`] |
 //!
 //! # Crypto backend
 //!
@@ -124,14 +134,17 @@
 //!
 //! `layer` ([`JwksAuth`]), `service` ([`JwksAuthService`]), `token` (RFC 6750 header
 //! parsing), `verify` (header, key selection, signature, claims), [`keys`] (the key set
-//! snapshot), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
+//! snapshot), `crypto` (the signature backend; added to the design's layout to keep the
+//! compile-time backend choice in one place), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
 //! ([`Claims`], [`StandardClaims`]), `error`; `testing` (feature `test-util`): a real
 //! loopback identity provider for tests and demos.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod claims;
+mod crypto;
 mod error;
 mod fetch;
 pub mod keys;
@@ -144,6 +157,7 @@ mod token;
 mod verify;
 
 pub use claims::{Claims, MissingClaims, StandardClaims};
+pub use crypto::CRYPTO_BACKEND;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
     RefreshErrorKind,
@@ -153,4 +167,4 @@ pub use jsonwebtoken::Algorithm;
 pub use layer::JwksAuth;
 pub use refresh::Status;
 pub use service::{JwksAuthService, ResponseFuture};
-pub use verify::{CRYPTO_BACKEND, DEFAULT_ALGORITHMS};
+pub use verify::DEFAULT_ALGORITHMS;

@@ -412,6 +412,16 @@ impl KeyStore {
         }
     }
 
+    /// Runs `f` on the current key set if there is one and it is not stale.
+    pub(crate) fn with_fresh_keys<R>(&self, f: impl FnOnce(&KeySet) -> Option<R>) -> Option<R> {
+        let guard = self.snapshot.load();
+        let snap = guard.as_ref()?;
+        if self.is_stale(snap, Instant::now()) {
+            return None;
+        }
+        f(&snap.keys)
+    }
+
     /// Waits for the first key set or a forced refresh, as the gate allows.
     pub(crate) async fn wait_for_keys(self: &Arc<Self>) {
         self.ensure_started();

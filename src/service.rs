@@ -23,11 +23,9 @@ use tower::Service;
 
 use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::keys::KeySet;
 use crate::layer::Inner;
 use crate::refresh::Verdict;
 use crate::token::bearer_token;
-use crate::verify::{Checked, KeyStep, now_secs};
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`] in the request extensions.
@@ -70,25 +68,6 @@ impl<S: fmt::Debug, T> fmt::Debug for JwksAuthService<S, T> {
     }
 }
 
-fn finish<T: DeserializeOwned>(checked: Checked<'_>, keys: &KeySet) -> Result<Claims<T>, KeyStep> {
-    checked.verify_signature(keys)?;
-    checked
-        .into_claims::<T>()
-        .map(Claims)
-        .map_err(KeyStep::Reject)
-}
-
-type WaitFuture<T> = Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>;
-
-async fn wait_and_verify<T: DeserializeOwned>(
-    auth: Arc<Inner>,
-    token: String,
-) -> Result<Claims<T>, AuthError> {
-    auth.store.wait_for_keys().await;
-    let checked = auth.rules.check(&token, now_secs())?;
-    auth.store.verify_after_wait(checked, finish::<T>)
-}
-
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for JwksAuthService<S, T>
 where
     S: Service<Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
@@ -115,11 +94,7 @@ where
             Ok(None) => return self.reject(AuthErrorKind::MissingCredentials.into()),
             Err(e) => return self.reject(e),
         };
-        let checked = match auth.rules.check(token, now_secs()) {
-            Ok(checked) => checked,
-            Err(kind) => return self.reject(kind.into()),
-        };
-        match auth.store.verify_now(checked, finish::<T>) {
+        match auth.verify_now::<T>(token) {
             Verdict::Accept(claims) => {
                 req.extensions_mut().insert(claims);
                 ResponseFuture::inner(self.inner.call(req))
@@ -132,7 +107,7 @@ where
                 let svc = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     state: State::Waiting {
-                        wait: Box::pin(wait_and_verify::<T>(self.auth.clone(), token)),
+                        wait: Box::pin(Inner::verify_after_wait::<T>(self.auth.clone(), token)),
                         svc: Some(svc),
                         req: Some(req),
                         realm: self.auth.realm.clone(),
@@ -174,7 +149,7 @@ pin_project! {
             fut: F,
         },
         Waiting {
-            wait: WaitFuture<T>,
+            wait: Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>,
             svc: Option<S>,
             req: Option<Request<B>>,
             realm: Option<Arc<str>>,

@@ -81,6 +81,7 @@ async fn the_example_server_protects_its_routes() {
         ("JWT_ISSUER", issuer.issuer()),
         ("JWT_AUDIENCE", "test-api"),
         ("JWKS_COOLDOWN_SECS", "1"),
+        ("JWT_CACHE_ENTRIES", "100"),
     ]);
 
     assert_eq!(get(&format!("{base}/public"), None).await.0, 200);

@@ -1,0 +1,246 @@
+//! The verified-token cache, off by default ([`JwksAuth::cache`](crate::JwksAuth::cache)).
+//!
+//! A token that verified once and is seen again skips parsing and the signature check.
+//! What makes that safe:
+//!
+//! - a hit compares the **whole token** with the cached one: the hash only picks the
+//!   slot, so a hash collision can never accept a token, and a token with one changed
+//!   byte (signature, payload or header) is a miss and is verified in full;
+//! - `exp` and `nbf` are checked again at every hit, with the same leeway;
+//! - the key that verified the token must still be in the current key set (same `kid`,
+//!   same key material): once a refresh removes the key, its tokens miss, and then fail;
+//! - the rest of the verdict (issuer, audience, `typ`, required claims, algorithm
+//!   allow-list) depends only on the token and the layer's configuration, both fixed;
+//! - a stale key set (past `max_stale`) is never consulted: the request gets 503 first.
+//!
+//! Memory is bounded: at most `max_entries` tokens, each at most the token size cap
+//! (16 KiB by default) plus its deserialized claims. Entries live in 16 shards, each
+//! behind a mutex held for a hash-map lookup or insert (the only lock on the request
+//! path, and only when the cache is enabled). A full shard first drops expired entries,
+//! then arbitrary ones.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::keys::KeySet;
+
+const SHARDS: usize = 16;
+
+/// How the cached token was verified.
+#[derive(Debug, Clone)]
+pub(crate) struct Provenance {
+    pub(crate) exp: f64,
+    pub(crate) nbf: Option<f64>,
+    pub(crate) kid: Option<Arc<str>>,
+    pub(crate) key_id: u64,
+}
+
+struct Entry {
+    token: Box<str>,
+    claims: Arc<dyn Any + Send + Sync>,
+    provenance: Provenance,
+}
+
+/// A bounded map from tokens to verified claims.
+pub(crate) struct TokenCache {
+    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    per_shard: usize,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("capacity", &(self.per_shard * self.shards.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fast, non-cryptographic hash of the token's tail (its signature, which differs
+/// between any two tokens) and length. Collisions only cost a miss.
+fn slot_hash(token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
+    for chunk in tail.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    h
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TokenCache {
+    pub(crate) fn new(max_entries: usize) -> Self {
+        let shards = SHARDS.min(max_entries.max(1));
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: max_entries.div_ceil(shards).max(1),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<HashMap<u64, Entry>> {
+        &self.shards[(hash >> 56) as usize % self.shards.len()]
+    }
+
+    /// The cached claims for exactly this token, if they are still valid now.
+    pub(crate) fn get<T: Clone + 'static>(
+        &self,
+        token: &str,
+        now: f64,
+        leeway: f64,
+        keys: &KeySet,
+    ) -> Option<T> {
+        let hash = slot_hash(token);
+        let mut shard = lock(self.shard(hash));
+        let entry = shard.get(&hash)?;
+        if *entry.token != *token {
+            return None;
+        }
+        let p = &entry.provenance;
+        let valid = now < p.exp + leeway
+            && p.nbf.is_none_or(|nbf| now + leeway >= nbf)
+            && keys.contains(p.kid.as_deref(), p.key_id);
+        if !valid {
+            shard.remove(&hash);
+            return None;
+        }
+        entry.claims.downcast_ref::<T>().cloned()
+    }
+
+    pub(crate) fn insert<T: Clone + Send + Sync + 'static>(
+        &self,
+        token: &str,
+        claims: &T,
+        provenance: Provenance,
+        now: f64,
+    ) {
+        let hash = slot_hash(token);
+        let mut shard = lock(self.shard(hash));
+        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
+            shard.retain(|_, e| now < e.provenance.exp);
+            if shard.len() >= self.per_shard
+                && let Some(victim) = shard.keys().next().copied()
+            {
+                shard.remove(&victim);
+            }
+        }
+        shard.insert(
+            hash,
+            Entry {
+                token: token.into(),
+                claims: Arc::new(claims.clone()),
+                provenance,
+            },
+        );
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provenance(exp: f64) -> Provenance {
+        Provenance {
+            exp,
+            nbf: None,
+            kid: None,
+            key_id: 0,
+        }
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let cache = TokenCache::new(32);
+        for i in 0..1000 {
+            cache.insert(
+                &format!("token-{i}-{}", "x".repeat(i % 7)),
+                &i,
+                provenance(1e12),
+                0.0,
+            );
+        }
+        assert!(cache.len() <= 32, "{}", cache.len());
+        assert!(cache.len() >= 16);
+    }
+
+    #[test]
+    fn expired_entries_make_room_first() {
+        let cache = TokenCache::new(1);
+        cache.insert("old", &1u8, provenance(10.0), 0.0);
+        cache.insert("new", &2u8, provenance(1e12), 20.0);
+        assert_eq!(cache.len(), 1);
+    }
+
+    fn cache_provenance_again(keys: &KeySet) -> Provenance {
+        let (kid, key_id) = keys.key_ids()[0].clone();
+        Provenance {
+            exp: 1e12,
+            nbf: None,
+            kid,
+            key_id,
+        }
+    }
+
+    #[test]
+    fn a_colliding_token_never_hits() {
+        let keys = KeySet::from_values(&[serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "kid": "k",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        })]);
+        let (kid, key_id) = keys.key_ids()[0].clone();
+        let p = Provenance {
+            exp: 1e12,
+            nbf: None,
+            kid,
+            key_id,
+        };
+        let tail = "s".repeat(64);
+        let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
+        assert_eq!(
+            slot_hash(&a),
+            slot_hash(&b),
+            "same tail and length: same slot"
+        );
+        let cache = TokenCache::new(8);
+        cache.insert(&a, &7u32, p, 0.0);
+        assert_eq!(
+            cache.get::<u32>(&a, 0.0, 0.0, &keys),
+            Some(7),
+            "the token itself hits"
+        );
+        assert_eq!(
+            cache.get::<u32>(&b, 0.0, 0.0, &keys),
+            None,
+            "its colliding twin never does"
+        );
+        assert_eq!(
+            cache.get::<u32>(&a, 0.0, 0.0, &KeySet::default()),
+            None,
+            "nor without its key"
+        );
+        cache.insert(&a, &7u32, cache_provenance_again(&keys), 0.0);
+        assert_eq!(
+            cache.get::<u32>(&a, 2e12, 0.0, &keys),
+            None,
+            "nor after exp"
+        );
+    }
+
+    #[test]
+    fn slot_hash_spreads_and_depends_on_length() {
+        let a = slot_hash("a.b.signature-one");
+        assert_ne!(a, slot_hash("a.b.signature-two"));
+        assert_ne!(slot_hash("xa.b.sig"), slot_hash("a.b.sig"));
+    }
+}

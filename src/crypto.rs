@@ -1,0 +1,149 @@
+//! The signature backend, chosen at compile time.
+//!
+//! - `aws_lc_rs` (default): every key of a key set is parsed once, when the set is
+//!   built, into an `aws_lc_rs::signature::ParsedPublicKey` per algorithm it may verify.
+//!   The request path only calls `verify_sig`: no key parsing, no allocation. A public
+//!   key that aws-lc rejects (an EC point off the curve, a malformed RSA key) is skipped
+//!   when the set is built.
+//! - `rust_crypto`: jsonwebtoken's RustCrypto provider, called directly through its
+//!   verifier factory.
+//!
+//! Neither path goes through jsonwebtoken's process-wide default provider, so enabling
+//! both features (as `--all-features` does) cannot panic at run time: `aws_lc_rs` wins.
+
+use jsonwebtoken::Algorithm;
+
+#[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
+compile_error!(
+    "jwks-auth needs a crypto backend: enable the `aws_lc_rs` (default) or the `rust_crypto` feature"
+);
+
+/// Name of the crypto backend compiled in: `"aws_lc_rs"` or `"rust_crypto"`.
+///
+/// When both features are enabled, `aws_lc_rs` is used.
+pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws_lc_rs") {
+    "aws_lc_rs"
+} else {
+    "rust_crypto"
+};
+
+pub(crate) use imp::KeyVerifier;
+
+#[cfg(feature = "aws_lc_rs")]
+mod imp {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+    use jsonwebtoken::Algorithm;
+
+    /// Parsed public keys, one per algorithm the key may verify.
+    pub(crate) struct KeyVerifier {
+        keys: Vec<(Algorithm, ParsedPublicKey)>,
+    }
+
+    fn params(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
+        use Algorithm::*;
+        Some(match alg {
+            RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+            ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+            ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+            EdDSA => &sig::ED25519,
+            _ => return None,
+        })
+    }
+
+    impl KeyVerifier {
+        fn parse(bytes: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
+            let mut keys = Vec::with_capacity(algs.len());
+            for alg in algs {
+                let params = params(*alg).ok_or("unsupported algorithm")?;
+                let key = ParsedPublicKey::new(params, bytes)
+                    .map_err(|_| "the crypto backend rejected the public key")?;
+                keys.push((*alg, key));
+            }
+            Ok(Self { keys })
+        }
+
+        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
+            let der = RsaPublicKeyComponents { n, e }
+                .as_der()
+                .map_err(|_| "the crypto backend rejected the RSA key")?;
+            Self::parse(der.as_ref(), algs)
+        }
+
+        /// `point`: the uncompressed SEC1 point (`04 || x || y`).
+        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Result<Self, &'static str> {
+            Self::parse(point, &[alg])
+        }
+
+        pub(crate) fn ed25519(x: &[u8]) -> Result<Self, &'static str> {
+            Self::parse(x, &[Algorithm::EdDSA])
+        }
+
+        pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+            self.keys
+                .iter()
+                .find(|(a, _)| *a == alg)
+                .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+        }
+    }
+}
+
+#[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+mod imp {
+    use jsonwebtoken::crypto::CryptoProvider;
+    use jsonwebtoken::{Algorithm, DecodingKey};
+
+    static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+
+    /// A jsonwebtoken key; its verifier is built by the RustCrypto provider per check.
+    pub(crate) struct KeyVerifier {
+        key: DecodingKey,
+        algs: Vec<Algorithm>,
+    }
+
+    impl KeyVerifier {
+        fn checked(key: DecodingKey, algs: &[Algorithm]) -> Result<Self, &'static str> {
+            for alg in algs {
+                (PROVIDER.verifier_factory)(alg, &key)
+                    .map_err(|_| "the crypto backend rejected the public key")?;
+            }
+            Ok(Self {
+                key,
+                algs: algs.to_vec(),
+            })
+        }
+
+        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
+            Self::checked(DecodingKey::from_rsa_raw_components(n, e), algs)
+        }
+
+        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Result<Self, &'static str> {
+            Self::checked(DecodingKey::from_ec_der(point), &[alg])
+        }
+
+        pub(crate) fn ed25519(x: &[u8]) -> Result<Self, &'static str> {
+            Self::checked(DecodingKey::from_ed_der(x), &[Algorithm::EdDSA])
+        }
+
+        pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+            self.algs.contains(&alg)
+                && (PROVIDER.verifier_factory)(&alg, &self.key)
+                    .is_ok_and(|v| v.verify(message, &signature.to_vec()).is_ok())
+        }
+    }
+}
+
+/// The RSA algorithms, for keys whose JWK does not pin one.
+pub(crate) const RSA_ALGS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
