@@ -135,7 +135,7 @@
 //! `layer` ([`JwksAuth`]), `service` ([`JwksAuthService`]), `token` (RFC 6750 header
 //! parsing), `verify` (header, key selection, signature, claims), [`keys`] (the key set
 //! snapshot), `crypto` (the signature backend; added to the design's layout to keep the
-//! compile-time backend choice in one place), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
+//! compile-time backend choice in one place), `cache` (the opt-in verified-token cache), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
 //! ([`Claims`], [`StandardClaims`]), `error`; `testing` (feature `test-util`): a real
 //! loopback identity provider for tests and demos.
 
