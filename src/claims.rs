@@ -196,6 +196,34 @@ impl StandardClaims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes().any(|s| s == scope)
     }
+
+    /// For handlers: `Ok` if the token grants every one of `scopes`, else the 403
+    /// `insufficient_scope` rejection to return (`AuthError` is a response).
+    ///
+    /// ```
+    /// # use jwks_auth::{AuthError, Claims};
+    /// async fn delete_order(Claims(claims): Claims) -> Result<&'static str, AuthError> {
+    ///     claims.require_scopes(["orders:delete"])?;
+    ///     Ok("deleted")
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthErrorKind::InsufficientScope`](crate::AuthErrorKind::InsufficientScope)
+    /// naming the required scopes.
+    pub fn require_scopes<I, S>(&self, scopes: I) -> Result<(), crate::AuthError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes: Vec<S> = scopes.into_iter().collect();
+        if scopes.iter().all(|s| self.has_scope(s.as_ref())) {
+            Ok(())
+        } else {
+            Err(crate::AuthError::insufficient_scope(scopes))
+        }
+    }
 }
 
 // Written by hand rather than derived: `#[serde(flatten)]` on `extra` would buffer the

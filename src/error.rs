@@ -81,6 +81,9 @@ pub enum AuthErrorKind {
     InvalidClaims,
     /// Authenticated, but a required scope is missing. 403 `insufficient_scope`.
     InsufficientScope,
+    /// Authenticated, but a role or claim check refused access. 403 `insufficient_scope`
+    /// (RFC 6750 has no other code for 403), without a `scope` attribute.
+    AccessDenied,
     /// No usable key set: the identity provider was never reached, the key set is stale
     /// past `max_stale`, or the key source is misconfigured. 503 with `Retry-After`.
     KeysUnavailable,
@@ -91,7 +94,7 @@ impl AuthErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -102,7 +105,7 @@ impl AuthErrorKind {
         match self {
             Self::MissingCredentials | Self::KeysUnavailable => None,
             Self::InvalidRequest => Some("invalid_request"),
-            Self::InsufficientScope => Some("insufficient_scope"),
+            Self::InsufficientScope | Self::AccessDenied => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
     }
@@ -128,6 +131,7 @@ impl AuthErrorKind {
             Self::MissingClaim => "the token lacks a required claim",
             Self::InvalidClaims => "the token's claims are invalid",
             Self::InsufficientScope => "the token lacks a required scope",
+            Self::AccessDenied => "the token does not grant access to this resource",
             Self::KeysUnavailable => "signing keys are not available",
         }
     }
@@ -264,6 +268,13 @@ impl AuthError {
         // Every piece is a fixed string or was filtered when configured; fall back to the
         // bare scheme rather than panic if that ever stops being true.
         Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
+    }
+
+    /// The response this crate answers with by default (status, challenge, JSON body,
+    /// `Retry-After`, and the error in the extensions), for custom rejection handlers that
+    /// want to start from it.
+    pub fn default_response(&self) -> Response {
+        self.clone().into_response()
     }
 
     /// The small JSON body of the response: `{"error":…,"error_description":…}`.
@@ -557,6 +568,7 @@ mod tests {
             MissingClaim,
             InvalidClaims,
             InsufficientScope,
+            AccessDenied,
             KeysUnavailable,
         ] {
             let d = kind.description();

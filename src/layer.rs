@@ -8,17 +8,23 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use tower_layer::Layer;
 
+use std::any::Any;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, Uri};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
 use crate::claims::{Claims, StandardClaims};
 use crate::error::{
-    AuthError, ConfigError, ConfigErrorKind, ReadyError, RefreshError, sanitize_realm,
+    AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
+    sanitize_realm,
 };
 use crate::fetch;
 use crate::keys::KeySet;
 use crate::refresh::{KeyStore, Source, Status, Target, Timing, Verdict};
 use crate::service::JwksAuthService;
+use crate::token::{TokenFn, TokenSource};
 use crate::verify::{AlgSet, Checked, KeyStep, Rules, now_secs};
 
 /// Everything the builder methods set. Cloned into a fresh [`KeyStore`] by each method,
@@ -35,16 +41,40 @@ pub(crate) struct Config {
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
     pub(crate) cache: Option<usize>,
+    pub(crate) on_rejection: Option<Rejector>,
+    pub(crate) check: Option<Checker>,
+    pub(crate) sources: Vec<TokenSource>,
 }
 
+/// A user's replacement for rejection responses.
+pub(crate) type Rejector = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
+/// A user's check on verified claims (type-erased; see [`JwksAuth::check`]).
+pub(crate) type Checker = Arc<dyn Fn(&dyn Any) -> Result<(), AuthError> + Send + Sync>;
+
 /// Shared by the layer, its services and (weakly) the refresh task.
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) store: Arc<KeyStore>,
     pub(crate) rules: Rules,
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
     pub(crate) cache: Option<TokenCache>,
+    pub(crate) on_rejection: Option<Rejector>,
+    pub(crate) check: Option<Checker>,
+    pub(crate) sources: Vec<TokenSource>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("store", &self.store)
+            .field("rules", &self.rules)
+            .field("optional", &self.optional)
+            .field("cache", &self.cache)
+            .field("on_rejection", &self.on_rejection.is_some())
+            .field("check", &self.check.is_some())
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A verified token's claims and how they were verified (for the cache).
@@ -82,16 +112,41 @@ impl Inner {
                 .store
                 .with_fresh_keys(|keys| cache.get::<T>(token, now, leeway, keys))
             {
-                return Verdict::Accept(Claims(claims));
+                return self.checked(Claims(claims)).into();
             }
         }
         match self.rules.check(token, now) {
             Ok(checked) => match self.store.verify_now(checked, finish::<T>) {
-                Verdict::Accept(verified) => Verdict::Accept(self.remember(token, verified, now)),
+                Verdict::Accept(verified) => {
+                    self.checked(self.remember(token, verified, now)).into()
+                }
                 Verdict::Reject(e) => Verdict::Reject(e),
                 Verdict::Wait => Verdict::Wait,
             },
             Err(kind) => Verdict::Reject(kind.into()),
+        }
+    }
+
+    /// Runs the user's [`check`](JwksAuth::check), if any, on verified claims.
+    fn checked<T: 'static>(&self, claims: Claims<T>) -> Result<Claims<T>, AuthError> {
+        match &self.check {
+            Some(check) => check(&claims.0).map(|()| claims),
+            None => Ok(claims),
+        }
+    }
+
+    /// The response to a rejection: the user's, or the RFC 6750 default. Either way the
+    /// [`AuthError`] rides in the extensions.
+    pub(crate) fn respond(&self, error: AuthError) -> Response {
+        tracing::debug!(kind = ?error.kind(), "jwks-auth: request rejected");
+        let error = error.with_realm(self.realm.as_ref());
+        match &self.on_rejection {
+            Some(custom) => {
+                let mut response = custom(&error);
+                response.extensions_mut().insert(error);
+                response
+            }
+            None => error.into_response(),
         }
     }
 
@@ -107,7 +162,7 @@ impl Inner {
         let now = now_secs();
         let checked = self.rules.check(&token, now)?;
         let verified = self.store.verify_after_wait(checked, finish::<T>)?;
-        Ok(self.remember(&token, verified, now))
+        self.checked(self.remember(&token, verified, now))
     }
 
     fn remember<T: Clone + Send + Sync + 'static>(
@@ -170,6 +225,9 @@ impl Config {
             realm: self.realm.clone(),
             optional: self.optional,
             cache: self.cache.filter(|n| *n > 0).map(TokenCache::new),
+            on_rejection: self.on_rejection.clone(),
+            check: self.check.clone(),
+            sources: self.sources.clone(),
         });
         (inner, self)
     }
@@ -251,6 +309,9 @@ impl JwksAuth<StandardClaims> {
             realm: None,
             optional: false,
             cache: None,
+            on_rejection: None,
+            check: None,
+            sources: vec![TokenSource::Bearer],
         })
     }
 
@@ -321,15 +382,120 @@ impl<T> JwksAuth<T> {
     /// Deserialize verified claims into `U` instead of [`StandardClaims`]; handlers then
     /// take [`Claims<U>`](crate::Claims). A token whose payload does not fit `U` is
     /// rejected with 401 `invalid_token`.
+    ///
+    /// A [`check`](Self::check) set before is for the old type and is dropped: set checks
+    /// after choosing the claims type.
     pub fn claims<U>(self) -> JwksAuth<U>
     where
         U: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        let this = if self.config.check.is_some() {
+            self.with(|c| c.check = None)
+        } else {
+            self
+        };
         JwksAuth {
-            inner: self.inner,
-            config: self.config,
+            inner: this.inner,
+            config: this.config,
             _claims: PhantomData,
         }
+    }
+
+    /// A check on every verified token's claims, after the signature and the standard
+    /// rules. Return an [`AuthError`] to reject: `AuthErrorKind::AccessDenied.into()` or
+    /// [`AuthError::insufficient_scope`] for 403, `AuthErrorKind::InvalidClaims.into()`
+    /// for 401. Cached tokens are checked at every hit. A second call replaces the first.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use jwks_auth::{AuthErrorKind, JwksAuth};
+    ///
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json").check(|claims| {
+    ///     match claims.extra.get("email_verified") {
+    ///         Some(serde_json::Value::Bool(true)) => Ok(()),
+    ///         _ => Err(AuthErrorKind::AccessDenied.into()),
+    ///     }
+    /// });
+    /// ```
+    pub fn check<F>(self, check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), AuthError> + Send + Sync + 'static,
+        T: 'static,
+    {
+        let erased: Checker = Arc::new(move |claims: &dyn Any| match claims.downcast_ref::<T>() {
+            Some(claims) => check(claims),
+            // Cannot happen (the type is fixed by `claims::<T>()`); fail closed anyway.
+            None => Err(AuthErrorKind::InvalidClaims.into()),
+        });
+        self.with(|c| c.check = Some(erased))
+    }
+
+    /// Also take the token from the cookie `name` (browser sessions). The bearer header
+    /// stays a source unless [`bearer_header(false)`](Self::bearer_header).
+    pub fn token_from_cookie(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with(|c| c.sources.push(TokenSource::Cookie(name)))
+    }
+
+    /// Also take the token from the header `name` (the raw token, or `Bearer <token>`),
+    /// e.g. `HeaderName::from_static("x-api-token")`.
+    pub fn token_from_header(self, name: HeaderName) -> Self {
+        self.with(|c| c.sources.push(TokenSource::Header(name)))
+    }
+
+    /// Also take the token from the query parameter `name`. Off unless called: tokens in
+    /// URLs leak into logs, browser history and `Referer` headers (RFC 6750 §5.3).
+    pub fn token_from_query(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with(|c| c.sources.push(TokenSource::Query(name)))
+    }
+
+    /// Also take the token from what `find` returns for the request's headers and URI.
+    pub fn token_from<F>(self, find: F) -> Self
+    where
+        F: Fn(&HeaderMap, &Uri) -> Option<String> + Send + Sync + 'static,
+    {
+        let find: TokenFn = Arc::new(find);
+        self.with(|c| c.sources.push(TokenSource::Custom(find)))
+    }
+
+    /// Whether `Authorization: Bearer` is a token source (default `true`). With `false`
+    /// and no other source, every request lacks credentials.
+    pub fn bearer_header(self, enabled: bool) -> Self {
+        self.with(|c| {
+            c.sources.retain(|s| !matches!(s, TokenSource::Bearer));
+            if enabled {
+                c.sources.insert(0, TokenSource::Bearer);
+            }
+        })
+    }
+
+    /// Replace the rejection response. The function gets the [`AuthError`] (with its
+    /// status, [`www_authenticate`](AuthError::www_authenticate) challenge and
+    /// [`default_response`](AuthError::default_response)); the error is still put in the
+    /// response's extensions.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::response::{IntoResponse, Response};
+    /// use jwks_auth::JwksAuth;
+    ///
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json").on_rejection(|err| {
+    ///     let mut response = (err.status(), format!("denied: {err}")).into_response();
+    ///     if let Some(challenge) = err.www_authenticate() {
+    ///         response.headers_mut().insert("www-authenticate", challenge);
+    ///     }
+    ///     response
+    /// });
+    /// ```
+    pub fn on_rejection<F>(self, respond: F) -> Self
+    where
+        F: Fn(&AuthError) -> Response + Send + Sync + 'static,
+    {
+        let respond: Rejector = Arc::new(respond);
+        self.with(|c| c.on_rejection = Some(respond))
     }
 
     /// Accept this issuer (`iss` must equal it exactly). Call again to accept several.

@@ -142,6 +142,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod authorize;
 mod cache;
 mod claims;
 mod crypto;
@@ -156,6 +157,7 @@ pub mod testing;
 mod token;
 mod verify;
 
+pub use authorize::{Authorize, AuthorizeFuture, AuthorizeService, RequireScope, Scopes};
 pub use claims::{Claims, MissingClaims, StandardClaims};
 pub use crypto::CRYPTO_BACKEND;
 pub use error::{

@@ -260,6 +260,15 @@ pub(crate) enum Verdict<T> {
     Wait,
 }
 
+impl<T> From<Result<T, AuthError>> for Verdict<T> {
+    fn from(result: Result<T, AuthError>) -> Self {
+        match result {
+            Ok(v) => Verdict::Accept(v),
+            Err(e) => Verdict::Reject(e),
+        }
+    }
+}
+
 /// Shared state of one layer (and all its clones).
 pub(crate) struct KeyStore {
     source: Source,

@@ -25,7 +25,7 @@ use crate::claims::Claims;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::layer::Inner;
 use crate::refresh::Verdict;
-use crate::token::bearer_token;
+use crate::token::find_token;
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`] in the request extensions.
@@ -88,20 +88,25 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let auth = &self.auth;
         auth.store.ensure_started();
-        let token = match bearer_token(req.headers(), auth.rules.max_token_len) {
+        let token = match find_token(
+            &auth.sources,
+            req.headers(),
+            req.uri(),
+            auth.rules.max_token_len,
+        ) {
             Ok(Some(token)) => token,
             Ok(None) if auth.optional => return ResponseFuture::inner(self.inner.call(req)),
             Ok(None) => return self.reject(AuthErrorKind::MissingCredentials.into()),
             Err(e) => return self.reject(e),
         };
-        match auth.verify_now::<T>(token) {
+        match auth.verify_now::<T>(&token) {
             Verdict::Accept(claims) => {
                 req.extensions_mut().insert(claims);
                 ResponseFuture::inner(self.inner.call(req))
             }
             Verdict::Reject(e) => self.reject(e),
             Verdict::Wait => {
-                let token = token.to_owned();
+                let token = token.into_owned();
                 // The readied service goes into the future; keep a fresh clone here.
                 let clone = self.inner.clone();
                 let svc = std::mem::replace(&mut self.inner, clone);
@@ -110,7 +115,7 @@ where
                         wait: Box::pin(Inner::verify_after_wait::<T>(self.auth.clone(), token)),
                         svc: Some(svc),
                         req: Some(req),
-                        realm: self.auth.realm.clone(),
+                        auth: self.auth.clone(),
                     },
                 }
             }
@@ -122,15 +127,10 @@ impl<S, T> JwksAuthService<S, T> {
     fn reject<F, B>(&self, error: AuthError) -> ResponseFuture<F, S, B, T> {
         ResponseFuture {
             state: State::Rejected {
-                response: Some(rejection(error, self.auth.realm.as_ref())),
+                response: Some(self.auth.respond(error)),
             },
         }
     }
-}
-
-fn rejection(error: AuthError, realm: Option<&Arc<str>>) -> Response {
-    tracing::debug!(kind = ?error.kind(), "jwks-auth: request rejected");
-    error.with_realm(realm).into_response()
 }
 
 pin_project! {
@@ -152,7 +152,7 @@ pin_project! {
             wait: Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>,
             svc: Option<S>,
             req: Option<Request<B>>,
-            realm: Option<Arc<str>>,
+            auth: Arc<Inner>,
         },
         Rejected {
             response: Option<Response>,
@@ -201,7 +201,7 @@ where
                     wait,
                     svc,
                     req,
-                    realm,
+                    auth,
                 } => {
                     let verdict = ready!(wait.as_mut().poll(cx));
                     match (verdict, svc.take(), req.take()) {
@@ -210,7 +210,7 @@ where
                             State::Inner { fut: svc.call(req) }
                         }
                         (Err(e), _, _) => State::Rejected {
-                            response: Some(rejection(e, realm.as_ref())),
+                            response: Some(auth.respond(e)),
                         },
                         _ => State::Rejected { response: None },
                     }

@@ -8,11 +8,205 @@
 //! - two `Authorization` headers, `Bearer` without a token, two tokens, or characters
 //!   outside `b64token`: 400 `invalid_request`;
 //! - a token over the size cap: 401 `invalid_token`, before any decoding.
+//!
+//! # Other token sources
+//!
+//! [`JwksAuth`](crate::JwksAuth) can also take the token from a named cookie, a custom
+//! header (the raw token, or `Bearer <token>`), the query string (opt-in only: URLs end up
+//! in logs and `Referer` headers, see RFC 6750 §2.3 and §5.3), or a function of the
+//! headers and URI. Every configured source is read; if they carry **different** tokens
+//! the request is malformed (400 `invalid_request`): the layer never picks one of two
+//! credentials. The same token in two places is fine. Every token, whatever its source,
+//! must be a `b64token` and is subject to the size cap.
 
-use http::HeaderMap;
-use http::header::AUTHORIZATION;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, Uri};
 
 use crate::error::{AuthError, AuthErrorKind};
+
+/// A user function that finds the token in a request.
+pub(crate) type TokenFn = Arc<dyn Fn(&HeaderMap, &Uri) -> Option<String> + Send + Sync>;
+
+/// Where the layer looks for the token.
+#[derive(Clone)]
+pub(crate) enum TokenSource {
+    /// `Authorization: Bearer …` (the default).
+    Bearer,
+    /// A cookie with this name.
+    Cookie(String),
+    /// A header with this name: the raw token, or `Bearer <token>`.
+    Header(HeaderName),
+    /// A query parameter with this name.
+    Query(String),
+    /// A user function.
+    Custom(TokenFn),
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bearer => f.write_str("Bearer"),
+            Self::Cookie(n) => write!(f, "Cookie({n:?})"),
+            Self::Header(n) => write!(f, "Header({n:?})"),
+            Self::Query(n) => write!(f, "Query({n:?})"),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// Finds the request's token in every configured source.
+///
+/// Returns `Ok(None)` when no source carries one; 400 when two carry different tokens.
+pub(crate) fn find_token<'a>(
+    sources: &[TokenSource],
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    max_len: usize,
+) -> Result<Option<Cow<'a, str>>, AuthError> {
+    let mut found: Option<Cow<'a, str>> = None;
+    for source in sources {
+        let token: Option<Cow<'a, str>> = match source {
+            TokenSource::Bearer => bearer_token(headers, max_len)?.map(Cow::Borrowed),
+            TokenSource::Cookie(name) => cookie_token(headers, name)?.map(Cow::Borrowed),
+            TokenSource::Header(name) => header_token(headers, name)?.map(Cow::Borrowed),
+            TokenSource::Query(name) => query_token(uri, name)?,
+            TokenSource::Custom(f) => f(headers, uri).map(Cow::Owned),
+        };
+        let Some(token) = token else { continue };
+        check_token(token.as_bytes(), max_len)?;
+        match &found {
+            Some(previous) if *previous != token => {
+                return Err(AuthErrorKind::InvalidRequest.into());
+            }
+            Some(_) => {}
+            None => found = Some(token),
+        }
+    }
+    Ok(found)
+}
+
+fn check_token(token: &[u8], max_len: usize) -> Result<(), AuthError> {
+    if token.len() > max_len {
+        return Err(AuthErrorKind::TokenTooLarge.into());
+    }
+    if !is_b64token(token) {
+        return Err(AuthErrorKind::InvalidRequest.into());
+    }
+    Ok(())
+}
+
+/// The value of the cookie `name`; two different values are a malformed request.
+fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut found = None;
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else {
+            return Err(AuthErrorKind::InvalidRequest.into());
+        };
+        for pair in value.split(';') {
+            let Some((n, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if n.trim() != name {
+                continue;
+            }
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            match found {
+                Some(previous) if previous != v => {
+                    return Err(AuthErrorKind::InvalidRequest.into());
+                }
+                _ => found = Some(v),
+            }
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}
+
+/// A custom header: the raw token, or `Bearer <token>`; at most one such header.
+fn header_token<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthErrorKind::InvalidRequest.into());
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::from(AuthErrorKind::InvalidRequest))?
+        .trim();
+    let value = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim_start(),
+        _ => value,
+    };
+    if value.is_empty() {
+        return Err(AuthErrorKind::InvalidRequest.into());
+    }
+    Ok(Some(value))
+}
+
+/// The query parameter `name` (percent-decoded); present twice with different values,
+/// or badly encoded, is a malformed request.
+fn query_token<'a>(uri: &'a Uri, name: &str) -> Result<Option<Cow<'a, str>>, AuthError> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let mut found: Option<Cow<'a, str>> = None;
+    for pair in query.split('&') {
+        let Some((n, v)) = pair.split_once('=') else {
+            continue;
+        };
+        if n != name {
+            continue;
+        }
+        let v = percent_decode(v).ok_or_else(|| AuthError::from(AuthErrorKind::InvalidRequest))?;
+        match &found {
+            Some(previous) if *previous != v => {
+                return Err(AuthErrorKind::InvalidRequest.into());
+            }
+            Some(_) => {}
+            None => found = Some(v),
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}
+
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains(['%', '+']) {
+        return Some(Cow::Borrowed(s));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
 
 /// Finds the bearer token in `headers`.
 ///
@@ -125,6 +319,128 @@ mod tests {
         assert_eq!(extract(&[b"Bearer ="]), Err(Bad));
         assert_eq!(extract(&[b"Bearer a=b"]), Err(Bad));
         assert_eq!(extract(&[b"Bearer \xc3\xa9"]), Err(Bad));
+    }
+
+    fn find(
+        sources: &[TokenSource],
+        headers: &[(&str, &str)],
+        uri: &str,
+    ) -> Result<Option<String>, AuthErrorKind> {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let uri: Uri = uri.parse().unwrap();
+        find_token(sources, &map, &uri, 64)
+            .map(|t| t.map(Cow::into_owned))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn other_sources() {
+        use AuthErrorKind::InvalidRequest as Bad;
+        let cookie = [TokenSource::Bearer, TokenSource::Cookie("session".into())];
+        assert_eq!(
+            find(&cookie, &[("cookie", "a=1; session=x.y.z; b=2")], "/"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(&cookie, &[("cookie", "session=\"x.y.z\"")], "/"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(find(&cookie, &[("cookie", "other=x.y.z")], "/"), Ok(None));
+        assert_eq!(
+            find(&cookie, &[("cookie", "session=a.b.c; session=x.y.z")], "/"),
+            Err(Bad)
+        );
+        assert_eq!(find(&cookie, &[("cookie", "session=a b")], "/"), Err(Bad));
+        // Same token in two sources: fine. Different tokens: never pick one.
+        assert_eq!(
+            find(
+                &cookie,
+                &[
+                    ("authorization", "Bearer x.y.z"),
+                    ("cookie", "session=x.y.z")
+                ],
+                "/"
+            ),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(
+                &cookie,
+                &[
+                    ("authorization", "Bearer a.b.c"),
+                    ("cookie", "session=x.y.z")
+                ],
+                "/"
+            ),
+            Err(Bad)
+        );
+
+        let header = [TokenSource::Header(HeaderName::from_static("x-api-token"))];
+        assert_eq!(
+            find(&header, &[("x-api-token", "x.y.z")], "/"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(&header, &[("x-api-token", "Bearer x.y.z")], "/"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(&header, &[("x-api-token", "a"), ("x-api-token", "b")], "/"),
+            Err(Bad)
+        );
+        assert_eq!(
+            find(&header, &[("authorization", "Bearer x.y.z")], "/"),
+            Ok(None),
+            "bearer not configured"
+        );
+
+        let query = [
+            TokenSource::Bearer,
+            TokenSource::Query("access_token".into()),
+        ];
+        assert_eq!(
+            find(&query, &[], "/p?a=1&access_token=x.y.z"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(&query, &[], "/p?access_token=x%2Ey.z"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(find(&query, &[], "/p?access_token=x%ZZ"), Err(Bad));
+        assert_eq!(
+            find(&query, &[], "/p?access_token=a.b.c&access_token=x.y.z"),
+            Err(Bad)
+        );
+        assert_eq!(
+            find(&[TokenSource::Bearer], &[], "/p?access_token=x.y.z"),
+            Ok(None),
+            "query is opt-in"
+        );
+
+        let custom = [TokenSource::Custom(Arc::new(|h: &HeaderMap, _: &Uri| {
+            h.get("x-forwarded-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }))];
+        assert_eq!(
+            find(&custom, &[("x-forwarded-token", "x.y.z")], "/"),
+            Ok(Some("x.y.z".into()))
+        );
+        assert_eq!(
+            find(&custom, &[("x-forwarded-token", "x\"y")], "/"),
+            Err(Bad)
+        );
+        let long = "a".repeat(65);
+        assert_eq!(
+            find(&custom, &[("x-forwarded-token", &long)], "/"),
+            Err(AuthErrorKind::TokenTooLarge)
+        );
     }
 
     #[test]

@@ -1,0 +1,301 @@
+//! Per-route authorization on verified claims: [`RequireScope`] and [`Authorize`].
+//!
+//! These layers go *inside* a [`JwksAuth`](crate::JwksAuth) layer (axum's `route_layer`
+//! on a router that `JwksAuth` wraps, or a `.layer` closer to the handler). They read the
+//! [`Claims<T>`] that `JwksAuth` put in the request extensions and answer 403 when the
+//! check fails:
+//!
+//! - [`RequireScope::all`] / [`RequireScope::any`]: scopes from `scope` (space-separated)
+//!   and `scp` (string or array), exact and case-sensitive; 403 `insufficient_scope` with
+//!   `scope="…"` naming what is required;
+//! - [`Authorize::predicate`]: any test on the claims (roles, tenant, …); 403
+//!   `insufficient_scope` without a `scope` attribute;
+//! - [`Authorize::new`]: a check returning the [`AuthError`] to answer with.
+//!
+//! A request that reaches the layer without claims (no token behind an
+//! [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
+//! at all) is answered 401 with a bare `Bearer` challenge: fail closed.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::{get, post}, Router};
+//! use jwks_auth::{Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
+//!
+//! let orders: Router = Router::new()
+//!     .route("/orders", post(|| async { "created" }))
+//!     .route_layer(RequireScope::all(["orders:write"]));
+//! let admin: Router = Router::new()
+//!     .route("/admin", get(|| async { "hello admin" }))
+//!     .route_layer(Authorize::predicate(|c: &StandardClaims| {
+//!         c.extra.get("roles").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|r| r == "admin"))
+//!     }));
+//! let app: Router = orders
+//!     .merge(admin)
+//!     .layer(JwksAuth::new("https://idp.example/jwks.json"));
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use pin_project_lite::pin_project;
+use tower::Service;
+use tower_layer::Layer;
+
+use crate::claims::{Claims, StandardClaims};
+use crate::error::{AuthError, AuthErrorKind};
+
+/// Claims that carry OAuth scopes.
+///
+/// Implemented for [`StandardClaims`] and `serde_json::Value`; implement it for your own
+/// claims type to use [`Authorize::all_scopes`] with it.
+pub trait Scopes {
+    /// Whether the token grants `scope` (exact, case-sensitive).
+    fn has_scope(&self, scope: &str) -> bool;
+}
+
+impl Scopes for StandardClaims {
+    fn has_scope(&self, scope: &str) -> bool {
+        StandardClaims::has_scope(self, scope)
+    }
+}
+
+impl Scopes for serde_json::Value {
+    fn has_scope(&self, scope: &str) -> bool {
+        let words = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.split(' ').any(|w| w == scope),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .any(|s| s.split(' ').any(|w| w == scope)),
+            _ => false,
+        };
+        self.get("scope").is_some_and(words) || self.get("scp").is_some_and(words)
+    }
+}
+
+type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
+
+/// A [`Layer`] that lets a request through only if its verified claims pass a check.
+///
+/// See the [module docs](self) for the constructors and the responses.
+pub struct Authorize<T = StandardClaims> {
+    check: Check<T>,
+}
+
+impl<T> Clone for Authorize<T> {
+    fn clone(&self) -> Self {
+        Self {
+            check: self.check.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Authorize<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorize")
+            .field("claims", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn owned(scopes: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
+    scopes.into_iter().map(Into::into).collect()
+}
+
+impl<T: Send + Sync + 'static> Authorize<T> {
+    /// A check that returns the rejection itself.
+    pub fn new<F>(check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), AuthError> + Send + Sync + 'static,
+    {
+        Self {
+            check: Arc::new(check),
+        }
+    }
+
+    /// A yes/no test; `false` is answered 403 ([`AuthErrorKind::AccessDenied`]).
+    pub fn predicate<F>(test: F) -> Self
+    where
+        F: Fn(&T) -> bool + Send + Sync + 'static,
+    {
+        Self::new(move |claims| {
+            if test(claims) {
+                Ok(())
+            } else {
+                Err(AuthErrorKind::AccessDenied.into())
+            }
+        })
+    }
+}
+
+impl<T: Scopes + Send + Sync + 'static> Authorize<T> {
+    /// Every one of `scopes` is required.
+    pub fn all_scopes(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let required = owned(scopes);
+        Self::new(move |claims: &T| {
+            if required.iter().all(|s| claims.has_scope(s)) {
+                Ok(())
+            } else {
+                Err(AuthError::insufficient_scope(&required))
+            }
+        })
+    }
+
+    /// At least one of `scopes` is required (the challenge names them all).
+    pub fn any_scope(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let accepted = owned(scopes);
+        Self::new(move |claims: &T| {
+            if accepted.iter().any(|s| claims.has_scope(s)) {
+                Ok(())
+            } else {
+                Err(AuthError::insufficient_scope(&accepted))
+            }
+        })
+    }
+}
+
+/// Scope requirements for routes whose claims are [`StandardClaims`] (for other claims
+/// types, use [`Authorize::all_scopes`] with a type implementing [`Scopes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequireScope;
+
+impl RequireScope {
+    /// Every one of `scopes` is required: `.route_layer(RequireScope::all(["orders:write"]))`.
+    pub fn all(scopes: impl IntoIterator<Item = impl Into<String>>) -> Authorize<StandardClaims> {
+        Authorize::all_scopes(scopes)
+    }
+
+    /// At least one of `scopes` is required.
+    pub fn any(scopes: impl IntoIterator<Item = impl Into<String>>) -> Authorize<StandardClaims> {
+        Authorize::any_scope(scopes)
+    }
+}
+
+impl<S, T> Layer<S> for Authorize<T> {
+    type Service = AuthorizeService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthorizeService {
+            inner,
+            check: self.check.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+/// The service produced by [`Authorize`].
+pub struct AuthorizeService<S, T> {
+    inner: S,
+    check: Check<T>,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<S: Clone, T> Clone for AuthorizeService<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            check: self.check.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for AuthorizeService<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for AuthorizeService<S, T>
+where
+    S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+    T: Send + Sync + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = AuthorizeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let verdict = match req.extensions().get::<Claims<T>>() {
+            Some(Claims(claims)) => (self.check)(claims),
+            None => Err(AuthErrorKind::MissingCredentials.into()),
+        };
+        match verdict {
+            Ok(()) => AuthorizeFuture {
+                state: AuthorizeState::Inner {
+                    fut: self.inner.call(req),
+                },
+            },
+            Err(error) => {
+                tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
+                AuthorizeFuture {
+                    state: AuthorizeState::Refused {
+                        response: Some(error.into_response()),
+                    },
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`AuthorizeService`].
+    pub struct AuthorizeFuture<F> {
+        #[pin]
+        state: AuthorizeState<F>,
+    }
+}
+
+pin_project! {
+    #[project = AuthorizeProj]
+    enum AuthorizeState<F> {
+        Inner {
+            #[pin]
+            fut: F,
+        },
+        Refused {
+            response: Option<Response>,
+        },
+    }
+}
+
+impl<F> fmt::Debug for AuthorizeFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for AuthorizeFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            AuthorizeProj::Inner { fut } => fut.poll(cx).map(|r| r.map(|res| res.map(Body::new))),
+            AuthorizeProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| AuthError::from(AuthErrorKind::AccessDenied).into_response()))),
+        }
+    }
+}
