@@ -23,8 +23,6 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::keys::KeySet;
-
 const SHARDS: usize = 16;
 
 /// How the cached token was verified.
@@ -34,6 +32,8 @@ pub(crate) struct Provenance {
     pub(crate) nbf: Option<f64>,
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) key_id: u64,
+    /// Which key store (issuer) verified it.
+    pub(crate) store: usize,
 }
 
 struct Entry {
@@ -88,13 +88,14 @@ impl TokenCache {
         &self.shards[(hash >> 56) as usize % self.shards.len()]
     }
 
-    /// The cached claims for exactly this token, if they are still valid now.
+    /// The cached claims for exactly this token, if they are still valid now and
+    /// `key_present` confirms that the key that verified it is still in its key set.
     pub(crate) fn get<T: Clone + 'static>(
         &self,
         token: &str,
         now: f64,
         leeway: f64,
-        keys: &KeySet,
+        key_present: impl FnOnce(&Provenance) -> bool,
     ) -> Option<T> {
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
@@ -103,9 +104,8 @@ impl TokenCache {
             return None;
         }
         let p = &entry.provenance;
-        let valid = now < p.exp + leeway
-            && p.nbf.is_none_or(|nbf| now + leeway >= nbf)
-            && keys.contains(p.kid.as_deref(), p.key_id);
+        let valid =
+            now < p.exp + leeway && p.nbf.is_none_or(|nbf| now + leeway >= nbf) && key_present(p);
         if !valid {
             shard.remove(&hash);
             return None;
@@ -149,6 +149,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeySet;
 
     fn provenance(exp: f64) -> Provenance {
         Provenance {
@@ -156,7 +157,12 @@ mod tests {
             nbf: None,
             kid: None,
             key_id: 0,
+            store: 0,
         }
+    }
+
+    fn in_set(keys: &KeySet) -> impl FnOnce(&Provenance) -> bool + '_ {
+        move |p| keys.contains(p.kid.as_deref(), p.key_id)
     }
 
     #[test]
@@ -189,6 +195,7 @@ mod tests {
             nbf: None,
             kid,
             key_id,
+            store: 0,
         }
     }
 
@@ -204,6 +211,7 @@ mod tests {
             nbf: None,
             kid,
             key_id,
+            store: 0,
         };
         let tail = "s".repeat(64);
         let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
@@ -215,23 +223,23 @@ mod tests {
         let cache = TokenCache::new(8);
         cache.insert(&a, &7u32, p, 0.0);
         assert_eq!(
-            cache.get::<u32>(&a, 0.0, 0.0, &keys),
+            cache.get::<u32>(&a, 0.0, 0.0, in_set(&keys)),
             Some(7),
             "the token itself hits"
         );
         assert_eq!(
-            cache.get::<u32>(&b, 0.0, 0.0, &keys),
+            cache.get::<u32>(&b, 0.0, 0.0, in_set(&keys)),
             None,
             "its colliding twin never does"
         );
         assert_eq!(
-            cache.get::<u32>(&a, 0.0, 0.0, &KeySet::default()),
+            cache.get::<u32>(&a, 0.0, 0.0, in_set(&KeySet::default())),
             None,
             "nor without its key"
         );
         cache.insert(&a, &7u32, cache_provenance_again(&keys), 0.0);
         assert_eq!(
-            cache.get::<u32>(&a, 2e12, 0.0, &keys),
+            cache.get::<u32>(&a, 2e12, 0.0, in_set(&keys)),
             None,
             "nor after exp"
         );

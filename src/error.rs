@@ -357,6 +357,10 @@ pub enum ConfigErrorKind {
     UnsupportedScheme,
     /// The algorithm allow-list is empty after removing algorithms that are never accepted.
     NoAlgorithms,
+    /// A [`multi_issuer`](crate::JwksAuth::multi_issuer) layer trusts no issuer.
+    NoIssuers,
+    /// `trust_issuer` was used on a layer that already has a single key source.
+    MixedSources,
 }
 
 impl ConfigError {
@@ -379,6 +383,10 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::UnsupportedScheme => "key set url scheme must be https or http",
             ConfigErrorKind::NoAlgorithms => "no acceptable algorithm is allowed",
+            ConfigErrorKind::NoIssuers => "the multi-issuer layer trusts no issuer",
+            ConfigErrorKind::MixedSources => {
+                "trust_issuer is for multi_issuer layers, not layers with a single key source"
+            }
         })
     }
 }

@@ -44,6 +44,16 @@ pub(crate) struct Config {
     pub(crate) on_rejection: Option<Rejector>,
     pub(crate) check: Option<Checker>,
     pub(crate) sources: Vec<TokenSource>,
+    /// `Some` for a [`JwksAuth::multi_issuer`] layer: the trusted issuers.
+    pub(crate) tenants: Option<Vec<Tenant>>,
+}
+
+/// One issuer trusted by a multi-issuer layer.
+#[derive(Clone, Debug)]
+pub(crate) struct Tenant {
+    issuer: String,
+    /// The JWKS URL, or `None` to use the issuer's discovery document.
+    jwks: Option<String>,
 }
 
 /// A user's replacement for rejection responses.
@@ -53,7 +63,8 @@ pub(crate) type Checker = Arc<dyn Fn(&dyn Any) -> Result<(), AuthError> + Send +
 
 /// Shared by the layer, its services and (weakly) the refresh task.
 pub(crate) struct Inner {
-    pub(crate) store: Arc<KeyStore>,
+    /// One key store, with no issuer, or one per trusted issuer (multi-issuer).
+    pub(crate) stores: Vec<(Option<String>, Arc<KeyStore>)>,
     pub(crate) rules: Rules,
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
@@ -66,7 +77,7 @@ pub(crate) struct Inner {
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inner")
-            .field("store", &self.store)
+            .field("stores", &self.stores)
             .field("rules", &self.rules)
             .field("optional", &self.optional)
             .field("cache", &self.cache)
@@ -86,6 +97,7 @@ struct Verified<T> {
 fn finish<T: DeserializeOwned>(
     checked: Checked<'_>,
     keys: &KeySet,
+    store: usize,
 ) -> Result<Verified<T>, KeyStep> {
     let key = checked.verify_signature(keys)?;
     let provenance = Provenance {
@@ -93,6 +105,7 @@ fn finish<T: DeserializeOwned>(
         nbf: checked.nbf,
         kid: key.kid.clone(),
         key_id: key.id,
+        store,
     };
     let claims = checked.into_claims::<T>().map_err(KeyStep::Reject)?;
     Ok(Verified { claims, provenance })
@@ -108,22 +121,49 @@ impl Inner {
         let now = now_secs();
         if let Some(cache) = &self.cache {
             let leeway = self.rules.leeway.as_secs_f64();
-            if let Some(claims) = self
-                .store
-                .with_fresh_keys(|keys| cache.get::<T>(token, now, leeway, keys))
-            {
+            let key_present = |p: &Provenance| {
+                self.stores.get(p.store).is_some_and(|(_, store)| {
+                    store
+                        .with_fresh_keys(|keys| {
+                            keys.contains(p.kid.as_deref(), p.key_id).then_some(())
+                        })
+                        .is_some()
+                })
+            };
+            if let Some(claims) = cache.get::<T>(token, now, leeway, key_present) {
                 return self.checked(Claims(claims)).into();
             }
         }
-        match self.rules.check(token, now) {
-            Ok(checked) => match self.store.verify_now(checked, finish::<T>) {
-                Verdict::Accept(verified) => {
-                    self.checked(self.remember(token, verified, now)).into()
-                }
-                Verdict::Reject(e) => Verdict::Reject(e),
-                Verdict::Wait => Verdict::Wait,
-            },
-            Err(kind) => Verdict::Reject(kind.into()),
+        let checked = match self.rules.check(token, now) {
+            Ok(checked) => checked,
+            Err(kind) => return Verdict::Reject(kind.into()),
+        };
+        // Multi-issuer: the key set is chosen by `iss` (already one of the trusted ones),
+        // so a key of one issuer never verifies a token claiming another.
+        let Some((index, store)) = self.store_for(checked.issuer()) else {
+            return Verdict::Reject(AuthErrorKind::InvalidIssuer.into());
+        };
+        match store.verify_now(checked, |c, keys| finish::<T>(c, keys, index)) {
+            Verdict::Accept(verified) => self.checked(self.remember(token, verified, now)).into(),
+            Verdict::Reject(e) => Verdict::Reject(e),
+            Verdict::Wait => Verdict::Wait,
+        }
+    }
+
+    /// The key store for a token's issuer.
+    fn store_for(&self, iss: Option<&str>) -> Option<(usize, &Arc<KeyStore>)> {
+        match self.stores.as_slice() {
+            [(None, store)] => Some((0, store)),
+            stores => stores
+                .iter()
+                .position(|(issuer, _)| issuer.as_deref() == iss && iss.is_some())
+                .map(|i| (i, &stores[i].1)),
+        }
+    }
+
+    pub(crate) fn ensure_started(&self) {
+        for (_, store) in &self.stores {
+            store.ensure_started();
         }
     }
 
@@ -158,10 +198,17 @@ impl Inner {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.store.wait_for_keys().await;
+        let (index, store) = {
+            let checked = self.rules.check(&token, now_secs())?;
+            let (index, store) = self
+                .store_for(checked.issuer())
+                .ok_or_else(|| AuthError::from(AuthErrorKind::InvalidIssuer))?;
+            (index, store.clone())
+        };
+        store.wait_for_keys().await;
         let now = now_secs();
         let checked = self.rules.check(&token, now)?;
-        let verified = self.store.verify_after_wait(checked, finish::<T>)?;
+        let verified = store.verify_after_wait(checked, |c, keys| finish::<T>(c, keys, index))?;
         self.checked(self.remember(&token, verified, now))
     }
 
@@ -179,6 +226,21 @@ impl Inner {
 }
 
 impl Config {
+    /// A remote target: the JWKS URL if given, else discovery for `issuer`.
+    fn target(&self, jwks: Option<&str>, issuer: Option<&str>) -> Result<Target, ConfigError> {
+        match (jwks, issuer) {
+            (Some(url), _) => fetch::check_url(url, self.allow_http).map(Target::Jwks),
+            (None, Some(issuer)) => {
+                fetch::check_url(issuer, self.allow_http).map(|url| Target::Discovery {
+                    issuer: issuer.to_owned(),
+                    url,
+                    allow_http: self.allow_http,
+                })
+            }
+            (None, None) => Err(ConfigError::new(ConfigErrorKind::InvalidUrl)),
+        }
+    }
+
     fn build(self) -> (Arc<Inner>, Config) {
         let mut rules = self.rules.clone();
         let mut config_error = None;
@@ -187,40 +249,69 @@ impl Config {
             // Keep the set empty: every token is rejected with `DisallowedAlgorithm`.
             rules.algorithms = AlgSet::from_algs([]);
         }
-        let (source, initial) = match (&self.static_keys, &self.url) {
-            (Some(doc), _) => {
-                let keys = doc
-                    .get("keys")
-                    .and_then(|k| k.as_array())
-                    .map(|keys| KeySet::from_values(keys))
-                    .unwrap_or_default();
-                (Source::Static, Some(keys))
-            }
-            (None, url) => {
-                let target = match (config_error.take(), &self.discover) {
-                    (Some(e), _) => Err(e),
-                    (None, Some(issuer)) => {
-                        fetch::check_url(issuer, self.allow_http).map(|url| Target::Discovery {
-                            issuer: issuer.clone(),
-                            url,
-                            allow_http: self.allow_http,
-                        })
-                    }
-                    (None, None) => fetch::check_url(url.as_deref().unwrap_or(""), self.allow_http)
-                        .map(Target::Jwks),
-                };
-                (
-                    Source::Remote {
+        let stores = match &self.tenants {
+            Some(tenants) => {
+                rules.issuers = tenants.iter().map(|t| t.issuer.clone()).collect();
+                let single_source =
+                    self.url.is_some() || self.discover.is_some() || self.static_keys.is_some();
+                let mut stores = Vec::with_capacity(tenants.len());
+                for tenant in tenants {
+                    let target = if let Some(e) = &config_error {
+                        Err(e.clone())
+                    } else if single_source {
+                        Err(ConfigError::new(ConfigErrorKind::MixedSources))
+                    } else {
+                        self.target(tenant.jwks.as_deref(), Some(&tenant.issuer))
+                    };
+                    let source = Source::Remote {
                         target,
                         client: self.client.clone(),
-                    },
-                    None,
-                )
+                    };
+                    let store = Arc::new(KeyStore::new(source, self.timing, None));
+                    stores.push((Some(tenant.issuer.clone()), store));
+                }
+                if stores.is_empty() {
+                    let source = Source::Remote {
+                        target: Err(ConfigError::new(ConfigErrorKind::NoIssuers)),
+                        client: None,
+                    };
+                    stores.push((None, Arc::new(KeyStore::new(source, self.timing, None))));
+                }
+                stores
+            }
+            None => {
+                let (source, initial) = match &self.static_keys {
+                    Some(doc) => {
+                        let keys = doc
+                            .get("keys")
+                            .and_then(|k| k.as_array())
+                            .map(|keys| KeySet::from_values(keys))
+                            .unwrap_or_default();
+                        (Source::Static, Some(keys))
+                    }
+                    None => {
+                        let target = match config_error.take() {
+                            Some(e) => Err(e),
+                            None => self.target(
+                                self.url
+                                    .as_deref()
+                                    .or(Some(""))
+                                    .filter(|_| self.discover.is_none()),
+                                self.discover.as_deref(),
+                            ),
+                        };
+                        let source = Source::Remote {
+                            target,
+                            client: self.client.clone(),
+                        };
+                        (source, None)
+                    }
+                };
+                vec![(None, Arc::new(KeyStore::new(source, self.timing, initial)))]
             }
         };
-        let store = Arc::new(KeyStore::new(source, self.timing, initial));
         let inner = Arc::new(Inner {
-            store,
+            stores,
             rules,
             realm: self.realm.clone(),
             optional: self.optional,
@@ -312,6 +403,7 @@ impl JwksAuth<StandardClaims> {
             on_rejection: None,
             check: None,
             sources: vec![TokenSource::Bearer],
+            tenants: None,
         })
     }
 
@@ -336,6 +428,29 @@ impl JwksAuth<StandardClaims> {
         auth.config.url = None;
         auth.config.discover = Some(issuer.clone());
         auth.config.rules.issuers.push(issuer);
+        auth.rebuild()
+    }
+
+    /// A layer trusting several issuers (multi-tenant), each with its own key set and
+    /// refresh task: add them with [`trust_issuer`](Self::trust_issuer) and
+    /// [`trust_discovered_issuer`](Self::trust_discovered_issuer).
+    ///
+    /// A token's key set is chosen by its `iss`, which must equal a trusted issuer
+    /// exactly; a key of one issuer never verifies a token claiming another. A token from
+    /// any other issuer is rejected (401 `invalid_token`) before any key set is fetched.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let auth = jwks_auth::JwksAuth::multi_issuer()
+    ///     .trust_issuer("https://acme.idp.example/", "https://acme.idp.example/keys")
+    ///     .trust_discovered_issuer("https://login.example.com/zeta")
+    ///     .audience("orders-api");
+    /// ```
+    pub fn multi_issuer() -> Self {
+        let mut auth = Self::new("");
+        auth.config.url = None;
+        auth.config.tenants = Some(Vec::new());
         auth.rebuild()
     }
 
@@ -498,6 +613,26 @@ impl<T> JwksAuth<T> {
         self.with(|c| c.on_rejection = Some(respond))
     }
 
+    /// Trust `issuer`, whose keys are at `jwks_url` ([`multi_issuer`](Self::multi_issuer)
+    /// layers only; on a layer with a single key source this is a configuration error).
+    pub fn trust_issuer(self, issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
+        let tenant = Tenant {
+            issuer: issuer.into(),
+            jwks: Some(jwks_url.into()),
+        };
+        self.with(|c| c.tenants.get_or_insert_with(Vec::new).push(tenant))
+    }
+
+    /// Trust `issuer`, finding its keys through its discovery document, as
+    /// [`from_issuer`](Self::from_issuer) does ([`multi_issuer`](Self::multi_issuer) layers only).
+    pub fn trust_discovered_issuer(self, issuer: impl Into<String>) -> Self {
+        let tenant = Tenant {
+            issuer: issuer.into(),
+            jwks: None,
+        };
+        self.with(|c| c.tenants.get_or_insert_with(Vec::new).push(tenant))
+    }
+
     /// Accept this issuer (`iss` must equal it exactly). Call again to accept several.
     /// Defaults to no `iss` check.
     pub fn issuer(self, issuer: impl Into<String>) -> Self {
@@ -609,7 +744,7 @@ impl<T> JwksAuth<T> {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.inner.store.ensure_started();
+        self.inner.ensure_started();
         let claims = match self.inner.verify_now::<T>(token) {
             Verdict::Accept(claims) => claims,
             Verdict::Reject(e) => return Err(e),
@@ -641,7 +776,10 @@ impl<T> JwksAuth<T> {
     /// Keeps waiting through fetch failures otherwise: bound it with
     /// [`ready_within`](Self::ready_within) or a timeout.
     pub async fn ready(&self) -> Result<(), ReadyError> {
-        self.inner.store.ready(None).await
+        for (_, store) in &self.inner.stores {
+            store.ready(None).await?;
+        }
+        Ok(())
     }
 
     /// Like [`ready`](Self::ready), but gives up after `limit`; the error then carries
@@ -651,12 +789,32 @@ impl<T> JwksAuth<T> {
     ///
     /// On a configuration error, or when no key set arrived within `limit`.
     pub async fn ready_within(&self, limit: Duration) -> Result<(), ReadyError> {
-        self.inner.store.ready(Some(limit)).await
+        let deadline = tokio::time::Instant::now() + limit;
+        for (_, store) in &self.inner.stores {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            store.ready(Some(left)).await?;
+        }
+        Ok(())
     }
 
     /// The key set's health: key ids, last success, last error, staleness.
+    ///
+    /// For a multi-issuer layer, the issuers' statuses combined: key ids and counts of all,
+    /// the oldest last success, the first error, the most consecutive failures, stale if
+    /// any is; see [`issuer_status`](Self::issuer_status) for one issuer.
     pub fn status(&self) -> Status {
-        self.inner.store.status()
+        let mut statuses = self.inner.stores.iter().map(|(_, store)| store.status());
+        let first = statuses.next().unwrap_or_else(Status::empty);
+        statuses.fold(first, Status::combine)
+    }
+
+    /// The status of one trusted issuer's key set (multi-issuer layers).
+    pub fn issuer_status(&self, issuer: &str) -> Option<Status> {
+        self.inner
+            .stores
+            .iter()
+            .find(|(i, _)| i.as_deref() == Some(issuer))
+            .map(|(_, store)| store.status())
     }
 
     /// Forces a key set refresh now (joining one in flight, ignoring the cooldown) and
@@ -666,7 +824,15 @@ impl<T> JwksAuth<T> {
     ///
     /// The refresh error, if the refresh failed; the last good key set is kept.
     pub async fn refresh_now(&self) -> Result<(), RefreshError> {
-        self.inner.store.refresh_now().await
+        let mut result = Ok(());
+        for (_, store) in &self.inner.stores {
+            if let Err(e) = store.refresh_now().await
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
     }
 }
 
@@ -674,7 +840,7 @@ impl<S, T> Layer<S> for JwksAuth<T> {
     type Service = JwksAuthService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.inner.store.ensure_started();
+        self.inner.ensure_started();
         JwksAuthService::new(inner, self.inner.clone())
     }
 }

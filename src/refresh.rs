@@ -241,6 +241,41 @@ impl Status {
     pub fn is_ready(&self) -> bool {
         self.key_count > 0 && !self.stale
     }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            kids: Vec::new(),
+            key_count: 0,
+            skipped: Vec::new(),
+            last_success: None,
+            last_error: None,
+            consecutive_failures: 0,
+            fetches: 0,
+            stale: true,
+            next_refresh: None,
+        }
+    }
+
+    /// Two issuers' statuses as one (for multi-issuer layers).
+    pub(crate) fn combine(mut self, other: Status) -> Status {
+        self.kids.extend(other.kids);
+        self.kids.sort();
+        self.key_count += other.key_count;
+        self.skipped.extend(other.skipped);
+        self.last_success = match (self.last_success, other.last_success) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+        self.last_error = self.last_error.or(other.last_error);
+        self.consecutive_failures = self.consecutive_failures.max(other.consecutive_failures);
+        self.fetches += other.fetches;
+        self.stale |= other.stale;
+        self.next_refresh = match (self.next_refresh, other.next_refresh) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
 }
 
 #[derive(Debug, Default)]

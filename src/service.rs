@@ -87,7 +87,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let auth = &self.auth;
-        auth.store.ensure_started();
+        auth.ensure_started();
         let token = match find_token(
             &auth.sources,
             req.headers(),

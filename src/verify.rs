@@ -267,6 +267,11 @@ impl Rules {
 }
 
 impl Checked<'_> {
+    /// The token's `iss`, if it is a string (already checked against the rules).
+    pub(crate) fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
     /// Steps 4 and 5: key selection and signature. Returns the key that verified.
     pub(crate) fn verify_signature<'k>(&self, keys: &'k KeySet) -> Result<&'k Key, KeyStep> {
         match keys.lookup(self.kid.as_deref(), self.alg) {
