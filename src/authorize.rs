@@ -1,39 +1,6 @@
 //! Per-route authorization on verified claims: [`RequireScope`] and [`Authorize`].
 //!
-//! These layers go *inside* a [`JwksAuth`](crate::JwksAuth) layer (axum's `route_layer`
-//! on a router that `JwksAuth` wraps, or a `.layer` closer to the handler). They read the
-//! [`Claims<T>`] that `JwksAuth` put in the request extensions and answer 403 when the
-//! check fails:
-//!
-//! - [`RequireScope::all`] / [`RequireScope::any`]: scopes from `scope` (space-separated)
-//!   and `scp` (string or array), exact and case-sensitive; 403 `insufficient_scope` with
-//!   `scope="…"` naming what is required;
-//! - [`Authorize::predicate`]: any test on the claims (roles, tenant, …); 403
-//!   `insufficient_scope` without a `scope` attribute;
-//! - [`Authorize::new`]: a check returning the [`AuthError`] to answer with.
-//!
-//! A request that reaches the layer without claims (no token behind an
-//! [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
-//! at all) is answered 401 with a bare `Bearer` challenge: fail closed.
-//!
-//! # Example
-//!
-//! ```
-//! use axum::{routing::{get, post}, Router};
-//! use jwks_auth::{Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
-//!
-//! let orders: Router = Router::new()
-//!     .route("/orders", post(|| async { "created" }))
-//!     .route_layer(RequireScope::all(["orders:write"]));
-//! let admin: Router = Router::new()
-//!     .route("/admin", get(|| async { "hello admin" }))
-//!     .route_layer(Authorize::predicate(|c: &StandardClaims| {
-//!         c.extra.get("roles").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|r| r == "admin"))
-//!     }));
-//! let app: Router = orders
-//!     .merge(admin)
-//!     .layer(JwksAuth::new("https://idp.example/jwks.json"));
-//! ```
+//! (The public documentation is on [`Authorize`].)
 
 use std::fmt;
 use std::future::Future;
@@ -86,7 +53,41 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 
 /// A [`Layer`] that lets a request through only if its verified claims pass a check.
 ///
-/// See the [module docs](self) for the constructors and the responses.
+/// These layers go *inside* a [`JwksAuth`](crate::JwksAuth) layer (axum's `route_layer`
+/// on a router that `JwksAuth` wraps, or a `.layer` closer to the handler). They read the
+/// [`Claims<T>`] that `JwksAuth` put in the request extensions and answer 403 when the
+/// check fails:
+///
+/// - [`RequireScope::all`] / [`RequireScope::any`]: scopes from `scope` (space-separated)
+///   and `scp` (string or array), exact and case-sensitive; 403 `insufficient_scope` with
+///   `scope="…"` naming what is required;
+/// - [`Authorize::predicate`]: any test on the claims (roles, tenant, …); 403
+///   `insufficient_scope` without a `scope` attribute;
+/// - [`Authorize::new`]: a check returning the [`AuthError`] to answer with.
+///
+/// A request that reaches the layer without claims (no token behind an
+/// [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
+/// at all) is answered 401 with a bare `Bearer` challenge: fail closed.
+///
+/// # Example
+///
+/// ```
+/// use axum::{routing::{get, post}, Router};
+/// use jwks_auth::{Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
+///
+/// let orders: Router = Router::new()
+///     .route("/orders", post(|| async { "created" }))
+///     .route_layer(RequireScope::all(["orders:write"]));
+/// let admin: Router = Router::new()
+///     .route("/admin", get(|| async { "hello admin" }))
+///     .route_layer(Authorize::predicate(|c: &StandardClaims| {
+///         c.extra.get("roles").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|r| r == "admin"))
+///     }));
+/// let app: Router = orders
+///     .merge(admin)
+///     .layer(JwksAuth::new("https://idp.example/jwks.json"));
+/// ```
+
 pub struct Authorize<T = StandardClaims> {
     check: Check<T>,
 }

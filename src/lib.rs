@@ -23,6 +23,49 @@
 //! handlers as [`Claims<T>`]. Key rotation, identity provider outages and hostile tokens
 //! are handled by the layer; see below for how.
 //!
+//! # Putting it together
+//!
+//! Authentication is the layer; authorization is a route layer ([`RequireScope`],
+//! [`Authorize`]) or a check in the handler ([`StandardClaims::require_scopes`]). Options
+//! on the layer compose: where the token comes from, a claims check for every route, the
+//! shape of rejections, and which issuers to trust.
+//!
+//! ```
+//! use axum::{routing::{get, post}, Router, response::IntoResponse};
+//! use jwks_auth::{AuthErrorKind, Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
+//!
+//! let auth = JwksAuth::multi_issuer()
+//!     .trust_discovered_issuer("https://login.acme.example")
+//!     .trust_issuer("https://idp.zeta.example/", "https://idp.zeta.example/keys")
+//!     .audience("orders-api")
+//!     .token_from_cookie("session")
+//!     .check(|c: &StandardClaims| match c.extra.get("email_verified") {
+//!         Some(serde_json::Value::Bool(true)) => Ok(()),
+//!         _ => Err(AuthErrorKind::AccessDenied.into()),
+//!     })
+//!     .on_rejection(|err| (err.status(), err.to_string()).into_response());
+//!
+//! let app: Router = Router::new()
+//!     .route("/orders", post(|| async { "created" }))
+//!     .route_layer(RequireScope::all(["orders:write"]))
+//!     .merge(
+//!         Router::new()
+//!             .route("/admin", get(|| async { "admin" }))
+//!             .route_layer(Authorize::predicate(|c: &StandardClaims| {
+//!                 c.extra.get("roles").and_then(|r| r.as_array())
+//!                     .is_some_and(|roles| roles.iter().any(|r| r == "admin"))
+//!             })),
+//!     )
+//!     .route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }))
+//!     .layer(auth);
+//! ```
+//!
+//! Token sources: the `Authorization: Bearer` header unless turned off
+//! ([`JwksAuth::bearer_header`]), plus any of [`JwksAuth::token_from_cookie`],
+//! [`JwksAuth::token_from_header`], [`JwksAuth::token_from`] and, only when asked for,
+//! [`JwksAuth::token_from_query`]. Two sources carrying different tokens are a malformed
+//! request (400): the layer never chooses between two credentials.
+//!
 //! # Responses (RFC 6750)
 //!
 //! | case | status | `WWW-Authenticate` |
@@ -30,7 +73,7 @@
 //! | no credentials (no `Authorization`, or another scheme) | 401 | `Bearer` (+ `realm`) |
 //! | malformed header: `Bearer` without token, two tokens, two `Authorization` headers, bad characters | 400 | `Bearer error="invalid_request"` |
 //! | bad token: signature, expired, `nbf`, `iss`/`aud`/`typ`, unknown `kid` after refresh, encoding, claims | 401 | `Bearer error="invalid_token", error_description="…"` |
-//! | missing scope ([`AuthError::insufficient_scope`]) | 403 | `Bearer error="insufficient_scope", scope="…"` |
+//! | missing scope ([`AuthError::insufficient_scope`]), or a role/claims check refused ([`AuthErrorKind::AccessDenied`]) | 403 | `Bearer error="insufficient_scope"` (+ `scope="…"`) |
 //! | no usable key set (never fetched, stale past `max_stale`, bad configuration) | 503 | none; `Retry-After` |
 //!
 //! Bodies are small JSON: `{"error":…,"error_description":…}`. Descriptions are fixed

@@ -324,3 +324,42 @@ async fn token_sources() {
         K::Expired.description(),
     );
 }
+
+#[tokio::test]
+async fn typ_required_claims_and_numeric_dates() {
+    let issuer = TestIssuer::start().await;
+    let (app, _) = app(issuer
+        .layer()
+        .require_typ("at+jwt")
+        .require_claims(["sub", "client_id"]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let base = || issuer.token().claim("client_id", "c1");
+    for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
+        let token = base().header("typ", typ).sign();
+        assert_eq!(send(&app, &token).await.status, StatusCode::OK, "{typ}");
+    }
+    for typ in ["JWT", "application/jwt", "at+jwt2"] {
+        let token = base().header("typ", typ).sign();
+        assert_invalid_token(&send(&app, &token).await, K::InvalidType.description());
+    }
+    let no_client = issuer.token().header("typ", "at+jwt").sign();
+    assert_invalid_token(&send(&app, &no_client).await, K::MissingClaim.description());
+
+    // NumericDates as fractional numbers, and `aud` as an array, through the layer.
+    let fractional = base()
+        .header("typ", "at+jwt")
+        .claim("exp", now + 600.5)
+        .claim("nbf", now - 0.25)
+        .claim("iat", now - 0.5)
+        .audience(json!(["other", jwks_auth::testing::AUDIENCE]))
+        .sign();
+    assert_eq!(send(&app, &fractional).await.status, StatusCode::OK);
+    let in_the_past = base()
+        .header("typ", "at+jwt")
+        .claim("exp", now - 120.5)
+        .sign();
+    assert_invalid_token(&send(&app, &in_the_past).await, K::Expired.description());
+}

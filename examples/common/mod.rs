@@ -1,4 +1,7 @@
-//! The routes both examples serve: `/public`, `/me`, `/admin`, `/health`.
+//! Shared by the examples: the routes of `demo` and `protected_api` (`/public`, `/me`,
+//! `/admin`, `/health`), and small helpers for the in-process feature examples. Each
+//! example uses part of it.
+#![allow(dead_code)]
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -50,4 +53,64 @@ async fn health(auth: JwksAuth) -> Response {
         "skipped_keys": status.skipped.len(),
     });
     (code, Json(body)).into_response()
+}
+
+/// Sends `request` to `app` in-process, prints what came back, and says whether the
+/// status was the expected one.
+pub(crate) async fn expect(
+    app: &Router,
+    label: &str,
+    request: axum::http::Request<axum::body::Body>,
+    expected: u16,
+) -> bool {
+    use tower::ServiceExt;
+    let response = match app.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mark = if status == expected {
+        "ok"
+    } else {
+        "UNEXPECTED"
+    };
+    println!("{label:<44} {status} {mark:<10} {challenge}");
+    if challenge == "-" && !body.is_empty() {
+        println!("{:<44} body: {}", "", body.trim());
+    }
+    status == expected
+}
+
+/// `GET path`, with these headers.
+pub(crate) fn request(
+    path: &str,
+    headers: &[(&str, String)],
+) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    request
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| axum::http::Request::new(axum::body::Body::empty()))
+}
+
+/// Exits non-zero if any check failed.
+pub(crate) fn finish(results: &[bool]) {
+    let failed = results.iter().filter(|ok| !**ok).count();
+    if failed > 0 {
+        eprintln!("{failed} request(s) did not get the expected status");
+        std::process::exit(1);
+    }
+    println!("all as expected");
 }

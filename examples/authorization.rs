@@ -1,0 +1,132 @@
+//! Authorization around the layer, combined: per-route scopes, a role predicate, a claims
+//! check on the layer, a custom rejection body, and a cookie as a second token source.
+//!
+//! ```text
+//! cargo run --example authorization
+//! ```
+
+mod common;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use jwks_auth::testing::TestIssuer;
+use jwks_auth::{AuthError, AuthErrorKind, Authorize, RequireScope, StandardClaims};
+use serde_json::json;
+
+#[tokio::main]
+async fn main() {
+    let issuer = TestIssuer::start().await;
+
+    let auth = issuer
+        .layer()
+        // Browsers send the session cookie; API clients the bearer header.
+        .token_from_cookie("session")
+        // Every token must belong to a verified user: 403 otherwise.
+        .check(
+            |claims: &StandardClaims| match claims.extra.get("email_verified") {
+                Some(serde_json::Value::Bool(true)) => Ok(()),
+                _ => Err(AuthErrorKind::AccessDenied.into()),
+            },
+        )
+        // Our API's error format, keeping the RFC 6750 challenge.
+        .on_rejection(|err: &AuthError| {
+            let body = json!({ "error": err.kind().error_code(), "message": err.to_string() });
+            let mut response = (err.status(), axum::Json(body)).into_response();
+            if let Some(challenge) = err.www_authenticate() {
+                response.headers_mut().insert("www-authenticate", challenge);
+            }
+            response
+        });
+
+    let orders = Router::new()
+        .route("/orders", post(|| async { "order created" }))
+        .route_layer(RequireScope::all(["orders:write"]));
+    let admin = Router::new()
+        .route("/admin", get(|| async { "admin area" }))
+        .route_layer(Authorize::predicate(|c: &StandardClaims| {
+            c.extra
+                .get("roles")
+                .and_then(|r| r.as_array())
+                .is_some_and(|roles| roles.iter().any(|r| r == "admin"))
+        }));
+    let app = orders.merge(admin).layer(auth);
+
+    let verified = |t: jwks_auth::testing::TokenBuilder<'_>| t.claim("email_verified", true).sign();
+    let writer = verified(issuer.token().scope("orders:write"));
+    let reader = verified(issuer.token().scope("orders:read"));
+    let admin_user = verified(issuer.token().claim("roles", json!(["admin"])));
+    let unverified = issuer.token().scope("orders:write").sign();
+    let bearer = |t: &str| vec![("authorization", format!("Bearer {t}"))];
+    let post = |path: &str, headers: Vec<(&str, String)>| {
+        let mut r = common::request(path, &headers);
+        *r.method_mut() = axum::http::Method::POST;
+        r
+    };
+
+    let results = vec![
+        common::expect(
+            &app,
+            "POST /orders, scope orders:write",
+            post("/orders", bearer(&writer)),
+            200,
+        )
+        .await,
+        common::expect(
+            &app,
+            "POST /orders, only orders:read",
+            post("/orders", bearer(&reader)),
+            403,
+        )
+        .await,
+        common::expect(
+            &app,
+            "POST /orders, token in the session cookie",
+            post("/orders", vec![("cookie", format!("session={writer}"))]),
+            200,
+        )
+        .await,
+        common::expect(
+            &app,
+            "POST /orders, email not verified",
+            post("/orders", bearer(&unverified)),
+            403,
+        )
+        .await,
+        common::expect(
+            &app,
+            "GET /admin, role admin",
+            common::request("/admin", &bearer(&admin_user)),
+            200,
+        )
+        .await,
+        common::expect(
+            &app,
+            "GET /admin, no role",
+            common::request("/admin", &bearer(&writer)),
+            403,
+        )
+        .await,
+        common::expect(
+            &app,
+            "GET /admin, cookie and header disagree",
+            common::request(
+                "/admin",
+                &[
+                    ("authorization", format!("Bearer {admin_user}")),
+                    ("cookie", format!("session={writer}")),
+                ],
+            ),
+            400,
+        )
+        .await,
+        common::expect(
+            &app,
+            "GET /admin, no token",
+            common::request("/admin", &[]),
+            401,
+        )
+        .await,
+    ];
+    common::finish(&results);
+}
