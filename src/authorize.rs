@@ -87,7 +87,6 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 ///     .merge(admin)
 ///     .layer(JwksAuth::new("https://idp.example/jwks.json"));
 /// ```
-
 pub struct Authorize<T = StandardClaims> {
     check: Check<T>,
 }
