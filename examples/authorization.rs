@@ -1,5 +1,6 @@
 //! Authorization around the layer, combined: per-route scopes, a role predicate, a claims
-//! check on the layer, a custom rejection body, and a cookie as a second token source.
+//! check on the layer, a custom rejection body, and a cookie as a second token source;
+//! then the other token sources (a custom header, the query string, a function).
 //!
 //! ```text
 //! cargo run --example authorization
@@ -128,5 +129,65 @@ async fn main() {
         )
         .await,
     ];
-    common::finish(&results);
+
+    // Other token sources, on a plain `/me` route.
+    let me = |auth: jwks_auth::JwksAuth| {
+        Router::new()
+            .route("/me", get(|jwks_auth::Claims(c): jwks_auth::Claims| async move { c.sub.unwrap_or_default() }))
+            .layer(auth)
+    };
+    let token = issuer.token().subject("source-demo").sign();
+    let header_app = me(issuer
+        .layer()
+        .bearer_header(false)
+        .token_from_header(axum::http::HeaderName::from_static("x-api-token")));
+    let query_app = me(issuer.layer().token_from_query("access_token"));
+    let fn_app = me(issuer.layer().token_from(|headers, _uri| {
+        headers
+            .get("x-forwarded-authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Token "))
+            .map(str::to_owned)
+    }));
+    let more = vec![
+        common::expect(
+            &header_app,
+            "X-Api-Token header",
+            common::request("/me", &[("x-api-token", token.clone())]),
+            200,
+        )
+        .await,
+        common::expect(
+            &header_app,
+            "bearer header turned off",
+            common::request("/me", &bearer(&token)),
+            401,
+        )
+        .await,
+        common::expect(
+            &query_app,
+            "?access_token= (opted in)",
+            common::request(&format!("/me?access_token={token}"), &[]),
+            200,
+        )
+        .await,
+        common::expect(
+            &app,
+            "?access_token= (not opted in)",
+            common::request(&format!("/admin?access_token={token}"), &[]),
+            401,
+        )
+        .await,
+        common::expect(
+            &fn_app,
+            "a function of the headers",
+            common::request(
+                "/me",
+                &[("x-forwarded-authorization", format!("Token {token}"))],
+            ),
+            200,
+        )
+        .await,
+    ];
+    common::finish(&[results, more].concat());
 }
