@@ -8,6 +8,8 @@
 //! exactly as the crate's request path does. Prints a table of medians and the
 //! rust_crypto / aws_lc_rs ratio, read from criterion's own estimates.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use criterion::Criterion;
 use jsonwebtoken::crypto::{CryptoProvider, aws_lc, rust_crypto};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use jwks_auth::testing::TestKey;
+use support::median_ns;
 
 const ALGS: [Algorithm; 5] = [
     Algorithm::RS256,
@@ -60,14 +63,6 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
-}
-
-fn median_ns(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{group}/{function}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
 }
 
 fn main() {

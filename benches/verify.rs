@@ -14,6 +14,8 @@
 //!
 //! Prints the medians and the ratios c/a, c/b, cached/cold and layered/unlayered.
 
+mod support;
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
@@ -35,6 +37,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
 use jwks_auth::{Claims, JwksAuth, StandardClaims};
 use serde_json::json;
+use support::median_ns;
 use tower::ServiceExt;
 
 const ALGS: [Algorithm; 5] = [
@@ -240,13 +243,6 @@ fn bench_swaps(c: &mut Criterion) {
         "snapshot swaps during the run: {}",
         swaps.load(Ordering::Relaxed)
     );
-}
-
-fn median_ns(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/{group}/{function}/new/estimates.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["median"]["point_estimate"].as_f64()
 }
 
 fn report() {

@@ -11,8 +11,6 @@
 //! Neither path goes through jsonwebtoken's process-wide default provider, so enabling
 //! both features (as `--all-features` does) cannot panic at run time: `aws_lc_rs` wins.
 
-use jsonwebtoken::Algorithm;
-
 #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 compile_error!(
     "jwks-auth needs a crypto backend: enable the `aws_lc_rs` (default) or the `rust_crypto` feature"
@@ -137,13 +135,3 @@ mod imp {
         }
     }
 }
-
-/// The RSA algorithms, for keys whose JWK does not pin one.
-pub(crate) const RSA_ALGS: [Algorithm; 6] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::crypto::{KeyVerifier, RSA_ALGS};
+use crate::crypto::KeyVerifier;
 use crate::error::{RefreshError, RefreshErrorKind};
 use crate::verify::b64_decode_str;
 
@@ -357,7 +357,10 @@ fn rsa_key(
     let algs = match alg {
         Some(alg) if KeyFamily::Rsa.fits(alg) => vec![alg],
         Some(_) => return Err("alg does not fit the key type"),
-        None => RSA_ALGS.to_vec(),
+        None => crate::verify::DEFAULT_ALGORITHMS
+            .into_iter()
+            .filter(|a| KeyFamily::Rsa.fits(*a))
+            .collect(),
     };
     Ok((KeyFamily::Rsa, KeyVerifier::rsa(n, e, &algs)?))
 }

@@ -14,17 +14,8 @@ use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
 use jwks_auth::{Algorithm, AuthError, AuthErrorKind as K, Claims, JwksAuth};
 use serde_json::json;
 
-const ALL: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// Every algorithm the crate accepts by default.
+const ALL: [Algorithm; 9] = jwks_auth::DEFAULT_ALGORITHMS;
 
 #[tokio::test]
 async fn every_supported_algorithm_is_accepted() {

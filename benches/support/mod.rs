@@ -1,0 +1,9 @@
+//! Shared by the benches: reading criterion's own estimates to print ratios.
+
+/// The median, in nanoseconds, criterion recorded for `group/function` in this run.
+pub(crate) fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!("{dir}/criterion/{group}/{function}/new/estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
