@@ -175,12 +175,15 @@
 //!
 //! # Layout
 //!
-//! `layer` ([`JwksAuth`]), `service` ([`JwksAuthService`]), `token` (RFC 6750 header
-//! parsing), `verify` (header, key selection, signature, claims), [`keys`] (the key set
-//! snapshot), `crypto` (the signature backend; added to the design's layout to keep the
-//! compile-time backend choice in one place), `cache` (the opt-in verified-token cache), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP), `claims`
-//! ([`Claims`], [`StandardClaims`]), `error`; `testing` (feature `test-util`): a real
-//! loopback identity provider for tests and demos.
+//! As in the design, one file per concern: `layer` ([`JwksAuth`], its builder and the
+//! multi-issuer stores), `service` ([`JwksAuthService`]), `token` (token sources and RFC
+//! 6750 header parsing), `verify` (header, claims, key selection, signature), [`keys`]
+//! (the key set snapshot), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP and
+//! discovery), `claims` ([`Claims`], [`StandardClaims`]), `error`. Added to the design's
+//! layout, each for one reason: `crypto` (the compile-time signature backend in one
+//! place), `cache` (the opt-in verified-token cache), `authorize` ([`Authorize`],
+//! [`RequireScope`]: per-route checks are a layer of their own), and `testing` (feature
+//! `test-util`: a real loopback identity provider for tests and demos).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
