@@ -19,6 +19,7 @@ use tower_layer::Layer;
 
 use crate::claims::{Claims, StandardClaims};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::layer::RejectionHook;
 
 /// Claims that carry OAuth scopes.
 ///
@@ -233,6 +234,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let hook = req.extensions().get::<RejectionHook>().cloned();
         let verdict = match req.extensions().get::<Claims<T>>() {
             Some(Claims(claims)) => (self.check)(claims),
             None => Err(AuthErrorKind::MissingCredentials.into()),
@@ -245,9 +247,13 @@ where
             },
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
+                let response = match hook {
+                    Some(hook) => hook.respond(error),
+                    None => error.into_response(),
+                };
                 AuthorizeFuture {
                     state: AuthorizeState::Refused {
-                        response: Some(error.into_response()),
+                        response: Some(response),
                     },
                 }
             }

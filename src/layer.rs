@@ -58,6 +58,20 @@ pub(crate) struct Tenant {
 
 /// A user's replacement for rejection responses.
 pub(crate) type Rejector = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
+
+/// Rides in the extensions of accepted requests when the layer has an
+/// [`on_rejection`](JwksAuth::on_rejection) handler, so that [`Authorize`](crate::Authorize)
+/// route layers answer in the same format.
+#[derive(Clone)]
+pub(crate) struct RejectionHook(pub(crate) Rejector);
+
+impl RejectionHook {
+    pub(crate) fn respond(&self, error: AuthError) -> Response {
+        let mut response = (self.0)(&error);
+        response.extensions_mut().insert(error);
+        response
+    }
+}
 /// A user's check on verified claims (type-erased; see [`JwksAuth::check`]).
 pub(crate) type Checker = Arc<dyn Fn(&dyn Any) -> Result<(), AuthError> + Send + Sync>;
 
@@ -181,12 +195,20 @@ impl Inner {
         tracing::debug!(kind = ?error.kind(), "jwks-auth: request rejected");
         let error = error.with_realm(self.realm.as_ref());
         match &self.on_rejection {
-            Some(custom) => {
-                let mut response = custom(&error);
-                response.extensions_mut().insert(error);
-                response
-            }
+            Some(custom) => RejectionHook(custom.clone()).respond(error),
             None => error.into_response(),
+        }
+    }
+
+    /// Puts the claims, and the rejection hook if any, in an accepted request.
+    pub(crate) fn admit<T: Clone + Send + Sync + 'static, B>(
+        &self,
+        req: &mut http::Request<B>,
+        claims: Claims<T>,
+    ) {
+        req.extensions_mut().insert(claims);
+        if let Some(custom) = &self.on_rejection {
+            req.extensions_mut().insert(RejectionHook(custom.clone()));
         }
     }
 
@@ -589,7 +611,9 @@ impl<T> JwksAuth<T> {
     /// Replace the rejection response. The function gets the [`AuthError`] (with its
     /// status, [`www_authenticate`](AuthError::www_authenticate) challenge and
     /// [`default_response`](AuthError::default_response)); the error is still put in the
-    /// response's extensions.
+    /// response's extensions. [`Authorize`](crate::Authorize) and
+    /// [`RequireScope`](crate::RequireScope) route layers behind this layer answer their
+    /// 403s with it too.
     ///
     /// # Example
     ///

@@ -101,7 +101,7 @@ where
         };
         match auth.verify_now::<T>(&token) {
             Verdict::Accept(claims) => {
-                req.extensions_mut().insert(claims);
+                auth.admit(&mut req, claims);
                 ResponseFuture::inner(self.inner.call(req))
             }
             Verdict::Reject(e) => self.reject(e),
@@ -206,7 +206,7 @@ where
                     let verdict = ready!(wait.as_mut().poll(cx));
                     match (verdict, svc.take(), req.take()) {
                         (Ok(claims), Some(mut svc), Some(mut req)) => {
-                            req.extensions_mut().insert(claims);
+                            auth.admit(&mut req, claims);
                             State::Inner { fut: svc.call(req) }
                         }
                         (Err(e), _, _) => State::Rejected {
