@@ -157,7 +157,7 @@ impl Inner {
         let Some((index, store)) = self.store_for(checked.issuer()) else {
             return Verdict::Reject(AuthErrorKind::InvalidIssuer.into());
         };
-        match store.verify_now(checked, |c, keys| finish::<T>(c, keys, index)) {
+        match store.verify(checked, |c, keys| finish::<T>(c, keys, index), true) {
             Verdict::Accept(verified) => self.checked(self.remember(token, verified, now)).into(),
             Verdict::Reject(e) => Verdict::Reject(e),
             Verdict::Wait => Verdict::Wait,
@@ -230,7 +230,12 @@ impl Inner {
         store.wait_for_keys().await;
         let now = now_secs();
         let checked = self.rules.check(&token, now)?;
-        let verified = store.verify_after_wait(checked, |c, keys| finish::<T>(c, keys, index))?;
+        let verified = match store.verify(checked, |c, keys| finish::<T>(c, keys, index), false) {
+            Verdict::Accept(verified) => verified,
+            Verdict::Reject(e) => return Err(e),
+            // Not returned without `may_wait`; fail closed all the same.
+            Verdict::Wait => return Err(AuthErrorKind::UnknownKey.into()),
+        };
         self.checked(self.remember(&token, verified, now))
     }
 

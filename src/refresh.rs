@@ -291,7 +291,7 @@ pub(crate) enum Verdict<T> {
     Accept(T),
     Reject(AuthError),
     /// The token passed its cheap checks but needs a key set or a refresh: wait, then
-    /// call [`KeyStore::verify_after_wait`].
+    /// call [`KeyStore::verify`] again without `may_wait`.
     Wait,
 }
 
@@ -428,16 +428,20 @@ impl KeyStore {
         AuthError::unavailable(retry)
     }
 
-    /// The request path: no lock, no await. `check` runs the key-independent checks,
-    /// `finish` the signature and claims against a key set.
-    pub(crate) fn verify_now<C, T>(
+    /// Verifies against the current snapshot: no lock, no await. `finish` runs the
+    /// signature and claims steps. With `may_wait`, a missing key set or an unknown `kid`
+    /// is `Wait` (the caller waits as the gate allows, then calls again without it);
+    /// without, they are final rejections.
+    pub(crate) fn verify<C, T>(
         &self,
         checked: C,
         finish: impl FnOnce(C, &KeySet) -> Result<T, crate::verify::KeyStep>,
+        may_wait: bool,
     ) -> Verdict<T> {
+        let may_wait = may_wait && self.is_remote() && self.config_error().is_none();
         let guard = self.snapshot.load();
         let Some(snap) = guard.as_ref() else {
-            return if self.is_remote() && self.config_error().is_none() {
+            return if may_wait {
                 Verdict::Wait
             } else {
                 Verdict::Reject(self.unavailable())
@@ -449,7 +453,7 @@ impl KeyStore {
         match finish(checked, &snap.keys) {
             Ok(v) => Verdict::Accept(v),
             Err(crate::verify::KeyStep::Reject(kind)) => Verdict::Reject(kind.into()),
-            Err(crate::verify::KeyStep::UnknownKid) if self.is_remote() => Verdict::Wait,
+            Err(crate::verify::KeyStep::UnknownKid) if may_wait => Verdict::Wait,
             Err(crate::verify::KeyStep::UnknownKid) => {
                 Verdict::Reject(AuthErrorKind::UnknownKey.into())
             }
@@ -507,24 +511,6 @@ impl KeyStore {
             }
             GateDecision::Denied => None,
         }
-    }
-
-    /// The request path after waiting: a `kid` still unknown is rejected.
-    pub(crate) fn verify_after_wait<C, T>(
-        &self,
-        checked: C,
-        finish: impl FnOnce(C, &KeySet) -> Result<T, crate::verify::KeyStep>,
-    ) -> Result<T, AuthError> {
-        let Some(snap) = self.current() else {
-            return Err(self.unavailable());
-        };
-        if self.is_stale(&snap, Instant::now()) {
-            return Err(self.unavailable());
-        }
-        finish(checked, &snap.keys).map_err(|step| match step {
-            crate::verify::KeyStep::Reject(kind) => kind.into(),
-            crate::verify::KeyStep::UnknownKid => AuthErrorKind::UnknownKey.into(),
-        })
     }
 
     /// Forces a refresh now (ignoring the cooldown, joining one in flight) and waits for it.
