@@ -8,7 +8,8 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `JWKS_URL` | the key set URL (required) | |
+//! | `JWKS_URL` | the key set URL (this or `OIDC_ISSUER` is required) | |
+//! | `OIDC_ISSUER` | discover the key set from this issuer's metadata instead (`JwksAuth::from_issuer`); also enforces `iss` | |
 //! | `JWT_ISSUER` | accepted `iss` | not checked |
 //! | `JWT_AUDIENCE` | accepted `aud` | not checked |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |
@@ -45,8 +46,16 @@ fn secs(name: &str) -> Result<Option<Duration>, String> {
 }
 
 fn config() -> Result<(JwksAuth, SocketAddr), String> {
-    let url = env("JWKS_URL").ok_or("JWKS_URL is required (the identity provider's JWKS URL)")?;
-    let mut auth = JwksAuth::new(url.trim());
+    let mut auth = match (env("JWKS_URL"), env("OIDC_ISSUER")) {
+        (Some(url), None) => JwksAuth::new(url.trim()),
+        (None, Some(issuer)) => JwksAuth::from_issuer(issuer.trim()),
+        (Some(_), Some(_)) => return Err("set JWKS_URL or OIDC_ISSUER, not both".into()),
+        (None, None) => {
+            return Err("JWKS_URL is required (the identity provider's JWKS URL), \
+                        or OIDC_ISSUER to discover it"
+                .into());
+        }
+    };
     if let Some(issuer) = env("JWT_ISSUER") {
         auth = auth.issuer(issuer);
     }
@@ -74,7 +83,7 @@ fn config() -> Result<(JwksAuth, SocketAddr), String> {
     }
     // A URL the layer can never use is a configuration error: say so now.
     if let Some(err) = auth.status().last_error {
-        return Err(format!("JWKS_URL: {err}"));
+        return Err(format!("JWKS_URL/OIDC_ISSUER: {err}"));
     }
     let addr = env("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
     let addr = addr

@@ -130,6 +130,23 @@ async fn health_is_503_until_keys_load() {
     );
 }
 
+#[tokio::test]
+async fn oidc_issuer_discovers_the_key_set_and_enforces_iss() {
+    let issuer = TestIssuer::start().await;
+    let (_server, base) = start(&[
+        ("OIDC_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
+    ]);
+    let token = issuer.token().subject("dave").sign();
+    let (status, _, body) = get(&format!("{base}/me"), Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(issuer.discovery_count(), 1);
+    let foreign = issuer.token().claim("iss", "https://other.example").sign();
+    let (status, challenge, _) = get(&format!("{base}/me"), Some(&foreign)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("issuer"));
+}
+
 #[test]
 fn bad_configuration_exits_non_zero_with_a_message() {
     for envs in [
@@ -142,6 +159,11 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         vec![
             ("JWKS_URL", "https://idp.example/jwks.json"),
             ("LISTEN_ADDR", "nowhere"),
+        ],
+        vec![("OIDC_ISSUER", "http://idp.example")],
+        vec![
+            ("OIDC_ISSUER", "https://idp.example"),
+            ("JWKS_URL", "https://idp.example/jwks.json"),
         ],
     ] {
         let output = Command::new(example_binary())

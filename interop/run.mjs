@@ -1,0 +1,322 @@
+// Interop checks for jwks-auth against code nobody on this project wrote.
+//
+//   node interop/run.mjs target/debug/examples/protected_api
+//
+// 1. Node's `jose` generates a key for every algorithm jwks-auth accepts, serves the
+//    public keys as a JWKS on loopback and signs tokens; the example server must accept
+//    each one and reject tampered, expired and misaddressed ones.
+// 2. `oidc-provider` (a certified OpenID Provider) runs on loopback and issues JWT access
+//    tokens through a real client_credentials grant with a resource indicator. The
+//    example server finds its keys by discovery (OIDC_ISSUER), accepts its tokens and
+//    follows a key rotation: a new signing key is picked up on first sight, and a removed
+//    key stops verifying after the next periodic refresh.
+//
+// Every check that fails prints what it saw and makes the process exit non-zero; nothing
+// is skipped. Everything binds to 127.0.0.1.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as jose from 'jose';
+import Provider from 'oidc-provider';
+
+const binary = process.argv[2];
+if (!binary) {
+  console.error('usage: node interop/run.mjs <path to the protected_api example binary>');
+  process.exit(2);
+}
+
+let failures = 0;
+let passes = 0;
+function check(ok, what, detail) {
+  if (ok) {
+    passes += 1;
+    console.log(`  ok    ${what}`);
+  } else {
+    failures += 1;
+    console.log(`  FAIL  ${what}${detail === undefined ? '' : `: ${JSON.stringify(detail)}`}`);
+  }
+}
+
+/** Starts the example server with these variables; resolves once it prints its address. */
+async function startExample(env) {
+  const child = spawn(binary, [], {
+    env: { PATH: process.env.PATH, RUST_LOG: 'warn,jwks_auth=info', LISTEN_ADDR: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    stderr.push(line);
+    if (process.env.INTEROP_VERBOSE) console.error(`    [server] ${line}`);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const address = await Promise.race([
+    (async () => {
+      for await (const line of lines) {
+        const m = /^listening on (\S+)$/.exec(line);
+        if (m) return m[1];
+      }
+      throw new Error(`example exited before listening: ${stderr.join('\n')}`);
+    })(),
+    sleep(60_000).then(() => { throw new Error('example did not start within 60 s'); }),
+  ]);
+  return { base: `http://${address}`, child, stderr };
+}
+
+async function stop(server) {
+  server.child.kill('SIGTERM');
+  if (server.child.exitCode === null) await once(server.child, 'exit');
+}
+
+/** GET `path` with a bearer token; returns status, challenge and parsed body. */
+async function call(base, path, token) {
+  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const res = await fetch(`${base}${path}`, { headers });
+  const text = await res.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: res.status, challenge: res.headers.get('www-authenticate'), body };
+}
+
+/** Starts an HTTP server on loopback; resolves to its base URL. */
+async function listen(handler) {
+  const server = http.createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, base: `http://127.0.0.1:${server.address().port}` };
+}
+
+function invalidToken(reply) {
+  return reply.status === 401 && /^Bearer error="invalid_token", error_description="[^"]+"$/.test(reply.challenge ?? '');
+}
+
+function tamper(token) {
+  const [h, p, s] = token.split('.');
+  const claims = JSON.parse(Buffer.from(p, 'base64url'));
+  claims.scope = 'admin';
+  return `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Tokens signed by jose, for every algorithm jwks-auth accepts by default.
+
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+
+async function joseSigner() {
+  console.log(`\n== jose ${version('jose')} signs, the example server verifies`);
+  const issuer = 'https://jose.interop.invalid/';
+  const audience = 'interop-api';
+  const keys = {};
+  for (const alg of ALGORITHMS) {
+    const options = { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}), ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) };
+    const { publicKey, privateKey } = await jose.generateKeyPair(alg, options);
+    const jwk = await jose.exportJWK(publicKey);
+    keys[alg] = { privateKey, jwk: { ...jwk, kid: `jose-${alg}`, alg, use: 'sig' } };
+  }
+  const stranger = await jose.generateKeyPair('RS256', { extractable: true });
+  let jwksFetches = 0;
+  const jwks = await listen((req, res) => {
+    if (req.url !== '/jwks.json') { res.writeHead(404).end(); return; }
+    jwksFetches += 1;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: ALGORITHMS.map((alg) => keys[alg].jwk) }));
+  });
+  const server = await startExample({
+    JWKS_URL: `${jwks.base}/jwks.json`, JWT_ISSUER: issuer, JWT_AUDIENCE: audience,
+  });
+  try {
+    const sign = (alg, { kid = `jose-${alg}`, key = keys[alg].privateKey, aud = audience, exp = '5m', typ = 'JWT' } = {}) => {
+      const header = { alg, typ, ...(kid === null ? {} : { kid }) };
+      return new jose.SignJWT({ scope: 'read' })
+        .setProtectedHeader(header)
+        .setIssuer(issuer).setAudience(aud).setSubject(`jose-${alg}`)
+        .setIssuedAt().setExpirationTime(exp)
+        .sign(key);
+    };
+    for (const alg of ALGORITHMS) {
+      const reply = await call(server.base, '/me', await sign(alg));
+      check(reply.status === 200 && reply.body.sub === `jose-${alg}`, `${alg}: accepted, claims passed through`, reply);
+      const kidless = await call(server.base, '/me', await sign(alg, { kid: null }));
+      check(kidless.status === 200, `${alg} without kid: accepted (tried against the keys that fit)`, kidless);
+      const tampered = await call(server.base, '/me', tamper(await sign(alg)));
+      check(invalidToken(tampered) && /signature is invalid/.test(tampered.challenge), `${alg} with a tampered payload: 401 invalid signature`, tampered);
+    }
+    const expired = await call(server.base, '/me', await sign('ES256', { exp: Math.floor(Date.now() / 1000) - 3600 }));
+    check(invalidToken(expired) && /expired/.test(expired.challenge), 'expired: 401 token expired', expired);
+    const misaddressed = await call(server.base, '/me', await sign('RS256', { aud: 'another-api' }));
+    check(invalidToken(misaddressed), 'another audience: 401', misaddressed);
+    const forged = await call(server.base, '/me', await sign('RS256', { key: stranger.privateKey }));
+    check(invalidToken(forged) && /signature is invalid/.test(forged.challenge), 'a stranger key under a known kid: 401 invalid signature', forged);
+    const hs = await new jose.SignJWT({}).setProtectedHeader({ alg: 'HS256', kid: 'jose-RS256' })
+      .setIssuer(issuer).setAudience(audience).setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JSON.stringify(keys.RS256.jwk)));
+    const confused = await call(server.base, '/me', hs);
+    check(invalidToken(confused) && /algorithm/.test(confused.challenge), 'HS256 keyed with the public JWK: 401 algorithm not allowed', confused);
+    const unsecured = new jose.UnsecuredJWT({ sub: 'x' }).setIssuer(issuer).setAudience(audience).setExpirationTime('5m').encode();
+    const none = await call(server.base, '/me', unsecured);
+    check(invalidToken(none) && /algorithm/.test(none.challenge), 'alg none (jose UnsecuredJWT): 401 algorithm not allowed', none);
+    check(jwksFetches === 1, `one JWKS fetch served all of it (saw ${jwksFetches})`);
+  } finally {
+    await stop(server);
+    jwks.server.close();
+  }
+}
+
+function version(name) {
+  const url = new URL(`node_modules/${name}/package.json`, import.meta.url);
+  return JSON.parse(readFileSync(url, 'utf8')).version;
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. A real OpenID provider: discovery, a client_credentials grant, key rotation.
+
+const RESOURCE = 'urn:jwks-auth:interop';
+const AUDIENCE = 'interop-api';
+const CLIENT = { client_id: 'interop-client', client_secret: 'interop-secret-0123456789' };
+
+async function privateJwk(alg, kid) {
+  const options = { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) };
+  const { privateKey } = await jose.generateKeyPair(alg, options);
+  return { ...(await jose.exportJWK(privateKey)), kid, alg, use: 'sig' };
+}
+
+function provider(issuer, keys, signingAlg) {
+  const op = new Provider(issuer, {
+    jwks: { keys },
+    cookies: { keys: ['interop-cookie-key-not-secret'] },
+    ttl: { ClientCredentials: 300 },
+    clients: [{
+      ...CLIENT,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }],
+    scopes: ['read', 'admin'],
+    features: {
+      clientCredentials: { enabled: true },
+      devInteractions: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          return {
+            scope: 'read admin',
+            audience: AUDIENCE,
+            accessTokenTTL: 300,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: signingAlg } },
+          };
+        },
+      },
+    },
+  });
+  return op.callback();
+}
+
+async function grant(issuer, scope) {
+  const res = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE, scope }),
+  });
+  const body = await res.json();
+  if (res.status !== 200 || typeof body.access_token !== 'string') {
+    throw new Error(`token endpoint answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
+}
+
+function header(token) {
+  return JSON.parse(Buffer.from(token.split('.')[0], 'base64url'));
+}
+
+async function openIdProvider() {
+  console.log(`\n== oidc-provider ${version('oidc-provider')} issues, the example server discovers and verifies`);
+  // One listener whose handler is swapped, so the issuer URL survives a key rotation.
+  let handler = null;
+  const seen = { discovery: 0, jwks: 0 };
+  const host = await listen((req, res) => {
+    if (req.url.startsWith('/.well-known/openid-configuration')) seen.discovery += 1;
+    if (req.url.startsWith('/jwks')) seen.jwks += 1;
+    handler(req, res);
+  });
+  const issuer = host.base;
+  const first = await privateJwk('ES256', 'op-key-1');
+  const second = await privateJwk('ES256', 'op-key-2');
+  const rsa = await privateJwk('RS256', 'op-rsa'); // oidc-provider signs ID tokens with RS256
+  handler = provider(issuer, [first, rsa], 'ES256');
+
+  const server = await startExample({
+    OIDC_ISSUER: issuer, JWT_AUDIENCE: AUDIENCE, JWKS_REFRESH_SECS: '1', JWKS_COOLDOWN_SECS: '0',
+  });
+  try {
+    let health;
+    for (let i = 0; i < 100; i += 1) {
+      health = await call(server.base, '/health');
+      if (health.status === 200) break;
+      await sleep(100);
+    }
+    check(health.status === 200, 'the example server loaded keys by discovery (GET /health 200)', health);
+    check(seen.discovery >= 1 && seen.jwks >= 1, `discovery then the jwks_uri were fetched (${seen.discovery} discovery, ${seen.jwks} jwks)`, seen);
+
+    const token = await grant(issuer, 'read');
+    check(header(token).kid === 'op-key-1' && header(token).typ === 'at+jwt', 'the grant returned an at+jwt signed by op-key-1', header(token));
+    const me = await call(server.base, '/me', token);
+    check(me.status === 200 && me.body.iss === issuer && [].concat(me.body.aud).includes(AUDIENCE) && me.body.sub === CLIENT.client_id,
+      'client_credentials token accepted; iss, aud and sub as issued', me);
+    const admin = await call(server.base, '/admin', token);
+    check(admin.status === 403 && /insufficient_scope/.test(admin.challenge ?? ''), 'scope read only: /admin 403 insufficient_scope', admin);
+    const adminToken = await grant(issuer, 'read admin');
+    const allowed = await call(server.base, '/admin', adminToken);
+    check(allowed.status === 200, 'scope admin: /admin 200', allowed);
+    const tampered = await call(server.base, '/me', tamper(token));
+    check(invalidToken(tampered), 'tampered provider token: 401', tampered);
+
+    // Rotation, step 1: the provider signs with a new key and publishes both.
+    handler = provider(issuer, [second, first, rsa], 'ES256');
+    const rotated = await grant(issuer, 'read');
+    check(header(rotated).kid === 'op-key-2', 'after rotation the provider signs with op-key-2', header(rotated));
+    const fetchesBefore = seen.jwks;
+    const fresh = await call(server.base, '/me', rotated);
+    check(fresh.status === 200 && seen.jwks > fetchesBefore, 'a token under the new key is accepted on first sight (its kid forced a refresh)', { fresh, seen });
+    const old = await call(server.base, '/me', token);
+    check(old.status === 200, 'a token under the old key is still accepted while it is published', old);
+
+    // Rotation, step 2: the old key is withdrawn; the next periodic refresh drops it.
+    handler = provider(issuer, [second, rsa], 'ES256');
+    const before = seen.jwks;
+    let withdrawn;
+    for (let i = 0; i < 100; i += 1) {
+      withdrawn = await call(server.base, '/me', token);
+      if (withdrawn.status !== 200) break;
+      await sleep(100);
+    }
+    check(invalidToken(withdrawn) && /signing key is unknown/.test(withdrawn.challenge), `a token under the withdrawn key is rejected after a refresh (${seen.jwks - before} refreshes)`, withdrawn);
+    const still = await call(server.base, '/me', rotated);
+    check(still.status === 200, 'the new key keeps working', still);
+  } catch (e) {
+    check(false, 'oidc-provider scenario', String(e?.stack ?? e));
+  } finally {
+    await stop(server);
+    if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    host.server.close();
+  }
+}
+
+try {
+  await joseSigner();
+  await openIdProvider();
+} catch (e) {
+  check(false, 'interop run', String(e?.stack ?? e));
+}
+console.log(`\ninterop: ${passes} passed, ${failures} failed`);
+process.exit(failures === 0 && passes > 0 ? 0 : 1);
