@@ -1,5 +1,6 @@
 //! Verification through a real `Router` against a real loopback JWKS: every algorithm,
-//! every class of rejection, the RFC 6750 responses, the extractors.
+//! the ordinary rejections, the RFC 6750 responses, the extractors. Hostile input, class
+//! by class, is in `adversarial.rs`.
 
 mod common;
 
@@ -52,7 +53,7 @@ fn with_payload(token: &str, payload: &str) -> String {
 }
 
 #[tokio::test]
-async fn every_class_of_bad_token_gets_401_invalid_token() {
+async fn ordinary_bad_tokens_get_401_invalid_token() {
     let issuer = TestIssuer::start().await;
     let (app, hits) = app(issuer.layer());
     let now = std::time::SystemTime::now()
@@ -62,7 +63,6 @@ async fn every_class_of_bad_token_gets_401_invalid_token() {
     let rsa = issuer.key(Algorithm::RS256);
     let stranger = std::sync::Arc::new(TestKey::generate(Algorithm::RS256, "stranger"));
     let good = issuer.token().sign();
-    let valid_header = good.split('.').next().unwrap().to_owned();
     let base_claims = |extra: &str| {
         format!(
             r#"{{"iss":"{}","aud":"test-api","sub":"u","exp":{}{extra}}}"#,
@@ -70,7 +70,6 @@ async fn every_class_of_bad_token_gets_401_invalid_token() {
             now + 600
         )
     };
-    let rsa_header = |extra: &str| format!(r#"{{"alg":"RS256","kid":"{}"{extra}}}"#, rsa.kid());
 
     let cases: Vec<(&str, String, K)> = vec![
         (
@@ -137,116 +136,6 @@ async fn every_class_of_bad_token_gets_401_invalid_token() {
             "unknown kid (after one refresh)",
             issuer.token().key(stranger.clone()).sign(),
             K::UnknownKey,
-        ),
-        (
-            "alg none",
-            format!(
-                "{}.{}.",
-                b64(br#"{"alg":"none"}"#),
-                b64(base_claims("").as_bytes())
-            ),
-            K::DisallowedAlgorithm,
-        ),
-        (
-            "alg NONE",
-            format!(
-                "{}.{}.",
-                b64(br#"{"alg":"NONE"}"#),
-                b64(base_claims("").as_bytes())
-            ),
-            K::DisallowedAlgorithm,
-        ),
-        (
-            "HS256 with the public key as secret",
-            {
-                let input = format!(
-                    "{}.{}",
-                    b64(rsa_header("").replace("RS256", "HS256").as_bytes()),
-                    b64(base_claims("").as_bytes())
-                );
-                let n = URL_SAFE_NO_PAD
-                    .decode(rsa.jwk()["n"].as_str().unwrap())
-                    .unwrap();
-                let tag = aws_lc_rs::hmac::sign(
-                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &n),
-                    input.as_bytes(),
-                );
-                format!("{input}.{}", b64(tag.as_ref()))
-            },
-            K::DisallowedAlgorithm,
-        ),
-        (
-            "kid of an RSA key, ES256 signature",
-            issuer.token().alg(Algorithm::ES256).kid(rsa.kid()).sign(),
-            K::KeyMismatch,
-        ),
-        (
-            "embedded jwk header naming an attacker key",
-            issuer
-                .token()
-                .key(stranger.clone())
-                .header("jwk", stranger.jwk())
-                .sign(),
-            K::UnknownKey,
-        ),
-        (
-            "jku header to an attacker set",
-            issuer
-                .token()
-                .key(stranger.clone())
-                .kid(rsa.kid())
-                .header("jku", "http://127.0.0.1:1/evil")
-                .sign(),
-            K::InvalidSignature,
-        ),
-        (
-            "crit header",
-            issuer
-                .token()
-                .header("crit", json!(["exp"]))
-                .header("exp", 1)
-                .sign(),
-            K::UnsupportedCritical,
-        ),
-        (
-            "duplicate claim",
-            rsa.sign_compact(
-                Algorithm::RS256,
-                &rsa_header(""),
-                &base_claims(r#","sub":"admin""#),
-            ),
-            K::Malformed,
-        ),
-        (
-            "duplicate header member",
-            rsa.sign_compact(
-                Algorithm::RS256,
-                &rsa_header(r#","alg":"RS256""#),
-                &base_claims(""),
-            ),
-            K::Malformed,
-        ),
-        (
-            "payload is an array",
-            rsa.sign_compact(Algorithm::RS256, &rsa_header(""), "[1]"),
-            K::Malformed,
-        ),
-        ("padded base64", format!("{good}=="), K::Malformed),
-        (
-            "two segments",
-            good.rsplit_once('.').unwrap().0.to_owned(),
-            K::Malformed,
-        ),
-        ("four segments", format!("{good}.x"), K::Malformed),
-        (
-            "JWE shape",
-            format!("{valid_header}.a.b.c.d"),
-            K::UnsupportedTokenType,
-        ),
-        (
-            "too large",
-            issuer.token().claim("pad", "x".repeat(17 * 1024)).sign(),
-            K::TokenTooLarge,
         ),
     ];
     let fetches_before = issuer.fetch_count();
