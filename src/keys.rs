@@ -540,4 +540,107 @@ mod tests {
         assert_eq!(set.len(), MAX_KEYS);
         assert_eq!(set.skipped().len(), 5);
     }
+
+    /// Property tests: any document or JWK gives a key set or an error, never a panic,
+    /// and every key is either usable or listed as skipped.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        fn b64_bytes(max: usize) -> impl Strategy<Value = Value> {
+            prop::collection::vec(any::<u8>(), 0..max).prop_map(|b| Value::from(b64(&b)))
+        }
+
+        fn anything() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                ".{0,10}".prop_map(Value::from),
+                Just(json!([])),
+                Just(json!({})),
+            ]
+        }
+
+        /// A JWK-shaped object: real RSA material some of the time, random members the rest.
+        fn jwk() -> impl Strategy<Value = Value> {
+            let kty = select(vec!["RSA", "EC", "OKP", "oct", "rsa", ""]).prop_map(Value::from);
+            let crv = select(vec![
+                "P-256",
+                "P-384",
+                "P-521",
+                "Ed25519",
+                "X25519",
+                "secp256k1",
+            ])
+            .prop_map(Value::from);
+            let alg = select(vec![
+                "RS256", "PS512", "ES256", "ES384", "EdDSA", "HS256", "none", "RSA-OAEP",
+            ])
+            .prop_map(Value::from);
+            let use_ = select(vec!["sig", "enc", "SIG"]).prop_map(Value::from);
+            let ops = prop::collection::vec(select(vec!["verify", "sign", "encrypt"]), 0..3)
+                .prop_map(|v| json!(v));
+            let n = prop_oneof![Just(rsa_jwk(2048)["n"].clone()), b64_bytes(600), anything()];
+            let e = prop_oneof![
+                Just(json!("AQAB")),
+                Just(json!("Aw")),
+                Just(json!("AA")),
+                b64_bytes(9),
+                anything()
+            ];
+            let point = prop_oneof![b64_bytes(70), anything()];
+            let kid = prop_oneof!["\\PC{0,20}".prop_map(Value::from), anything()];
+            (
+                kty,
+                prop::option::of(crv),
+                prop::option::of(alg),
+                prop::option::of(use_),
+                prop::option::of(ops),
+                (prop::option::of(n), prop::option::of(e)),
+                (prop::option::of(point.clone()), prop::option::of(point)),
+                prop::option::of(kid),
+            )
+                .prop_map(|(kty, crv, alg, use_, ops, (n, e), (x, y), kid)| {
+                    let mut jwk = serde_json::Map::new();
+                    jwk.insert("kty".into(), kty);
+                    for (name, value) in [
+                        ("crv", crv),
+                        ("alg", alg),
+                        ("use", use_),
+                        ("key_ops", ops),
+                        ("n", n),
+                        ("e", e),
+                        ("x", x),
+                        ("y", y),
+                        ("kid", kid),
+                    ] {
+                        if let Some(value) = value {
+                            jwk.insert(name.into(), value);
+                        }
+                    }
+                    Value::Object(jwk)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_bytes_give_a_set_or_an_error(body in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = KeySet::from_json(&body);
+            }
+
+            #[test]
+            fn every_jwk_is_used_or_skipped(keys in prop::collection::vec(prop_oneof![jwk(), anything()], 0..12)) {
+                let set = KeySet::from_values(&keys);
+                prop_assert_eq!(set.len() + set.skipped().len(), keys.len());
+                for skipped in set.skipped() {
+                    prop_assert!(skipped.kid.as_ref().is_none_or(|k| k.len() <= 64 && !k.chars().any(char::is_control)));
+                }
+                let doc = json!({ "keys": keys }).to_string();
+                prop_assert_eq!(KeySet::from_json(doc.as_bytes()).is_ok(), !set.is_empty());
+            }
+        }
+    }
 }

@@ -789,4 +789,131 @@ mod tests {
         );
         assert!(check(&r, H, r#"{"exp":1800000000,"sub":"u"}"#).is_ok());
     }
+
+    /// Property tests: the parser is total (any input gives a result, never a panic) and
+    /// whatever it lets through meets the rules.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        fn member_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                select(vec![
+                    "alg", "kid", "typ", "crit", "enc", "zip", "jwk", "jku", "exp", "nbf", "iss",
+                    "aud", "sub", "scope",
+                ])
+                .prop_map(String::from),
+                "[a-z]{1,6}",
+            ]
+        }
+
+        /// Any JSON value a few levels deep, biased toward JOSE names and values.
+        pub(crate) fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                (NOW as i64 - 1000..NOW as i64 + 1000).prop_map(Value::from),
+                any::<f64>().prop_filter_map("finite", |f| {
+                    serde_json::Number::from_f64(f).map(Value::Number)
+                }),
+                ".{0,12}".prop_map(Value::from),
+                select(vec![
+                    "RS256", "none", "HS256", "ES256", "EdDSA", "k", "JWT", "at+jwt"
+                ])
+                .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                    prop::collection::vec((member_name(), inner), 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn object(fixed: Vec<(&'static str, Option<Value>)>, extra: Vec<(String, Value)>) -> Value {
+            let mut map = serde_json::Map::new();
+            for (name, value) in fixed {
+                if let Some(value) = value {
+                    map.insert(name.into(), value);
+                }
+            }
+            map.extend(extra);
+            Value::Object(map)
+        }
+
+        /// A header object: mostly a known alg, sometimes extra (hostile) members.
+        fn header_value() -> impl Strategy<Value = Value> {
+            let alg = select(vec![
+                "RS256", "PS384", "ES256", "EdDSA", "none", "HS256", "ES512",
+            ])
+            .prop_map(Value::from);
+            (
+                prop::option::weighted(0.95, alg),
+                prop::option::of(".{0,8}".prop_map(Value::from)),
+                prop::collection::vec((member_name(), json_value()), 0..2),
+            )
+                .prop_map(|(alg, kid, extra)| object(vec![("alg", alg), ("kid", kid)], extra))
+        }
+
+        /// A claims object with dates around `NOW`, sometimes extra members.
+        fn payload_value() -> impl Strategy<Value = Value> {
+            let date = prop_oneof![
+                (NOW as i64 - 200..NOW as i64 + 200).prop_map(Value::from),
+                (NOW - 200.0..NOW + 200.0).prop_map(Value::from),
+                json_value(),
+            ];
+            (
+                prop::option::weighted(0.9, date.clone()),
+                prop::option::of(date),
+                prop::collection::vec((member_name(), json_value()), 0..3),
+            )
+                .prop_map(|(exp, nbf, extra)| object(vec![("exp", exp), ("nbf", nbf)], extra))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_text_gets_an_answer(token in "\\PC{0,300}") {
+                let _ = Rules::default().check(&token, NOW);
+            }
+
+            #[test]
+            fn any_token_shaped_text_gets_an_answer(token in "[A-Za-z0-9_.=+/~-]{0,400}") {
+                let _ = Rules::default().check(&token, NOW);
+            }
+
+            #[test]
+            fn any_json_gets_an_answer_and_what_passes_meets_the_rules(
+                header in prop_oneof![4 => header_value(), 1 => json_value()],
+                payload in prop_oneof![4 => payload_value(), 1 => json_value()],
+                raw_header in prop::option::weighted(0.1, "\\PC{0,40}"),
+                signature in prop::collection::vec(any::<u8>(), 0..80),
+            ) {
+                let header_text = raw_header.unwrap_or_else(|| header.to_string());
+                let token = format!(
+                    "{}.{}.{}",
+                    enc(&header_text),
+                    enc(&payload.to_string()),
+                    URL_SAFE_NO_PAD.encode(&signature)
+                );
+                let rules = Rules::default();
+                if rules.check(&token, NOW).is_ok() {
+                    let header: Value = serde_json::from_str(&header_text).unwrap();
+                    let alg = header["alg"].as_str().unwrap();
+                    prop_assert!(DEFAULT_ALGORITHMS.iter().any(|a| crate::keys::parse_signing_alg(alg) == Some(*a)));
+                    prop_assert!(header.get("crit").is_none() && header.get("enc").is_none());
+                    prop_assert!(!signature.is_empty());
+                    let exp = payload["exp"].as_f64().unwrap();
+                    prop_assert!(exp + rules.leeway.as_secs_f64() > NOW);
+                    if let Some(nbf) = payload.get("nbf") {
+                        prop_assert!(nbf.as_f64().unwrap() - rules.leeway.as_secs_f64() <= NOW);
+                    }
+                }
+            }
+        }
+    }
 }
