@@ -184,6 +184,11 @@
 //! place), `cache` (the opt-in verified-token cache), `authorize` ([`Authorize`],
 //! [`RequireScope`]: per-route checks are a layer of their own), and `testing` (feature
 //! `test-util`: a real loopback identity provider for tests and demos).
+//!
+//! Outside `src/`: `tests/` has one integration suite per concern, with hostile input in
+//! `adversarial.rs` (by class) and `properties.rs` (proptest); `interop/` holds the Node
+//! run against `jose` and `oidc-provider` that `.ci/run` starts; `SECURITY.md` is the
+//! threat model and what each class of attack gets.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
