@@ -343,7 +343,11 @@ fn rsa_key(
     let e = required_b64(obj, "e")?;
     let n = strip_leading_zeros(&n);
     let e = strip_leading_zeros(&e);
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    // `n` has no leading zero byte, so its first byte has at most 7 leading zero bits;
+    // an empty (or all-zero) modulus has no bits at all.
+    let bits = n
+        .first()
+        .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
     if bits < 2048 {
         return Err("RSA modulus is shorter than 2048 bits");
     }
@@ -541,6 +545,19 @@ mod tests {
         assert_eq!(set.skipped().len(), 5);
     }
 
+    #[test]
+    fn an_empty_or_zero_modulus_is_skipped() {
+        // Found by `every_jwk_is_used_or_skipped`: the bit count underflowed.
+        for n in ["", "AA", "AAAA"] {
+            let set = KeySet::from_values(&[json!({"kty":"RSA","n":n,"e":"AQAB"})]);
+            assert!(set.is_empty());
+            assert_eq!(
+                set.skipped()[0].reason,
+                "RSA modulus is shorter than 2048 bits"
+            );
+        }
+    }
+
     /// Property tests: any document or JWK gives a key set or an error, never a panic,
     /// and every key is either usable or listed as skipped.
     mod properties {
@@ -581,7 +598,12 @@ mod tests {
             let use_ = select(vec!["sig", "enc", "SIG"]).prop_map(Value::from);
             let ops = prop::collection::vec(select(vec!["verify", "sign", "encrypt"]), 0..3)
                 .prop_map(|v| json!(v));
-            let n = prop_oneof![Just(rsa_jwk(2048)["n"].clone()), b64_bytes(600), anything()];
+            let n = prop_oneof![
+                Just(rsa_jwk(2048)["n"].clone()),
+                b64_bytes(4),
+                b64_bytes(600),
+                anything()
+            ];
             let e = prop_oneof![
                 Just(json!("AQAB")),
                 Just(json!("Aw")),
