@@ -818,10 +818,11 @@ impl<T> JwksAuth<T> {
     ///
     /// On a configuration error, or when no key set arrived within `limit`.
     pub async fn ready_within(&self, limit: Duration) -> Result<(), ReadyError> {
-        let deadline = tokio::time::Instant::now() + limit;
+        // A limit too far in the future to represent is no limit.
+        let deadline = tokio::time::Instant::now().checked_add(limit);
         for (_, store) in &self.inner.stores {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            store.ready(Some(left)).await?;
+            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            store.ready(left).await?;
         }
         Ok(())
     }

@@ -89,7 +89,9 @@ impl Schedule {
             Some(age) if !cache.no_store => age.clamp(MAX_AGE_CLAMP.0, MAX_AGE_CLAMP.1),
             _ => self.timing.refresh_interval,
         };
-        base.mul_f64(0.9 + 0.2 * unit.clamp(0.0, 1.0))
+        let factor = 0.9 + 0.2 * unit.clamp(0.0, 1.0);
+        // `mul_f64` panics past `Duration::MAX`; a huge configured interval stays as is.
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
     }
 
     /// Delay before the next attempt after `failures` consecutive failures (1 for the
@@ -495,7 +497,10 @@ impl KeyStore {
             } => 2,
             _ => 1,
         };
-        self.timing.fetch_timeout * fetches + Duration::from_secs(1)
+        self.timing
+            .fetch_timeout
+            .saturating_mul(fetches)
+            .saturating_add(Duration::from_secs(1))
     }
 
     /// Asks for a forced refresh. Returns the ticket to wait for, or `None` if denied.
@@ -655,7 +660,7 @@ impl KeyStore {
                     task.schedule.after_failure(task.failures, random_unit())
                 }
             };
-            status.next_refresh_at = Some(Instant::now() + delay);
+            status.next_refresh_at = Instant::now().checked_add(delay);
             delay
         };
         lock(&self.gate).served(serving);
@@ -747,6 +752,21 @@ mod tests {
         Schedule {
             timing: Timing::default(),
         }
+    }
+
+    #[test]
+    fn a_huge_interval_does_not_overflow_the_jitter() {
+        let schedule = Schedule {
+            timing: Timing {
+                refresh_interval: Duration::MAX,
+                ..Timing::default()
+            },
+        };
+        assert_eq!(
+            schedule.after_success(CachePolicy::default(), 0.99),
+            Duration::MAX
+        );
+        assert!(schedule.after_failure(u32::MAX, 0.99) >= BACKOFF_BASE);
     }
 
     #[test]

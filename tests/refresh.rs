@@ -391,3 +391,29 @@ async fn the_refresh_task_ends_during_a_hung_fetch() {
         metrics.num_alive_tasks()
     );
 }
+
+#[tokio::test]
+async fn extreme_durations_in_the_configuration_do_not_panic() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer
+        .layer()
+        .refresh_interval(Duration::MAX)
+        .cooldown(Duration::MAX)
+        .max_stale(Duration::MAX)
+        .fetch_timeout(Duration::MAX)
+        .leeway(Duration::MAX)
+        .cache(10);
+    auth.ready_within(Duration::MAX).await.unwrap();
+    let (app, hits) = app(auth.clone());
+    let token = issuer.token().sign();
+    for _ in 0..2 {
+        assert_eq!(send(&app, &token).await.status, StatusCode::OK);
+    }
+    let stranger = Arc::new(TestKey::generate(Algorithm::ES256, "stranger"));
+    let unknown = issuer.token().alg(Algorithm::ES256).key(stranger).sign();
+    let reply = send(&app, &unknown).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(hits.get(), 2);
+    assert!(auth.status().is_ready());
+    auth.refresh_now().await.unwrap();
+}
