@@ -100,6 +100,16 @@ function tamper(token) {
   return `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
 }
 
+/** An exportable key pair for `alg`: RSA-2048 for RS and PS, Ed25519 for EdDSA. */
+function generateKeyPair(alg) {
+  const rsa = alg.startsWith('RS') || alg.startsWith('PS');
+  return jose.generateKeyPair(alg, {
+    extractable: true,
+    ...(rsa ? { modulusLength: 2048 } : {}),
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Tokens signed by jose, for every algorithm jwks-auth accepts by default.
 
@@ -111,12 +121,11 @@ async function joseSigner() {
   const audience = 'interop-api';
   const keys = {};
   for (const alg of ALGORITHMS) {
-    const options = { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}), ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) };
-    const { publicKey, privateKey } = await jose.generateKeyPair(alg, options);
+    const { publicKey, privateKey } = await generateKeyPair(alg);
     const jwk = await jose.exportJWK(publicKey);
     keys[alg] = { privateKey, jwk: { ...jwk, kid: `jose-${alg}`, alg, use: 'sig' } };
   }
-  const stranger = await jose.generateKeyPair('RS256', { extractable: true });
+  const stranger = await generateKeyPair('RS256');
   let jwksFetches = 0;
   const jwks = await listen((req, res) => {
     if (req.url !== '/jwks.json') { res.writeHead(404).end(); return; }
@@ -178,8 +187,7 @@ const AUDIENCE = 'interop-api';
 const CLIENT = { client_id: 'interop-client', client_secret: 'interop-secret-0123456789' };
 
 async function privateJwk(alg, kid) {
-  const options = { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) };
-  const { privateKey } = await jose.generateKeyPair(alg, options);
+  const { privateKey } = await generateKeyPair(alg);
   return { ...(await jose.exportJWK(privateKey)), kid, alg, use: 'sig' };
 }
 

@@ -809,7 +809,7 @@ mod tests {
         }
 
         /// Any JSON value a few levels deep, biased toward JOSE names and values.
-        pub(crate) fn json_value() -> impl Strategy<Value = Value> {
+        fn json_value() -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![
                 Just(Value::Null),
                 any::<bool>().prop_map(Value::from),

@@ -8,8 +8,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
 use jwks_auth::{Algorithm, AuthError, AuthErrorKind as K, Claims, JwksAuth};
@@ -40,10 +38,6 @@ async fn a_token_without_kid_is_tried_against_fitting_keys() {
         let reply = send(&app, &issuer.token().alg(alg).no_kid().sign()).await;
         assert_eq!(reply.status, StatusCode::OK, "{alg:?}");
     }
-}
-
-fn b64(s: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(s)
 }
 
 /// Swaps the payload of a signed token for another, keeping header and signature.

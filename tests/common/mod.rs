@@ -12,6 +12,12 @@ use axum::routing::get;
 use jwks_auth::{Claims, JwksAuth};
 use tower::ServiceExt;
 
+/// Unpadded base64url, as JWS segments are encoded.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Counts how many requests reached the handler.
 #[derive(Clone, Default)]
 pub struct Hits(Arc<AtomicUsize>);
