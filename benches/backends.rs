@@ -11,7 +11,6 @@
 mod support;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::Criterion;
 use jsonwebtoken::crypto::{CryptoProvider, aws_lc, rust_crypto};
@@ -66,11 +65,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
+    let mut c = support::criterion(30);
     bench(&mut c);
     c.final_summary();
 
