@@ -32,10 +32,12 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
+use jwks_auth::Algorithm;
 use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
 use jwks_auth::{Claims, JwksAuth, StandardClaims};
 use serde_json::json;
+use support::jwt_alg;
 use support::median_ns;
 use tower::ServiceExt;
 
@@ -116,7 +118,7 @@ fn bench_paths(c: &mut Criterion) {
         let bare = parsed_key(alg, &jwk);
         let jwt_key = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).expect("jwk"))
             .expect("decoding key");
-        let mut validation = Validation::new(alg);
+        let mut validation = Validation::new(jwt_alg(alg));
         validation.set_issuer(&["https://idp.example/"]);
         validation.set_audience(&["orders-api"]);
         let auth = JwksAuth::from_jwks(json!({ "keys": [jwk] }))

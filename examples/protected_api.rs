@@ -18,6 +18,7 @@
 //! | `JWT_LEEWAY_SECS` | clock skew allowed on `exp`/`nbf` | 60 |
 //! | `JWKS_ALLOW_HTTP` | `1` to allow plain http to a non-loopback host | off |
 //! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | off |
+//! | `JWT_REALM` | the `realm` of every challenge (401, 400 and the 403 of `/admin`) | none |
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /admin`
 //! (needs scope `admin`), `GET /health` (200 once keys are loaded, else 503). Prints
@@ -78,6 +79,9 @@ fn config() -> Result<(JwksAuth, SocketAddr), String> {
             .map_err(|_| format!("JWT_CACHE_ENTRIES must be a whole number, got {entries:?}"))?;
         auth = auth.cache(entries);
     }
+    if let Some(realm) = env("JWT_REALM") {
+        auth = auth.realm(realm);
+    }
     if env("JWKS_ALLOW_HTTP").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
         auth = auth.allow_http(true);
     }
@@ -94,13 +98,7 @@ fn config() -> Result<(JwksAuth, SocketAddr), String> {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,jwks_auth=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Configuration first: its errors are the first line on stderr.
     let (auth, addr) = match config() {
         Ok(c) => c,
         Err(e) => {
@@ -108,6 +106,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Colour only on a terminal: piped into a file or a log collector, plain text.
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,jwks_auth=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {

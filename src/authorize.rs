@@ -19,7 +19,7 @@ use tower_layer::Layer;
 
 use crate::claims::{Claims, StandardClaims};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::RejectionHook;
+use crate::respond::LayerResponder;
 
 /// Claims that carry OAuth scopes.
 ///
@@ -88,6 +88,7 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 ///     .merge(admin)
 ///     .layer(JwksAuth::new("https://idp.example/jwks.json"));
 /// ```
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct Authorize<T = StandardClaims> {
     check: Check<T>,
 }
@@ -200,6 +201,23 @@ pub struct AuthorizeService<S, T> {
     _claims: PhantomData<fn() -> T>,
 }
 
+impl<S, T> AuthorizeService<S, T> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S: Clone, T> Clone for AuthorizeService<S, T> {
     fn clone(&self) -> Self {
         Self {
@@ -234,10 +252,29 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let hook = req.extensions().get::<RejectionHook>().cloned();
+        let responder = req.extensions().get::<LayerResponder>().cloned();
         let verdict = match req.extensions().get::<Claims<T>>() {
             Some(Claims(claims)) => (self.check)(claims),
-            None => Err(AuthErrorKind::MissingCredentials.into()),
+            None => match &responder {
+                // The layer above produces another claims type: a wiring mistake, not
+                // the client's. Answer 500 and say so loudly.
+                Some(LayerResponder(r)) if r.claims_type != std::any::type_name::<T>() => {
+                    tracing::error!(
+                        layer_claims = r.claims_type,
+                        route_claims = std::any::type_name::<T>(),
+                        "jwks-auth: a route layer checks Claims<{}> but the JwksAuth layer above produces Claims<{}>; \
+                         use auth.authorize(..)/auth.require_scopes(..) or match the types",
+                        std::any::type_name::<T>(),
+                        r.claims_type,
+                    );
+                    return AuthorizeFuture {
+                        state: AuthorizeState::Refused {
+                            response: Some(crate::claims::MissingClaims::response::<T>()),
+                        },
+                    };
+                }
+                _ => Err(AuthErrorKind::MissingCredentials.into()),
+            },
         };
         match verdict {
             Ok(()) => AuthorizeFuture {
@@ -247,8 +284,8 @@ where
             },
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
-                let response = match hook {
-                    Some(hook) => hook.respond(error),
+                let response = match responder {
+                    Some(LayerResponder(responder)) => responder.respond(error),
                     None => error.into_response(),
                 };
                 AuthorizeFuture {
@@ -263,6 +300,7 @@ where
 
 pin_project! {
     /// Response future of [`AuthorizeService`].
+    #[must_use = "futures do nothing unless polled"]
     pub struct AuthorizeFuture<F> {
         #[pin]
         state: AuthorizeState<F>,

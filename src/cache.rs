@@ -1,4 +1,5 @@
-//! The verified-token cache, off by default ([`JwksAuth::cache`](crate::JwksAuth::cache)).
+//! The verified-token cache ([`JwksAuth::cache`](crate::JwksAuth::cache)), typed over the
+//! layer's claims type.
 //!
 //! A token that verified once and is seen again skips parsing and the signature check.
 //! What makes that safe:
@@ -19,11 +20,10 @@
 //! path, and only when the cache is enabled). A full shard first drops expired entries,
 //! then arbitrary ones.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-const SHARDS: usize = 16;
+use crate::limits::CACHE_SHARDS as SHARDS;
 
 /// How the cached token was verified.
 #[derive(Debug, Clone)]
@@ -36,19 +36,22 @@ pub(crate) struct Provenance {
     pub(crate) store: usize,
 }
 
-struct Entry {
+struct Entry<T> {
     token: Box<str>,
-    claims: Arc<dyn Any + Send + Sync>,
+    claims: T,
     provenance: Provenance,
 }
 
+/// One shard: slot hash to entry.
+type Shard<T> = Mutex<HashMap<u64, Entry<T>>>;
+
 /// A bounded map from tokens to verified claims.
-pub(crate) struct TokenCache {
-    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+pub(crate) struct TokenCache<T> {
+    shards: Box<[Shard<T>]>,
     per_shard: usize,
 }
 
-impl std::fmt::Debug for TokenCache {
+impl<T> std::fmt::Debug for TokenCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
             .field("capacity", &(self.per_shard * self.shards.len()))
@@ -75,7 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl TokenCache {
+impl<T: Clone> TokenCache<T> {
     pub(crate) fn new(max_entries: usize) -> Self {
         let shards = SHARDS.min(max_entries.max(1));
         Self {
@@ -84,13 +87,13 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, hash: u64) -> &Mutex<HashMap<u64, Entry>> {
+    fn shard(&self, hash: u64) -> &Shard<T> {
         &self.shards[(hash >> 56) as usize % self.shards.len()]
     }
 
     /// The cached claims for exactly this token, if they are still valid now and
     /// `key_present` confirms that the key that verified it is still in its key set.
-    pub(crate) fn get<T: Clone + 'static>(
+    pub(crate) fn get(
         &self,
         token: &str,
         now: f64,
@@ -110,16 +113,10 @@ impl TokenCache {
             shard.remove(&hash);
             return None;
         }
-        entry.claims.downcast_ref::<T>().cloned()
+        Some(entry.claims.clone())
     }
 
-    pub(crate) fn insert<T: Clone + Send + Sync + 'static>(
-        &self,
-        token: &str,
-        claims: &T,
-        provenance: Provenance,
-        now: f64,
-    ) {
+    pub(crate) fn insert(&self, token: &str, claims: &T, provenance: Provenance, now: f64) {
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
         if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
@@ -134,7 +131,7 @@ impl TokenCache {
             hash,
             Entry {
                 token: token.into(),
-                claims: Arc::new(claims.clone()),
+                claims: claims.clone(),
                 provenance,
             },
         );
@@ -223,23 +220,23 @@ mod tests {
         let cache = TokenCache::new(8);
         cache.insert(&a, &7u32, p, 0.0);
         assert_eq!(
-            cache.get::<u32>(&a, 0.0, 0.0, in_set(&keys)),
+            cache.get(&a, 0.0, 0.0, in_set(&keys)),
             Some(7),
             "the token itself hits"
         );
         assert_eq!(
-            cache.get::<u32>(&b, 0.0, 0.0, in_set(&keys)),
+            cache.get(&b, 0.0, 0.0, in_set(&keys)),
             None,
             "its colliding twin never does"
         );
         assert_eq!(
-            cache.get::<u32>(&a, 0.0, 0.0, in_set(&KeySet::default())),
+            cache.get(&a, 0.0, 0.0, in_set(&KeySet::default())),
             None,
             "nor without its key"
         );
         cache.insert(&a, &7u32, cache_provenance_again(&keys), 0.0);
         assert_eq!(
-            cache.get::<u32>(&a, 2e12, 0.0, in_set(&keys)),
+            cache.get(&a, 2e12, 0.0, in_set(&keys)),
             None,
             "nor after exp"
         );

@@ -48,7 +48,22 @@ use serde_json::{Map, Value};
 /// is answered with 500 and an error is logged naming the type. `Option<Claims<T>>`
 /// gives `None` instead, for routes behind an [`optional`](crate::JwksAuth::optional) layer.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub struct Claims<T = StandardClaims>(pub T);
+
+impl<T> std::ops::Deref for Claims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Claims<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
 
 impl<S, T> FromRequestParts<S> for Claims<T>
 where
@@ -94,6 +109,14 @@ pub struct MissingClaims {
 }
 
 impl MissingClaims {
+    /// The 500 for a missing `Claims<T>` (the type is logged by the caller).
+    pub(crate) fn response<T>() -> Response {
+        MissingClaims {
+            type_name: std::any::type_name::<T>(),
+        }
+        .into_response()
+    }
+
     /// The status of the response: 500.
     pub fn status(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR

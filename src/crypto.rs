@@ -31,16 +31,17 @@ pub(crate) use imp::KeyVerifier;
 mod imp {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
-    use jsonwebtoken::Algorithm;
+
+    use crate::alg::Algorithm;
 
     /// Parsed public keys, one per algorithm the key may verify.
     pub(crate) struct KeyVerifier {
         keys: Vec<(Algorithm, ParsedPublicKey)>,
     }
 
-    fn params(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
+    fn params(alg: Algorithm) -> &'static dyn sig::VerificationAlgorithm {
         use Algorithm::*;
-        Some(match alg {
+        match alg {
             RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
             RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
             RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
@@ -50,35 +51,29 @@ mod imp {
             ES256 => &sig::ECDSA_P256_SHA256_FIXED,
             ES384 => &sig::ECDSA_P384_SHA384_FIXED,
             EdDSA => &sig::ED25519,
-            _ => return None,
-        })
+        }
     }
 
     impl KeyVerifier {
-        fn parse(bytes: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
+        fn parse(bytes: &[u8], algs: &[Algorithm]) -> Option<Self> {
             let mut keys = Vec::with_capacity(algs.len());
             for alg in algs {
-                let params = params(*alg).ok_or("unsupported algorithm")?;
-                let key = ParsedPublicKey::new(params, bytes)
-                    .map_err(|_| "the crypto backend rejected the public key")?;
-                keys.push((*alg, key));
+                keys.push((*alg, ParsedPublicKey::new(params(*alg), bytes).ok()?));
             }
-            Ok(Self { keys })
+            Some(Self { keys })
         }
 
-        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
-            let der = RsaPublicKeyComponents { n, e }
-                .as_der()
-                .map_err(|_| "the crypto backend rejected the RSA key")?;
+        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Option<Self> {
+            let der = RsaPublicKeyComponents { n, e }.as_der().ok()?;
             Self::parse(der.as_ref(), algs)
         }
 
         /// `point`: the uncompressed SEC1 point (`04 || x || y`).
-        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Result<Self, &'static str> {
+        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Option<Self> {
             Self::parse(point, &[alg])
         }
 
-        pub(crate) fn ed25519(x: &[u8]) -> Result<Self, &'static str> {
+        pub(crate) fn ed25519(x: &[u8]) -> Option<Self> {
             Self::parse(x, &[Algorithm::EdDSA])
         }
 
@@ -93,8 +88,10 @@ mod imp {
 
 #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
 mod imp {
+    use jsonwebtoken::DecodingKey;
     use jsonwebtoken::crypto::CryptoProvider;
-    use jsonwebtoken::{Algorithm, DecodingKey};
+
+    use crate::alg::Algorithm;
 
     static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 
@@ -104,33 +101,48 @@ mod imp {
         algs: Vec<Algorithm>,
     }
 
+    /// jsonwebtoken's name for the same algorithm.
+    fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
+        match alg {
+            Algorithm::RS256 => J::RS256,
+            Algorithm::RS384 => J::RS384,
+            Algorithm::RS512 => J::RS512,
+            Algorithm::PS256 => J::PS256,
+            Algorithm::PS384 => J::PS384,
+            Algorithm::PS512 => J::PS512,
+            Algorithm::ES256 => J::ES256,
+            Algorithm::ES384 => J::ES384,
+            Algorithm::EdDSA => J::EdDSA,
+        }
+    }
+
     impl KeyVerifier {
-        fn checked(key: DecodingKey, algs: &[Algorithm]) -> Result<Self, &'static str> {
+        fn checked(key: DecodingKey, algs: &[Algorithm]) -> Option<Self> {
             for alg in algs {
-                (PROVIDER.verifier_factory)(alg, &key)
-                    .map_err(|_| "the crypto backend rejected the public key")?;
+                (PROVIDER.verifier_factory)(&jwt_alg(*alg), &key).ok()?;
             }
-            Ok(Self {
+            Some(Self {
                 key,
                 algs: algs.to_vec(),
             })
         }
 
-        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Result<Self, &'static str> {
+        pub(crate) fn rsa(n: &[u8], e: &[u8], algs: &[Algorithm]) -> Option<Self> {
             Self::checked(DecodingKey::from_rsa_raw_components(n, e), algs)
         }
 
-        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Result<Self, &'static str> {
+        pub(crate) fn ec(point: &[u8], alg: Algorithm) -> Option<Self> {
             Self::checked(DecodingKey::from_ec_der(point), &[alg])
         }
 
-        pub(crate) fn ed25519(x: &[u8]) -> Result<Self, &'static str> {
+        pub(crate) fn ed25519(x: &[u8]) -> Option<Self> {
             Self::checked(DecodingKey::from_ed_der(x), &[Algorithm::EdDSA])
         }
 
         pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
             self.algs.contains(&alg)
-                && (PROVIDER.verifier_factory)(&alg, &self.key)
+                && (PROVIDER.verifier_factory)(&jwt_alg(alg), &self.key)
                     .is_ok_and(|v| v.verify(message, &signature.to_vec()).is_ok())
         }
     }

@@ -27,10 +27,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 
 /// Why a request was not let through.
 ///
@@ -76,9 +73,12 @@ pub enum AuthErrorKind {
     /// A required claim (`exp`, or one configured with `require_claims`) is missing.
     /// 401 `invalid_token`.
     MissingClaim,
-    /// A registered claim has the wrong JSON type, or the payload does not deserialize
-    /// into the claims type. 401 `invalid_token`.
+    /// A registered claim has the wrong JSON type, `nbf` is later than `exp`, or the
+    /// payload does not deserialize into the claims type. 401 `invalid_token`.
     InvalidClaims,
+    /// The token is sender-constrained (it carries `cnf`: DPoP or mutual-TLS bound) and
+    /// was presented as a bearer token. 401 `invalid_token`.
+    BoundToken,
     /// Authenticated, but a required scope is missing. 403 `insufficient_scope`.
     InsufficientScope,
     /// Authenticated, but a role or claim check refused access. 403 `insufficient_scope`
@@ -130,9 +130,41 @@ impl AuthErrorKind {
             Self::InvalidType => "the token's type is not accepted",
             Self::MissingClaim => "the token lacks a required claim",
             Self::InvalidClaims => "the token's claims are invalid",
+            Self::BoundToken => "the token is bound to a key and cannot be used as a bearer token",
             Self::InsufficientScope => "the token lacks a required scope",
             Self::AccessDenied => "the token does not grant access to this resource",
             Self::KeysUnavailable => "signing keys are not available",
+        }
+    }
+}
+
+impl AuthErrorKind {
+    /// A stable snake_case code for this kind (`"expired"`, `"unknown_key"`, …), for logs,
+    /// metrics and custom response bodies. Distinct from the RFC 6750
+    /// [`error_code`](Self::error_code), which groups many kinds under `invalid_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::InvalidRequest => "invalid_request",
+            Self::TokenTooLarge => "token_too_large",
+            Self::Malformed => "malformed",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::DisallowedAlgorithm => "disallowed_algorithm",
+            Self::UnsupportedCritical => "unsupported_critical",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyMismatch => "key_mismatch",
+            Self::InvalidSignature => "invalid_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::InvalidIssuer => "invalid_issuer",
+            Self::InvalidAudience => "invalid_audience",
+            Self::InvalidType => "invalid_type",
+            Self::MissingClaim => "missing_claim",
+            Self::InvalidClaims => "invalid_claims",
+            Self::BoundToken => "bound_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::AccessDenied => "access_denied",
+            Self::KeysUnavailable => "unavailable",
         }
     }
 }
@@ -161,10 +193,13 @@ impl fmt::Display for AuthErrorKind {
 /// realm and scopes come from the configuration.
 #[derive(Debug, Clone)]
 pub struct AuthError {
-    kind: AuthErrorKind,
-    realm: Option<Arc<str>>,
-    scope: Option<Arc<str>>,
-    retry_after: Option<Duration>,
+    pub(crate) kind: AuthErrorKind,
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) scope: Option<Arc<str>>,
+    pub(crate) retry_after: Option<Duration>,
+    /// Set once a layer's renderer produced the response, so that a layer seeing this
+    /// error in a response from inside renders a handler's rejection but never its own.
+    pub(crate) rendered: bool,
 }
 
 impl AuthError {
@@ -174,6 +209,7 @@ impl AuthError {
             realm: None,
             scope: None,
             retry_after: None,
+            rendered: false,
         }
     }
 
@@ -217,6 +253,11 @@ impl AuthError {
         self
     }
 
+    /// The realm of the challenge, if one was configured.
+    pub fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> AuthErrorKind {
         self.kind
@@ -236,60 +277,6 @@ impl AuthError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
-
-    /// The `WWW-Authenticate` challenge for this rejection, if it has one
-    /// (a 503 has none).
-    pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        if self.kind == AuthErrorKind::KeysUnavailable {
-            return None;
-        }
-        let mut value = String::from("Bearer");
-        let mut sep = " ";
-        if let Some(realm) = &self.realm {
-            value.push_str(sep);
-            value.push_str("realm=\"");
-            value.push_str(realm);
-            value.push('"');
-            sep = ", ";
-        }
-        if let Some(code) = self.kind.error_code() {
-            value.push_str(sep);
-            value.push_str("error=\"");
-            value.push_str(code);
-            value.push_str("\", error_description=\"");
-            value.push_str(self.kind.description());
-            value.push('"');
-            if let Some(scope) = &self.scope {
-                value.push_str(", scope=\"");
-                value.push_str(scope);
-                value.push('"');
-            }
-        }
-        // Every piece is a fixed string or was filtered when configured; fall back to the
-        // bare scheme rather than panic if that ever stops being true.
-        Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
-    }
-
-    /// The response this crate answers with by default (status, challenge, JSON body,
-    /// `Retry-After`, and the error in the extensions), for custom rejection handlers that
-    /// want to start from it.
-    pub fn default_response(&self) -> Response {
-        self.clone().into_response()
-    }
-
-    /// The small JSON body of the response: `{"error":…,"error_description":…}`.
-    pub fn body_json(&self) -> String {
-        let error = match self.kind {
-            AuthErrorKind::MissingCredentials => "unauthorized",
-            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
-            kind => kind.error_code().unwrap_or("unauthorized"),
-        };
-        // Both strings are fixed ASCII without quotes or backslashes.
-        format!(
-            r#"{{"error":"{error}","error_description":"{}"}}"#,
-            self.kind.description()
-        )
-    }
 }
 
 impl fmt::Display for AuthError {
@@ -303,24 +290,6 @@ impl std::error::Error for AuthError {}
 impl From<AuthErrorKind> for AuthError {
     fn from(kind: AuthErrorKind) -> Self {
         Self::new(kind)
-    }
-}
-
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body_json()));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.www_authenticate() {
-            headers.insert(WWW_AUTHENTICATE, challenge);
-        }
-        if let Some(retry) = self.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
-        }
-        response.extensions_mut().insert(self);
-        response
     }
 }
 
@@ -361,6 +330,14 @@ pub enum ConfigErrorKind {
     NoIssuers,
     /// `trust_issuer` was used on a layer that already has a single key source.
     MixedSources,
+    /// [`issuer`](crate::JwksAuth::issuer) was set on a
+    /// [`multi_issuer`](crate::JwksAuth::multi_issuer) layer, whose accepted issuers are
+    /// exactly the trusted ones: use `trust_issuer` instead.
+    IssuerOnMultiIssuer,
+    /// [`claims`](crate::JwksAuth::claims) was called after [`check`](crate::JwksAuth::check):
+    /// the check is typed over the old claims type and would be lost. Choose the claims
+    /// type first, then add checks.
+    CheckBeforeClaims,
 }
 
 impl ConfigError {
@@ -386,6 +363,12 @@ impl fmt::Display for ConfigError {
             ConfigErrorKind::NoIssuers => "the multi-issuer layer trusts no issuer",
             ConfigErrorKind::MixedSources => {
                 "trust_issuer is for multi_issuer layers, not layers with a single key source"
+            }
+            ConfigErrorKind::IssuerOnMultiIssuer => {
+                "issuer() on a multi_issuer layer: its issuers are the trusted ones (trust_issuer)"
+            }
+            ConfigErrorKind::CheckBeforeClaims => {
+                "claims::<T>() after check(): the check would be dropped; choose the claims type first"
             }
         })
     }
@@ -418,8 +401,20 @@ pub enum RefreshErrorKind {
     InvalidJwks,
     /// The set parsed, but no key in it is usable.
     NoUsableKeys,
-    /// The discovery document is invalid or names another issuer.
+    /// The discovery document is invalid.
     InvalidDiscovery,
+    /// The discovery document names another issuer than the configured one. Fatal:
+    /// [`ready`](crate::JwksAuth::ready) returns it at once (the task keeps retrying).
+    IssuerMismatch {
+        /// The configured issuer.
+        configured: String,
+        /// The document's `issuer` (control characters removed, at most 256 characters).
+        discovered: String,
+    },
+    /// The HTTP client could not be built. Terminal: no fetch will ever be attempted.
+    Client,
+    /// The server answered `304 Not Modified` to a request that carried no validator.
+    UnexpectedNotModified,
 }
 
 impl RefreshError {
@@ -441,6 +436,12 @@ impl RefreshError {
     pub fn kind(&self) -> &RefreshErrorKind {
         &self.kind
     }
+
+    /// An error that retrying cannot fix without a change at the identity provider or in
+    /// the configuration.
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(self.kind, RefreshErrorKind::IssuerMismatch { .. })
+    }
 }
 
 impl fmt::Display for RefreshError {
@@ -454,6 +455,23 @@ impl fmt::Display for RefreshError {
             RefreshErrorKind::InvalidJwks => f.write_str("response is not a JSON Web Key Set"),
             RefreshErrorKind::NoUsableKeys => f.write_str("key set has no usable key"),
             RefreshErrorKind::InvalidDiscovery => f.write_str("invalid discovery document"),
+            RefreshErrorKind::IssuerMismatch {
+                configured,
+                discovered,
+            } => {
+                write!(
+                    f,
+                    "the discovery document's issuer {discovered:?} is not the configured issuer {configured:?}"
+                )?;
+                if configured.trim_end_matches('/') == discovered.trim_end_matches('/') {
+                    f.write_str(" (they differ only by a trailing slash)")?;
+                }
+                Ok(())
+            }
+            RefreshErrorKind::Client => f.write_str("the HTTP client could not be built"),
+            RefreshErrorKind::UnexpectedNotModified => {
+                f.write_str("key set server answered 304 to a request without validators")
+            }
         }
     }
 }
@@ -476,17 +494,44 @@ impl From<ConfigError> for RefreshError {
 #[derive(Debug, Clone)]
 pub struct ReadyError {
     config: Option<ConfigError>,
+    terminal: Option<RefreshError>,
     last: Option<RefreshError>,
 }
 
 impl ReadyError {
-    pub(crate) fn new(config: Option<ConfigError>, last: Option<RefreshError>) -> Self {
-        Self { config, last }
+    pub(crate) fn config(e: ConfigError) -> Self {
+        Self {
+            config: Some(e),
+            terminal: None,
+            last: None,
+        }
     }
 
-    /// `true` when the wait ended because of the time limit rather than a configuration error.
+    /// A key set is impossible for a reason other than the configuration (the HTTP
+    /// client could not be built).
+    pub(crate) fn terminal(e: RefreshError) -> Self {
+        match e.kind {
+            RefreshErrorKind::Config(c) => Self::config(c),
+            _ => Self {
+                config: None,
+                terminal: Some(e.clone()),
+                last: Some(e),
+            },
+        }
+    }
+
+    pub(crate) fn timeout(last: Option<RefreshError>) -> Self {
+        Self {
+            config: None,
+            terminal: None,
+            last,
+        }
+    }
+
+    /// `true` when the wait ended because of the time limit, not because a key set is
+    /// impossible.
     pub fn is_timeout(&self) -> bool {
-        self.config.is_none()
+        self.config.is_none() && self.terminal.is_none()
     }
 
     /// The configuration error that makes a key set impossible, if that is the reason.
@@ -494,7 +539,8 @@ impl ReadyError {
         self.config.as_ref()
     }
 
-    /// The last refresh error seen while waiting, if any.
+    /// The last refresh error seen while waiting, if any (for a terminal failure, the
+    /// failure itself).
     pub fn last_error(&self) -> Option<&RefreshError> {
         self.last.as_ref()
     }
@@ -502,10 +548,13 @@ impl ReadyError {
 
 impl fmt::Display for ReadyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.config, &self.last) {
-            (Some(c), _) => write!(f, "key set unavailable: {c}"),
-            (None, Some(e)) => write!(f, "timed out waiting for the key set; last error: {e}"),
-            (None, None) => f.write_str("timed out waiting for the key set"),
+        match (&self.config, &self.terminal, &self.last) {
+            (Some(c), _, _) => write!(f, "key set unavailable: {c}"),
+            (None, Some(e), _) => write!(f, "key set unavailable: {e}"),
+            (None, None, Some(e)) => {
+                write!(f, "timed out waiting for the key set; last error: {e}")
+            }
+            (None, None, None) => f.write_str("timed out waiting for the key set"),
         }
     }
 }

@@ -9,7 +9,11 @@
 //!   or when [`allow_http`](crate::JwksAuth::allow_http) is set;
 //! - conditional requests: `If-None-Match` / `If-Modified-Since` from the last good
 //!   response; `304 Not Modified` keeps the snapshot;
-//! - `Cache-Control: max-age` and `no-store` are read for the refresh schedule.
+//! - `Cache-Control: max-age`, `no-cache` and `no-store` are read for the refresh
+//!   schedule (`no-cache` and `no-store` mean "use the configured interval");
+//! - proxies: the default client honours `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+//!   `NO_PROXY` as curl and Go do (corporate egress needs them), but a loopback URL is
+//!   always fetched directly, never through a proxy.
 //!
 //! # OIDC discovery
 //!
@@ -31,14 +35,75 @@ use reqwest::Url;
 
 use crate::error::{ConfigError, ConfigErrorKind, RefreshError, RefreshErrorKind};
 
-/// Largest key set document accepted, in bytes (512 KiB).
-pub const MAX_BODY: usize = 512 * 1024;
+use crate::limits::{CONNECT_TIMEOUT, MAX_BODY};
 
-/// Connect timeout of the default HTTP client.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// What a remote key source fetches.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A JWKS URL.
+    Jwks(Url),
+    /// An issuer whose discovery document names the JWKS URL.
+    Discovery {
+        issuer: String,
+        url: Url,
+        allow_http: bool,
+    },
+}
 
-/// Default bound on one whole fetch (connect, headers and body).
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+impl Target {
+    /// A JWKS URL target, checked against the transport policy.
+    pub(crate) fn jwks(url: &str, allow_http: bool) -> Result<Self, ConfigError> {
+        check_url(url, allow_http).map(Self::Jwks)
+    }
+
+    /// A discovery target for `issuer`, checked against the transport policy.
+    pub(crate) fn discovery(issuer: &str, allow_http: bool) -> Result<Self, ConfigError> {
+        check_url(issuer, allow_http).map(|url| Self::Discovery {
+            issuer: issuer.to_owned(),
+            url,
+            allow_http,
+        })
+    }
+
+    /// How many fetches one attempt takes (discovery, then the key set).
+    pub(crate) fn fetches(&self) -> u32 {
+        match self {
+            Self::Jwks(_) => 1,
+            Self::Discovery { .. } => 2,
+        }
+    }
+}
+
+/// The HTTP clients of a remote key source.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    /// For loopback URLs when the client is the default one: no proxy, ever.
+    direct: Option<reqwest::Client>,
+}
+
+impl Transport {
+    /// The user's client as it is, or the default client and its proxy-free twin.
+    pub(crate) fn new(user: Option<reqwest::Client>) -> Result<Self, RefreshError> {
+        match user {
+            Some(client) => Ok(Self {
+                client,
+                direct: None,
+            }),
+            None => Ok(Self {
+                client: default_client(true)?,
+                direct: Some(default_client(false)?),
+            }),
+        }
+    }
+
+    fn client_for(&self, url: &Url) -> &reqwest::Client {
+        match &self.direct {
+            Some(direct) if is_loopback(url) => direct,
+            _ => &self.client,
+        }
+    }
+}
 
 /// Validators of the last good response, for conditional requests.
 #[derive(Debug, Clone, Default)]
@@ -47,11 +112,19 @@ pub(crate) struct Validators {
     last_modified: Option<HeaderValue>,
 }
 
+impl Validators {
+    /// Whether a request with these validators is conditional (so a 304 means something).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
 /// Caching directives of a response.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CachePolicy {
     pub(crate) max_age: Option<Duration>,
-    pub(crate) no_store: bool,
+    /// `no-store` or `no-cache`: use the configured interval, never "refetch per request".
+    pub(crate) use_interval: bool,
 }
 
 /// The result of one successful HTTP exchange.
@@ -92,23 +165,27 @@ fn is_loopback(url: &Url) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The default client: rustls, connect 2 s, no redirects, no proxy from the environment.
-pub(crate) fn default_client() -> Result<reqwest::Client, RefreshError> {
-    reqwest::Client::builder()
+/// The default client: rustls, connect 2 s, no redirects; proxies from the environment
+/// when `proxies` is set.
+fn default_client(proxies: bool) -> Result<reqwest::Client, RefreshError> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("jwks-auth/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("jwks-auth/", env!("CARGO_PKG_VERSION")));
+    let builder = if proxies { builder } else { builder.no_proxy() };
+    builder
         .build()
-        .map_err(|e| RefreshError::with_source(RefreshErrorKind::Connect, e))
+        .map_err(|e| RefreshError::with_source(RefreshErrorKind::Client, e))
 }
 
 /// Fetches `url`, sending the validators of the last good response.
 pub(crate) async fn fetch(
-    client: &reqwest::Client,
+    transport: &Transport,
     url: &Url,
     validators: &Validators,
     timeout: Duration,
 ) -> Result<Fetched, RefreshError> {
+    let client = transport.client_for(url);
     match tokio::time::timeout(timeout, fetch_inner(client, url, validators, timeout)).await {
         Ok(result) => result,
         Err(_) => Err(RefreshError::new(RefreshErrorKind::Timeout)),
@@ -179,7 +256,7 @@ pub(crate) fn discovery_urls(issuer: &Url) -> [Url; 2] {
 
 /// Finds the key set URL of `issuer` through its discovery document.
 pub(crate) async fn discover(
-    client: &reqwest::Client,
+    transport: &Transport,
     issuer: &str,
     issuer_url: &Url,
     allow_http: bool,
@@ -187,7 +264,7 @@ pub(crate) async fn discover(
 ) -> Result<Url, RefreshError> {
     let mut last = RefreshError::new(RefreshErrorKind::InvalidDiscovery);
     for url in discovery_urls(issuer_url) {
-        match fetch(client, &url, &Validators::default(), timeout).await {
+        match fetch(transport, &url, &Validators::default(), timeout).await {
             Ok(Fetched::Body { body, .. }) => return jwks_uri_of(&body, issuer, allow_http),
             Ok(Fetched::NotModified(_)) => {
                 return Err(RefreshError::new(RefreshErrorKind::Status(304)));
@@ -204,8 +281,19 @@ fn jwks_uri_of(body: &[u8], issuer: &str, allow_http: bool) -> Result<Url, Refre
     let invalid = || RefreshError::new(RefreshErrorKind::InvalidDiscovery);
     let doc: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidDiscovery, e))?;
-    if doc.get("issuer").and_then(serde_json::Value::as_str) != Some(issuer) {
-        return Err(invalid());
+    match doc.get("issuer").and_then(serde_json::Value::as_str) {
+        Some(found) if found == issuer => {}
+        Some(found) => {
+            return Err(RefreshError::new(RefreshErrorKind::IssuerMismatch {
+                configured: issuer.to_owned(),
+                discovered: found
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(256)
+                    .collect(),
+            }));
+        }
+        None => return Err(invalid()),
     }
     let jwks_uri = doc
         .get("jwks_uri")
@@ -224,8 +312,8 @@ fn transport_error(e: reqwest::Error) -> RefreshError {
     RefreshError::with_source(kind, e)
 }
 
-/// Reads `max-age` and `no-store` from every `Cache-Control` field. Unparseable
-/// directives are ignored; a repeated `max-age` keeps the smallest.
+/// Reads `max-age`, `no-cache` and `no-store` from every `Cache-Control` field.
+/// Unparseable directives are ignored; a repeated `max-age` keeps the smallest.
 pub(crate) fn cache_policy(headers: &http::HeaderMap) -> CachePolicy {
     let mut policy = CachePolicy::default();
     for value in headers.get_all(CACHE_CONTROL) {
@@ -236,8 +324,8 @@ pub(crate) fn cache_policy(headers: &http::HeaderMap) -> CachePolicy {
                 Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
                 None => (directive, None),
             };
-            if name.eq_ignore_ascii_case("no-store") {
-                policy.no_store = true;
+            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+                policy.use_interval = true;
             } else if name.eq_ignore_ascii_case("max-age")
                 && let Some(secs) = arg.and_then(|a| a.parse::<u64>().ok())
             {
@@ -306,10 +394,21 @@ mod tests {
                 .as_str(),
             "https://keys.example/jwks"
         );
+        let err = jwks_uri_of(ok, "https://idp.example", false).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            RefreshErrorKind::IssuerMismatch { .. }
+        ));
+        let text = err.to_string();
+        assert!(
+            text.contains("\"https://idp.example/\"")
+                && text.contains("\"https://idp.example\"")
+                && text.contains("trailing slash"),
+            "{text}"
+        );
         for (body, issuer) in [
-            (&ok[..], "https://idp.example"),
             (
-                br#"{"issuer":"https://idp.example/"}"#,
+                &br#"{"issuer":"https://idp.example/"}"#[..],
                 "https://idp.example/",
             ),
             (
@@ -342,7 +441,15 @@ mod tests {
         );
         let p = cache_policy(&h);
         assert_eq!(p.max_age, Some(Duration::from_secs(120)));
-        assert!(p.no_store);
+        assert!(p.use_interval);
+        let mut no_cache = http::HeaderMap::new();
+        no_cache.append(
+            CACHE_CONTROL,
+            HeaderValue::from_static("No-Cache, max-age=86400"),
+        );
+        let p = cache_policy(&no_cache);
+        assert!(p.use_interval, "no-cache means: use the interval");
+        assert_eq!(p.max_age, Some(Duration::from_secs(86_400)));
         let mut bad = http::HeaderMap::new();
         bad.append(
             CACHE_CONTROL,

@@ -192,32 +192,48 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod alg;
+mod authenticate;
 mod authorize;
+mod builder;
 mod cache;
 mod claims;
+mod config;
 mod crypto;
 mod error;
 mod fetch;
-pub mod keys;
+mod json;
+mod keys;
 mod layer;
+pub mod limits;
 mod refresh;
+mod respond;
 mod service;
+mod store;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod token;
 mod verify;
 
-pub use authorize::{Authorize, AuthorizeFuture, AuthorizeService, RequireScope, Scopes};
+/// The response futures of the crate's services.
+pub mod future {
+    pub use crate::authorize::AuthorizeFuture;
+    pub use crate::service::ResponseFuture;
+}
+
+pub use alg::{ALL_ALGORITHMS, Algorithm, DEFAULT_ALGORITHMS};
+pub use authorize::{Authorize, AuthorizeService, RequireScope, Scopes};
 pub use claims::{Claims, MissingClaims, StandardClaims};
 pub use crypto::CRYPTO_BACKEND;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
     RefreshErrorKind,
 };
-pub use fetch::{CONNECT_TIMEOUT, FETCH_TIMEOUT, MAX_BODY};
-pub use jsonwebtoken::Algorithm;
+pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
-pub use refresh::Status;
-pub use service::{JwksAuthService, ResponseFuture};
-pub use verify::DEFAULT_ALGORITHMS;
+pub use service::JwksAuthService;
+pub use store::Status;

@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -21,35 +20,41 @@ use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower::Service;
 
+use crate::authenticate::{Authenticator, Decision};
 use crate::claims::Claims;
-use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::Inner;
-use crate::refresh::Verdict;
-use crate::token::find_token;
+use crate::error::AuthError;
+use crate::respond::{Responder, rerender};
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`] in the request extensions.
 ///
-/// Responses are `Response<axum::body::Body>`: the inner body is carried as is (axum's
-/// body is not boxed again), rejections get a small JSON body.
+/// Responses are `http::Response<axum::body::Body>` whatever the inner service's body
+/// type (it must implement [`HttpBody`] with `Bytes` data): the inner body is wrapped once
+/// by `Body::new` (axum's own body is not boxed again), rejections get a small JSON body.
+/// Plain tower users get the same type; `axum::body::Body` is a `http_body::Body`.
 pub struct JwksAuthService<S, T> {
     inner: S,
-    auth: Arc<Inner>,
-    _claims: PhantomData<fn() -> T>,
+    auth: Arc<Authenticator<T>>,
 }
 
 impl<S, T> JwksAuthService<S, T> {
-    pub(crate) fn new(inner: S, auth: Arc<Inner>) -> Self {
-        Self {
-            inner,
-            auth,
-            _claims: PhantomData,
-        }
+    pub(crate) fn new(inner: S, auth: Arc<Authenticator<T>>) -> Self {
+        Self { inner, auth }
     }
 
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -87,32 +92,28 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let auth = &self.auth;
-        auth.ensure_started();
-        let token = match find_token(
-            &auth.sources,
-            req.headers(),
-            req.uri(),
-            auth.rules.max_token_len,
-        ) {
-            Ok(Some(token)) => token,
-            Ok(None) if auth.optional => return ResponseFuture::inner(self.inner.call(req)),
-            Ok(None) => return self.reject(AuthErrorKind::MissingCredentials.into()),
-            Err(e) => return self.reject(e),
-        };
-        match auth.verify_now::<T>(&token) {
-            Verdict::Accept(claims) => {
-                auth.admit(&mut req, claims);
-                ResponseFuture::inner(self.inner.call(req))
+        auth.start();
+        match auth.decide(req.headers(), req.uri()) {
+            Decision::Accept(claims) => {
+                auth.admit(&mut req, Some(claims));
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone())
             }
-            Verdict::Reject(e) => self.reject(e),
-            Verdict::Wait => {
-                let token = token.into_owned();
+            Decision::Anonymous => {
+                auth.admit(&mut req, None);
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone())
+            }
+            Decision::Reject(e) => ResponseFuture {
+                state: State::Rejected {
+                    response: Some(auth.respond(e)),
+                },
+            },
+            Decision::Wait(token) => {
                 // The readied service goes into the future; keep a fresh clone here.
                 let clone = self.inner.clone();
                 let svc = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     state: State::Waiting {
-                        wait: Box::pin(Inner::verify_after_wait::<T>(self.auth.clone(), token)),
+                        wait: Box::pin(self.auth.clone().after_wait(token)),
                         svc: Some(svc),
                         req: Some(req),
                         auth: self.auth.clone(),
@@ -123,18 +124,9 @@ where
     }
 }
 
-impl<S, T> JwksAuthService<S, T> {
-    fn reject<F, B>(&self, error: AuthError) -> ResponseFuture<F, S, B, T> {
-        ResponseFuture {
-            state: State::Rejected {
-                response: Some(self.auth.respond(error)),
-            },
-        }
-    }
-}
-
 pin_project! {
     /// Response future of [`JwksAuthService`].
+    #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, S, B, T> {
         #[pin]
         state: State<F, S, B, T>,
@@ -147,12 +139,13 @@ pin_project! {
         Inner {
             #[pin]
             fut: F,
+            responder: Arc<Responder>,
         },
         Waiting {
             wait: Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>,
             svc: Option<S>,
             req: Option<Request<B>>,
-            auth: Arc<Inner>,
+            auth: Arc<Authenticator<T>>,
         },
         Rejected {
             response: Option<Response>,
@@ -161,9 +154,9 @@ pin_project! {
 }
 
 impl<F, S, B, T> ResponseFuture<F, S, B, T> {
-    fn inner(fut: F) -> Self {
+    fn inner(fut: F, responder: Arc<Responder>) -> Self {
         Self {
-            state: State::Inner { fut },
+            state: State::Inner { fut, responder },
         }
     }
 }
@@ -180,7 +173,7 @@ where
     S: Service<Request<B>, Future = F, Response = http::Response<ResBody>, Error = E>,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
-    T: Send + Sync + Clone + 'static,
+    T: DeserializeOwned + Send + Sync + Clone + 'static,
 {
     type Output = Result<Response, E>;
 
@@ -188,8 +181,12 @@ where
         loop {
             let mut this = self.as_mut().project();
             let next = match this.state.as_mut().project() {
-                StateProj::Inner { fut } => {
-                    return fut.poll(cx).map(|r| r.map(|res| res.map(Body::new)));
+                StateProj::Inner { fut, responder } => {
+                    let response = ready!(fut.poll(cx))?;
+                    return Poll::Ready(Ok(match rerender(responder, response) {
+                        Ok(rendered) => rendered,
+                        Err(response) => response.map(Body::new),
+                    }));
                 }
                 StateProj::Rejected { response } => {
                     // Polled again after completion: answer 503 rather than panic.
@@ -206,8 +203,11 @@ where
                     let verdict = ready!(wait.as_mut().poll(cx));
                     match (verdict, svc.take(), req.take()) {
                         (Ok(claims), Some(mut svc), Some(mut req)) => {
-                            auth.admit(&mut req, claims);
-                            State::Inner { fut: svc.call(req) }
+                            auth.admit(&mut req, Some(claims));
+                            State::Inner {
+                                fut: svc.call(req),
+                                responder: auth.responder().clone(),
+                            }
                         }
                         (Err(e), _, _) => State::Rejected {
                             response: Some(auth.respond(e)),

@@ -14,67 +14,17 @@
 //! 6. the payload, already parsed, deserialized into the user's claims type.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde::de::value::MapDeserializer;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS, b64_decode};
 use crate::error::AuthErrorKind;
+use crate::json::{ClaimSet, Header, parse_claims, parse_header};
 use crate::keys::{Key, KeySet, Lookup};
-
-/// Algorithms a token may be signed with, by default: RS256/384/512, PS256/384/512,
-/// ES256, ES384 and EdDSA. HS* and `none` can never be allowed.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
-/// A small set of asymmetric algorithms.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AlgSet(u16);
-
-impl AlgSet {
-    fn bit(alg: Algorithm) -> u16 {
-        DEFAULT_ALGORITHMS
-            .iter()
-            .position(|a| *a == alg)
-            .map_or(0, |i| 1 << i)
-    }
-
-    /// Symmetric algorithms are dropped: they never make sense with a public key set.
-    pub(crate) fn from_algs(algs: impl IntoIterator<Item = Algorithm>) -> Self {
-        Self(algs.into_iter().fold(0, |acc, a| acc | Self::bit(a)))
-    }
-
-    pub(crate) fn contains(self, alg: Algorithm) -> bool {
-        self.0 & Self::bit(alg) != 0
-    }
-
-    pub(crate) fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
-impl fmt::Debug for AlgSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set()
-            .entries(DEFAULT_ALGORITHMS.iter().filter(|a| self.contains(**a)))
-            .finish()
-    }
-}
+use crate::limits::{LEEWAY, MAX_TOKEN_LEN};
 
 /// The verification rules, built once from the layer's configuration.
 #[derive(Clone, Debug)]
@@ -92,12 +42,12 @@ impl Default for Rules {
     fn default() -> Self {
         Self {
             algorithms: AlgSet::from_algs(DEFAULT_ALGORITHMS),
-            leeway: Duration::from_secs(60),
+            leeway: LEEWAY,
             issuers: Vec::new(),
             audiences: Vec::new(),
             typ: None,
             required_claims: Vec::new(),
-            max_token_len: 16 * 1024,
+            max_token_len: MAX_TOKEN_LEN,
         }
     }
 }
@@ -149,18 +99,18 @@ impl Rules {
         };
         // Header first, so that an unsecured (`alg: none`, empty signature) token is
         // reported as a disallowed algorithm.
-        let header = b64_decode_str(h).ok_or(AuthErrorKind::Malformed)?;
+        let header = b64_decode(h).ok_or(AuthErrorKind::Malformed)?;
         let header = parse_header(&header)?;
         let (alg, kid) = self.check_header(header)?;
 
-        let payload = b64_decode_str(p).ok_or(AuthErrorKind::Malformed)?;
+        let payload = b64_decode(p).ok_or(AuthErrorKind::Malformed)?;
         let claims = parse_claims(&payload)?;
         let (exp, nbf) = self.check_claims(&claims, now)?;
 
         if s.is_empty() {
             return Err(AuthErrorKind::Malformed);
         }
-        let signature = b64_decode_str(s).ok_or(AuthErrorKind::Malformed)?;
+        let signature = b64_decode(s).ok_or(AuthErrorKind::Malformed)?;
         Ok(Checked {
             alg,
             kid,
@@ -186,7 +136,7 @@ impl Rules {
         }
         let alg = header
             .alg
-            .and_then(|name| crate::keys::parse_signing_alg(&name))
+            .and_then(|name| Algorithm::from_name(&name))
             .filter(|a| self.algorithms.contains(*a))
             .ok_or(AuthErrorKind::DisallowedAlgorithm)?;
         if let Some(required) = &self.typ
@@ -209,6 +159,10 @@ impl Rules {
             return Err(AuthErrorKind::Expired);
         }
         let nbf = numeric_date(claims, "nbf")?;
+        if nbf.is_some_and(|nbf| nbf > exp) {
+            // Valid at no instant, whatever the leeway.
+            return Err(AuthErrorKind::InvalidClaims);
+        }
         if nbf.is_some_and(|nbf| now + leeway < nbf) {
             return Err(AuthErrorKind::NotYetValid);
         }
@@ -236,12 +190,18 @@ impl Rules {
             None if !self.audiences.is_empty() => return Err(AuthErrorKind::InvalidAudience),
             None => {}
         }
+        // A required claim whose value is `null` is as good as absent.
         if self
             .required_claims
             .iter()
-            .any(|name| !claims.contains_key(name))
+            .any(|name| claims.get(name).is_none_or(Value::is_null))
         {
             return Err(AuthErrorKind::MissingClaim);
+        }
+        // RFC 9449 §7.2, RFC 8705 §3: a sender-constrained token presented as a bearer
+        // token is a downgrade; it is refused rather than treated as a bearer token.
+        if claims.get("cnf").is_some() {
+            return Err(AuthErrorKind::BoundToken);
         }
         Ok((exp, nbf))
     }
@@ -319,208 +279,12 @@ fn numeric_date(claims: &ClaimSet, name: &str) -> Result<Option<f64>, AuthErrorK
     }
 }
 
-/// Strict base64url: URL-safe alphabet, no padding, no whitespace, canonical trailing bits.
-pub(crate) fn b64_decode_str(s: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(s).ok()
-}
-
-/// The top-level claims in token order. A short vector, not a map: a payload has a
-/// handful of members, and a linear scan beats building a tree for them.
-pub(crate) struct ClaimSet(Vec<(String, Value)>);
-
-impl ClaimSet {
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
-
-    fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-}
-
-/// Parses the payload: a JSON object without duplicate member names at any depth.
-fn parse_claims(bytes: &[u8]) -> Result<ClaimSet, AuthErrorKind> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let claims = de
-        .deserialize_map(ClaimSetVisitor)
-        .map_err(|_| AuthErrorKind::Malformed)?;
-    de.end().map_err(|_| AuthErrorKind::Malformed)?;
-    Ok(claims)
-}
-
-struct ClaimSetVisitor;
-
-impl<'de> Visitor<'de> for ClaimSetVisitor {
-    type Value = ClaimSet;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JWT claims object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimSet, A::Error> {
-        let mut members: Vec<(String, Value)> =
-            Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-        while let Some(CowStr(name)) = map.next_key::<CowStr<'de>>()? {
-            if members.iter().any(|(n, _)| *n == *name) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            let StrictValue(value) = map.next_value()?;
-            members.push((name.into_owned(), value));
-        }
-        Ok(ClaimSet(members))
-    }
-}
-
-/// What the verifier reads from a JOSE header. `jku`, `x5u`, `jwk` and `x5c` are read
-/// only as far as the duplicate check needs: they are never used.
-#[derive(Default)]
-struct Header<'a> {
-    alg: Option<Cow<'a, str>>,
-    kid: Option<Cow<'a, str>>,
-    typ: Option<Cow<'a, str>>,
-    crit: bool,
-    jwe: bool,
-}
-
-/// Parses a header: a JSON object without duplicate members (at any depth), whose
-/// `alg`, `kid` and `typ`, when present, are strings.
-fn parse_header(bytes: &[u8]) -> Result<Header<'_>, AuthErrorKind> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let header = de
-        .deserialize_map(HeaderVisitor)
-        .map_err(|_| AuthErrorKind::Malformed)?;
-    de.end().map_err(|_| AuthErrorKind::Malformed)?;
-    Ok(header)
-}
-
-struct HeaderVisitor;
-
-impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = Header<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JOSE header object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'de>, A::Error> {
-        let mut header = Header::default();
-        let mut seen: Vec<CowStr<'de>> = Vec::new();
-        while let Some(CowStr(name)) = map.next_key::<CowStr<'de>>()? {
-            if seen.iter().any(|s| s.0 == name) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            match &*name {
-                "alg" => header.alg = Some(map.next_value::<CowStr<'de>>()?.0),
-                "kid" => header.kid = Some(map.next_value::<CowStr<'de>>()?.0),
-                "typ" => header.typ = Some(map.next_value::<CowStr<'de>>()?.0),
-                other => {
-                    header.crit |= other == "crit";
-                    header.jwe |= other == "enc" || other == "zip";
-                    map.next_value::<StrictValue>()?;
-                }
-            }
-            seen.push(CowStr(name));
-        }
-        Ok(header)
-    }
-}
-
-/// A string, borrowed from the input when it has no escapes.
-struct CowStr<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// A `serde_json::Value` whose objects may not repeat a member name.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(StrictValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match out.entry(key) {
-                serde_json::map::Entry::Occupied(_) => {
-                    return Err(de::Error::custom("duplicate member name"));
-                }
-                serde_json::map::Entry::Vacant(slot) => {
-                    let StrictValue(v) = map.next_value()?;
-                    slot.insert(v);
-                }
-            }
-        }
-        Ok(Value::Object(out))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn enc(s: &str) -> String {
-        URL_SAFE_NO_PAD.encode(s)
+        crate::alg::b64_encode(s.as_bytes())
     }
 
     fn token(header: &str, payload: &str) -> String {
@@ -561,13 +325,13 @@ mod tests {
 
     #[test]
     fn strict_base64url() {
-        assert_eq!(b64_decode_str("YWJj"), Some(b"abc".to_vec()));
-        assert_eq!(b64_decode_str("YWI"), Some(b"ab".to_vec()));
-        assert!(b64_decode_str("YWI=").is_none());
-        assert!(b64_decode_str("YW I").is_none());
-        assert!(b64_decode_str("+/+/").is_none());
+        assert_eq!(b64_decode("YWJj"), Some(b"abc".to_vec()));
+        assert_eq!(b64_decode("YWI"), Some(b"ab".to_vec()));
+        assert!(b64_decode("YWI=").is_none());
+        assert!(b64_decode("YW I").is_none());
+        assert!(b64_decode("+/+/").is_none());
         // Non-canonical trailing bits ("YWJ" is canonical for "ab"… "YWK" is not).
-        assert!(b64_decode_str("YWK").is_none());
+        assert!(b64_decode("YWK").is_none());
     }
 
     #[test]
@@ -627,7 +391,7 @@ mod tests {
             Err(AuthErrorKind::UnsupportedTokenType)
         );
         let only_es = Rules {
-            algorithms: AlgSet::from_algs([Algorithm::ES256, Algorithm::HS256]),
+            algorithms: AlgSet::from_algs([Algorithm::ES256]),
             ..Rules::default()
         };
         assert_eq!(
@@ -898,13 +662,13 @@ mod tests {
                     "{}.{}.{}",
                     enc(&header_text),
                     enc(&payload.to_string()),
-                    URL_SAFE_NO_PAD.encode(&signature)
+                    crate::alg::b64_encode(&signature)
                 );
                 let rules = Rules::default();
                 if rules.check(&token, NOW).is_ok() {
                     let header: Value = serde_json::from_str(&header_text).unwrap();
                     let alg = header["alg"].as_str().unwrap();
-                    prop_assert!(DEFAULT_ALGORITHMS.iter().any(|a| crate::keys::parse_signing_alg(alg) == Some(*a)));
+                    prop_assert!(DEFAULT_ALGORITHMS.iter().any(|a| Algorithm::from_name(alg) == Some(*a)));
                     prop_assert!(header.get("crit").is_none() && header.get("enc").is_none());
                     prop_assert!(!signature.is_empty());
                     let exp = payload["exp"].as_f64().unwrap();

@@ -73,7 +73,20 @@ async fn a_document_for_another_issuer_is_refused_and_retried() {
     let status = auth.status();
     assert_eq!(
         status.last_error.map(|e| e.kind().clone()),
-        Some(RefreshErrorKind::InvalidDiscovery)
+        Some(RefreshErrorKind::IssuerMismatch {
+            configured: issuer.issuer().to_owned(),
+            discovered: "https://evil.example".to_owned(),
+        })
+    );
+    // A mismatch cannot be fixed by retrying: `ready()` says so at once, naming both.
+    let started = std::time::Instant::now();
+    let err = auth.ready().await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(!err.is_timeout());
+    let text = err.to_string();
+    assert!(
+        text.contains("https://evil.example") && text.contains(issuer.issuer()),
+        "{text}"
     );
 
     // A jwks_uri that breaks the transport policy is refused too.
@@ -91,6 +104,19 @@ async fn a_document_for_another_issuer_is_refused_and_retried() {
         send(&app, &issuer.token().sign()).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_trailing_slash_mismatch_is_named_and_ready_fails_fast() {
+    let issuer = TestIssuer::start().await;
+    let configured = format!("{}/", issuer.issuer());
+    let auth = JwksAuth::from_issuer(configured.clone());
+    let started = std::time::Instant::now();
+    let err = auth.ready().await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let text = err.to_string();
+    assert!(text.contains(&configured), "{text}");
+    assert!(text.contains("trailing slash"), "{text}");
 }
 
 #[tokio::test]

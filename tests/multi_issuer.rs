@@ -16,6 +16,7 @@ async fn each_token_is_verified_by_its_own_issuers_keys() {
         .trust_discovered_issuer(b.issuer())
         .audience(AUDIENCE)
         // This test is about issuer binding, not flood control.
+        // Zero is raised to the 1 s floor (`limits::MIN_COOLDOWN`).
         .cooldown(std::time::Duration::ZERO);
     let (app, hits) = app(auth.clone());
 
@@ -81,7 +82,9 @@ async fn each_token_is_verified_by_its_own_issuers_keys() {
     );
     assert_eq!(hits.get(), 2);
 
-    // Rotation at one issuer is picked up for that issuer only.
+    // Rotation at one issuer is picked up for that issuer only (once the 1 s cooldown
+    // floor since B's last forced refresh has passed).
+    tokio::time::sleep(jwks_auth::limits::MIN_COOLDOWN).await;
     b.rotate().await;
     assert_eq!(send(&app, &b.token().sign()).await.status, StatusCode::OK);
     assert_eq!((a.fetch_count(), b.fetch_count()), (1, 3));

@@ -351,7 +351,7 @@ fn any_key_set_document_is_loaded_or_refused_and_never_trusts_a_stranger() {
                 std::sync::atomic::Ordering::Relaxed,
             );
             let status = auth.status();
-            prop_assert!(status.kids.len() <= jwks_auth::keys::MAX_KEYS);
+            prop_assert!(status.kids.len() <= jwks_auth::limits::MAX_KEYS);
             for token in &strangers {
                 let result = rt
                     .block_on(async { tokio::time::timeout(BOUND, auth.verify(token)).await })

@@ -18,3 +18,10 @@ pub(crate) fn criterion(sample_size: usize) -> criterion::Criterion {
         .sample_size(sample_size)
         .configure_from_args()
 }
+
+/// jsonwebtoken's name for one of the crate's algorithms (for the baselines).
+pub(crate) fn jwt_alg(alg: jwks_auth::Algorithm) -> jsonwebtoken::Algorithm {
+    alg.as_str()
+        .parse()
+        .expect("every jwks-auth algorithm is a jsonwebtoken one")
+}

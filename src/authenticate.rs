@@ -1,0 +1,285 @@
+//! The request-time decision, top to bottom: credentials → cache → verification → check →
+//! verdict.
+//!
+//! [`Authenticator`] is built once per layer configuration, on first use, and shared by
+//! every service the layer makes. Its [`decide`](Authenticator::decide) is synchronous:
+//! no lock (but the cache's shard, when enabled), no await. Only a token that needs the
+//! first key set or a forced refresh gets [`Decision::Wait`], and then
+//! [`after_wait`](Authenticator::after_wait) waits (bounded) and decides once more.
+//!
+//! 1. credentials from the configured token sources ([`token`](crate::token)): none is
+//!    401, or anonymous behind an `optional` layer; a malformed one is 400;
+//! 2. the verified-token cache, when enabled: an exact hit whose `exp`/`nbf` still hold
+//!    and whose key is still in the current key set;
+//! 3. everything that needs no key ([`Rules::check`]): size, shape, header, claims;
+//! 4. the key store of the token's issuer, key selection and the signature;
+//! 5. the claims deserialized into `T`, remembered in the cache;
+//! 6. the user's check, on fresh and cached claims alike.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderMap, Uri};
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Provenance, TokenCache};
+use crate::claims::Claims;
+use crate::config::{Check, KeyStores, RequestConfig, SourceConfig};
+use crate::error::{AuthError, AuthErrorKind, ConfigError};
+use crate::limits::RETRY_AFTER_CLAMP;
+use crate::refresh;
+use crate::respond::{LayerResponder, Responder};
+use crate::store::{KeyStore, NoKeys};
+use crate::token::{TokenSource, find_token};
+use crate::verify::{Checked, KeyStep, Rules, now_secs};
+
+/// What [`Authenticator::decide`] concluded without waiting.
+pub(crate) enum Decision<T> {
+    /// Verified: let the request through with these claims.
+    Accept(Claims<T>),
+    /// No credentials behind an `optional` layer: let it through without claims.
+    Anonymous,
+    /// Answer with this rejection.
+    Reject(AuthError),
+    /// The token passed its cheap checks but needs a key set or a refresh: call
+    /// [`Authenticator::after_wait`] with it.
+    Wait(String),
+}
+
+/// The same, for one token (no credentials step).
+enum Verdict<T> {
+    Accept(Claims<T>),
+    Reject(AuthError),
+    Wait,
+}
+
+/// The runtime state of one layer configuration.
+pub(crate) struct Authenticator<T> {
+    /// `Err` when the configuration makes verification impossible: every request gets 503.
+    rules: Result<Rules, ConfigError>,
+    keys: Arc<KeyStores>,
+    cache: Option<TokenCache<T>>,
+    check: Option<Check<T>>,
+    sources: Vec<TokenSource>,
+    optional: bool,
+    responder: Arc<Responder>,
+}
+
+impl<T> fmt::Debug for Authenticator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("rules", &self.rules)
+            .field("keys", &self.keys)
+            .field("cache", &self.cache)
+            .field("check", &self.check.is_some())
+            .field("sources", &self.sources)
+            .field("optional", &self.optional)
+            .field("responder", &self.responder)
+            .finish()
+    }
+}
+
+impl<T> Authenticator<T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        request: &RequestConfig<T>,
+        source: &SourceConfig,
+        keys: Arc<KeyStores>,
+    ) -> Self {
+        let rules = request.rules_for(source);
+        if let Err(e) = &rules {
+            tracing::error!(error = %e, "jwks-auth: the layer is misconfigured; every request will get 503");
+        }
+        Self {
+            rules,
+            keys,
+            cache: request.cache.filter(|n| *n > 0).map(TokenCache::new),
+            check: request.check.clone(),
+            sources: request.sources.clone(),
+            optional: request.optional,
+            responder: Arc::new(Responder {
+                realm: request.realm.clone(),
+                hook: request.on_rejection.clone(),
+                claims_type: std::any::type_name::<T>(),
+            }),
+        }
+    }
+
+    /// Starts the refresh tasks that are not running (cheap when they are).
+    pub(crate) fn start(&self) {
+        for store in self.keys.iter() {
+            refresh::ensure_started(store);
+        }
+    }
+
+    /// The request path, without waiting.
+    pub(crate) fn decide(&self, headers: &HeaderMap, uri: &Uri) -> Decision<T> {
+        let rules = match &self.rules {
+            Ok(rules) => rules,
+            Err(_) => return Decision::Reject(AuthError::unavailable(RETRY_AFTER_CLAMP.1)),
+        };
+        let token = match find_token(&self.sources, headers, uri, rules.max_token_len) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.optional => return Decision::Anonymous,
+            Ok(None) => return Decision::Reject(AuthErrorKind::MissingCredentials.into()),
+            Err(e) => return Decision::Reject(e),
+        };
+        match self.verify_now(rules, &token) {
+            Verdict::Accept(claims) => Decision::Accept(claims),
+            Verdict::Reject(e) => Decision::Reject(e),
+            Verdict::Wait => Decision::Wait(token.into_owned()),
+        }
+    }
+
+    /// Verifies one token: [`JwksAuth::verify`](crate::JwksAuth::verify) outside HTTP.
+    pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Claims<T>, AuthError> {
+        let rules = self
+            .rules
+            .as_ref()
+            .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
+        match self.verify_now(rules, token) {
+            Verdict::Accept(claims) => Ok(claims),
+            Verdict::Reject(e) => Err(e),
+            Verdict::Wait => self.clone().after_wait(token.to_owned()).await,
+        }
+    }
+
+    fn verify_now(&self, rules: &Rules, token: &str) -> Verdict<T> {
+        let now = now_secs();
+        if let Some(claims) = self.cached(rules, token, now) {
+            return self.checked(claims).into();
+        }
+        let checked = match rules.check(token, now) {
+            Ok(checked) => checked,
+            Err(kind) => return Verdict::Reject(kind.into()),
+        };
+        let Some((index, store)) = self.keys.for_issuer(checked.issuer()) else {
+            return Verdict::Reject(AuthErrorKind::InvalidIssuer.into());
+        };
+        self.verify_with(token, checked, index, store, true, now)
+    }
+
+    /// A cache hit: the same token, still within `exp`/`nbf`, its key still in the set.
+    fn cached(&self, rules: &Rules, token: &str, now: f64) -> Option<Claims<T>> {
+        let cache = self.cache.as_ref()?;
+        let leeway = rules.leeway.as_secs_f64();
+        let key_present = |p: &Provenance| {
+            self.keys.get(p.store).is_some_and(|store| {
+                store
+                    .with_keys(|keys| keys.contains(p.kid.as_deref(), p.key_id))
+                    .unwrap_or(false)
+            })
+        };
+        cache.get(token, now, leeway, key_present).map(Claims)
+    }
+
+    /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
+    /// `kid` is `Wait` when the store can fetch; without, they are final.
+    fn verify_with(
+        &self,
+        token: &str,
+        checked: Checked<'_>,
+        index: usize,
+        store: &KeyStore,
+        may_wait: bool,
+        now: f64,
+    ) -> Verdict<T> {
+        let may_wait = may_wait && store.remote().is_some();
+        let found = store.with_keys(|keys| {
+            checked
+                .verify_signature(keys)
+                .map(|key| (key.kid.clone(), key.id))
+        });
+        let (kid, key_id) = match found {
+            Ok(Ok(key)) => key,
+            Ok(Err(KeyStep::Reject(kind))) => return Verdict::Reject(kind.into()),
+            Ok(Err(KeyStep::UnknownKid)) if may_wait => return Verdict::Wait,
+            Ok(Err(KeyStep::UnknownKid)) => {
+                return Verdict::Reject(AuthErrorKind::UnknownKey.into());
+            }
+            Err(NoKeys::NotYet) if may_wait => return Verdict::Wait,
+            Err(NoKeys::NotYet | NoKeys::Unavailable) => {
+                return Verdict::Reject(store.unavailable());
+            }
+        };
+        let provenance = Provenance {
+            exp: checked.exp,
+            nbf: checked.nbf,
+            kid,
+            key_id,
+            store: index,
+        };
+        let claims = match checked.into_claims::<T>() {
+            Ok(claims) => claims,
+            Err(kind) => return Verdict::Reject(kind.into()),
+        };
+        if let Some(cache) = &self.cache {
+            cache.insert(token, &claims, provenance, now);
+        }
+        self.checked(Claims(claims)).into()
+    }
+
+    /// The slow path: wait for keys as the refresh gate allows, then verify once more.
+    pub(crate) async fn after_wait(self: Arc<Self>, token: String) -> Result<Claims<T>, AuthError> {
+        let rules = self
+            .rules
+            .as_ref()
+            .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
+        let (index, store) = {
+            let checked = rules.check(&token, now_secs())?;
+            let (index, store) = self
+                .keys
+                .for_issuer(checked.issuer())
+                .ok_or_else(|| AuthError::from(AuthErrorKind::InvalidIssuer))?;
+            (index, store.clone())
+        };
+        refresh::ensure_started(&store);
+        store.wait_for_keys().await;
+        let now = now_secs();
+        let checked = rules.check(&token, now)?;
+        match self.verify_with(&token, checked, index, &store, false, now) {
+            Verdict::Accept(claims) => Ok(claims),
+            Verdict::Reject(e) => Err(e),
+            // Not returned without `may_wait`; fail closed all the same.
+            Verdict::Wait => Err(AuthErrorKind::UnknownKey.into()),
+        }
+    }
+
+    /// Runs the user's check, if any, on verified claims.
+    fn checked(&self, claims: Claims<T>) -> Result<Claims<T>, AuthError> {
+        match &self.check {
+            Some(check) => check(&claims.0).map(|()| claims),
+            None => Ok(claims),
+        }
+    }
+
+    /// Puts the claims and the layer's responder in an accepted request.
+    pub(crate) fn admit<B>(&self, req: &mut http::Request<B>, claims: Option<Claims<T>>) {
+        let extensions = req.extensions_mut();
+        if let Some(claims) = claims {
+            extensions.insert(claims);
+        }
+        extensions.insert(LayerResponder(self.responder.clone()));
+    }
+
+    /// The layer's renderer.
+    pub(crate) fn responder(&self) -> &Arc<Responder> {
+        &self.responder
+    }
+
+    /// The response to a rejection.
+    pub(crate) fn respond(&self, error: AuthError) -> axum::response::Response {
+        self.responder.respond(error)
+    }
+}
+
+impl<T> From<Result<Claims<T>, AuthError>> for Verdict<T> {
+    fn from(result: Result<Claims<T>, AuthError>) -> Self {
+        match result {
+            Ok(v) => Verdict::Accept(v),
+            Err(e) => Verdict::Reject(e),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Every fixed bound of the crate in one place: sizes, counts and times that keep hostile
+//! input, a misbehaving identity provider and a flood of requests bounded.
+//!
+//! The defaults of configurable settings are here too, next to the floors and ceilings
+//! that the builder enforces.
+
+use std::time::Duration;
+
+/// Default largest token accepted, in bytes, checked before any decoding (16 KiB).
+/// Configurable with [`JwksAuth::max_token_len`](crate::JwksAuth::max_token_len).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// At most this many keys of one key set document are considered; the rest are skipped.
+pub const MAX_KEYS: usize = 100;
+
+/// A token without `kid` is tried against at most this many keys that fit its algorithm.
+/// When more keys fit, the token is rejected rather than tried against all of them.
+pub const MAX_KIDLESS_CANDIDATES: usize = 3;
+
+/// Longest `kid` kept; a key with a longer one is skipped.
+pub const MAX_KID_LEN: usize = 256;
+
+/// Largest key set or discovery document accepted, in bytes (512 KiB).
+pub const MAX_BODY: usize = 512 * 1024;
+
+/// Connect timeout of the default HTTP client.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Default bound on one whole fetch (connect, headers and body).
+/// Configurable with [`JwksAuth::fetch_timeout`](crate::JwksAuth::fetch_timeout).
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default time between periodic refreshes.
+/// Configurable with [`JwksAuth::refresh_interval`](crate::JwksAuth::refresh_interval).
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Shortest refresh interval the builder accepts; smaller values are raised to it.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Default minimum time between two refreshes forced by unknown `kid`s.
+/// Configurable with [`JwksAuth::cooldown`](crate::JwksAuth::cooldown).
+pub const COOLDOWN: Duration = Duration::from_secs(30);
+
+/// Shortest cooldown the builder accepts; smaller values (zero included) are raised to
+/// it, so that a flood of unknown `kid`s costs the identity provider at most one fetch
+/// per second.
+pub const MIN_COOLDOWN: Duration = Duration::from_secs(1);
+
+/// Default time the last good key set may be used without a successful refresh.
+/// Configurable with [`JwksAuth::max_stale`](crate::JwksAuth::max_stale).
+pub const MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `Cache-Control: max-age` is clamped to this range before it schedules a refresh.
+pub const MAX_AGE_CLAMP: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(24 * 60 * 60));
+
+/// First retry delay after a failed refresh; the backoff doubles from here up to the
+/// refresh interval.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+
+/// Default leeway on `exp` and `nbf`.
+/// Configurable with [`JwksAuth::leeway`](crate::JwksAuth::leeway).
+pub const LEEWAY: Duration = Duration::from_secs(60);
+
+/// Number of shards of the verified-token cache.
+pub const CACHE_SHARDS: usize = 16;
+
+/// `Retry-After` of a 503 is clamped to this range.
+pub const RETRY_AFTER_CLAMP: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));

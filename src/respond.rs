@@ -1,0 +1,240 @@
+//! One renderer for every rejection: the layer's, the route layers' ([`Authorize`]) and
+//! those of handlers that return an [`AuthError`].
+//!
+//! A rejection is always a response, never an error of the inner service. By default it
+//! is the RFC 6750 answer: the status of the [`AuthErrorKind`], a `WWW-Authenticate`
+//! challenge (with the configured `realm`), `Cache-Control: no-store`, a small JSON body,
+//! and `Retry-After` on a 503. A user's [`on_rejection`](crate::JwksAuth::on_rejection)
+//! hook replaces it; either way the [`AuthError`] rides in the response's extensions.
+//!
+//! The layer puts its [`Responder`] in the extensions of every request it lets through, so
+//! the route layers behind it answer exactly as it does (same realm, same hook).
+//!
+//! [`Authorize`]: crate::Authorize
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::error::{AuthError, AuthErrorKind};
+
+/// A user's replacement for rejection responses.
+pub(crate) type Rejector = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
+
+/// How a layer answers rejections; shared by the layer and the route layers behind it.
+#[derive(Clone)]
+pub(crate) struct Responder {
+    pub(crate) realm: Option<Arc<str>>,
+    pub(crate) hook: Option<Rejector>,
+    /// The claims type the layer produces, for the error log of a mismatched route layer.
+    pub(crate) claims_type: &'static str,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("realm", &self.realm)
+            .field("hook", &self.hook.is_some())
+            .field("claims_type", &self.claims_type)
+            .finish()
+    }
+}
+
+impl Responder {
+    /// The response to `error`: the hook's, or the RFC 6750 default.
+    pub(crate) fn respond(&self, error: AuthError) -> Response {
+        tracing::debug!(kind = error.kind.as_str(), "jwks-auth: request rejected");
+        let mut error = error.with_realm(self.realm.as_ref());
+        error.rendered = true;
+        match &self.hook {
+            Some(hook) => {
+                let mut response = hook(&error);
+                response.extensions_mut().insert(error);
+                response
+            }
+            None => error.into_response(),
+        }
+    }
+}
+
+/// A response from inside the layer that carries an [`AuthError`] no layer rendered (a
+/// handler returned it, e.g. from [`StandardClaims::require_scopes`]) is rendered again
+/// by the layer's responder, so it gets the realm and the user's hook like every other
+/// rejection. Any other response is returned as it is.
+///
+/// [`StandardClaims::require_scopes`]: crate::StandardClaims::require_scopes
+pub(crate) fn rerender<B>(
+    responder: &Responder,
+    response: http::Response<B>,
+) -> Result<Response, http::Response<B>> {
+    match response.extensions().get::<AuthError>() {
+        Some(error) if !error.rendered => Ok(responder.respond(error.clone())),
+        _ => Err(response),
+    }
+}
+
+/// Rides in the extensions of requests the layer let through: the [`Responder`] of the
+/// layer, for the route layers behind it.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerResponder(pub(crate) Arc<Responder>);
+
+impl AuthError {
+    /// The `WWW-Authenticate` challenge for this rejection, if it has one
+    /// (a 503 has none).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        if self.kind == AuthErrorKind::KeysUnavailable {
+            return None;
+        }
+        let mut value = String::from("Bearer");
+        let mut sep = " ";
+        if let Some(realm) = &self.realm {
+            value.push_str(sep);
+            value.push_str("realm=\"");
+            value.push_str(realm);
+            value.push('"');
+            sep = ", ";
+        }
+        if let Some(code) = self.kind.error_code() {
+            value.push_str(sep);
+            value.push_str("error=\"");
+            value.push_str(code);
+            value.push_str("\", error_description=\"");
+            value.push_str(self.kind.description());
+            value.push('"');
+            if let Some(scope) = &self.scope {
+                value.push_str(", scope=\"");
+                value.push_str(scope);
+                value.push('"');
+            }
+        }
+        // Every piece is a fixed string or was filtered when configured; fall back to the
+        // bare scheme rather than panic if that ever stops being true.
+        Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
+    }
+
+    /// The headers of the default response: `WWW-Authenticate`, `Cache-Control: no-store`
+    /// and, on a 503, `Retry-After`. Everything but the body and its `Content-Type`.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.www_authenticate() {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(retry) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        }
+        headers
+    }
+
+    /// The response this crate answers with by default (status, challenge, JSON body,
+    /// `Retry-After`, and the error in the extensions), for custom rejection handlers that
+    /// want to start from it.
+    pub fn default_response(&self) -> Response {
+        self.clone().into_response()
+    }
+
+    /// The default response with another body: the status, `WWW-Authenticate`,
+    /// `Cache-Control` and `Retry-After` are kept, and the error rides in the extensions.
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use jwks_auth::{AuthError, AuthErrorKind, JwksAuth};
+    ///
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json").on_rejection(|err: &AuthError| {
+    ///     let body = axum::Json(serde_json::json!({ "code": err.kind().as_str() }));
+    ///     err.response_with_body(body)
+    /// });
+    /// let err = AuthError::from(AuthErrorKind::Expired);
+    /// let response = err.response_with_body("expired");
+    /// assert_eq!(response.status(), 401);
+    /// assert!(response.headers().contains_key("www-authenticate"));
+    /// ```
+    pub fn response_with_body(&self, body: impl IntoResponse) -> Response {
+        let mut response = body.into_response();
+        *response.status_mut() = self.status();
+        response.headers_mut().extend(self.headers());
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+
+    /// The small JSON body of the response: `{"error":…,"error_description":…}`.
+    pub fn body_json(&self) -> String {
+        let error = match self.kind {
+            AuthErrorKind::MissingCredentials => "unauthorized",
+            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
+            kind => kind.error_code().unwrap_or("unauthorized"),
+        };
+        // Both strings are fixed ASCII without quotes or backslashes.
+        format!(
+            r#"{{"error":"{error}","error_description":"{}"}}"#,
+            self.kind.description()
+        )
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body_json()));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.extend(self.headers());
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_replaced_body_keeps_the_status_and_every_header() {
+        let err = AuthError::unavailable(Duration::from_secs(7));
+        let response = err.response_with_body("custom");
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[RETRY_AFTER], "7");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+        assert!(response.extensions().get::<AuthError>().is_some());
+
+        let err = AuthError::from(AuthErrorKind::Expired).with_realm(Some(&Arc::from("api")));
+        let response = err.response_with_body("custom");
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            r#"Bearer realm="api", error="invalid_token", error_description="the token has expired""#
+        );
+    }
+
+    #[test]
+    fn the_responder_adds_its_realm_and_runs_the_hook() {
+        let responder = Responder {
+            realm: Some(Arc::from("r")),
+            hook: None,
+            claims_type: "T",
+        };
+        let response = responder.respond(AuthError::insufficient_scope(["a"]));
+        assert_eq!(response.status(), 403);
+        assert!(
+            response.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with(r#"Bearer realm="r", error="insufficient_scope""#)
+        );
+        let hooked = Responder {
+            hook: Some(Arc::new(|e: &AuthError| e.response_with_body("no"))),
+            ..responder
+        };
+        let response = hooked.respond(AuthErrorKind::Expired.into());
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.extensions().get::<AuthError>().unwrap().realm(),
+            Some("r")
+        );
+    }
+}
