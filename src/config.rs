@@ -21,7 +21,8 @@ use crate::error::{ConfigError, ConfigErrorKind, RefreshError};
 use crate::fetch::{Target, Transport};
 use crate::keys::KeySet;
 use crate::respond::Rejector;
-use crate::store::{KeyStore, Source, Status, Timing};
+use crate::status::Status;
+use crate::store::{KeyStore, Source, Timing};
 use crate::token::TokenSource;
 use crate::verify::Rules;
 

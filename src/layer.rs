@@ -21,7 +21,7 @@ use crate::config::{KeySource, KeyStores, RequestConfig, SourceConfig};
 use crate::error::{AuthError, ReadyError, RefreshError};
 use crate::refresh;
 use crate::service::JwksAuthService;
-use crate::store::Status;
+use crate::status::Status;
 
 /// A [`Layer`] that verifies bearer JWTs against a JSON Web Key Set.
 ///

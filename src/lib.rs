@@ -212,6 +212,7 @@ pub mod limits;
 mod refresh;
 mod respond;
 mod service;
+mod status;
 mod store;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -236,4 +237,4 @@ pub use error::{
 pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;
-pub use store::Status;
+pub use status::Status;

@@ -99,24 +99,28 @@ fn check_token(token: &[u8], max_len: usize) -> Result<(), AuthError> {
 }
 
 /// The value of the cookie `name`; two different values are a malformed request.
+///
+/// Parsed over the raw bytes, pair by pair (RFC 6265 §4.2.1), across every `Cookie`
+/// header: only the value of the cookie named `name` is validated, so other cookies,
+/// whatever their bytes (non-ASCII, no `=`, garbage), never change the answer.
 fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
-    let mut found = None;
+    let mut found: Option<&'a str> = None;
     for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else {
-            return Err(AuthErrorKind::InvalidRequest.into());
-        };
-        for pair in value.split(';') {
-            let Some((n, v)) = pair.trim().split_once('=') else {
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
                 continue;
             };
-            if n.trim() != name {
+            let (n, v) = (trim_ows(&pair[..eq]), trim_ows(&pair[eq + 1..]));
+            if n != name.as_bytes() {
                 continue;
             }
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
+            let v = match v {
+                [b'"', inner @ .., b'"'] => inner,
+                v => v,
+            };
+            // Ours: it must be text (the token check that follows is stricter still).
+            let v = std::str::from_utf8(v)
+                .map_err(|_| AuthError::from(AuthErrorKind::InvalidRequest))?;
             match found {
                 Some(previous) if previous != v => {
                     return Err(AuthErrorKind::InvalidRequest.into());
@@ -337,6 +341,39 @@ mod tests {
         find_token(sources, &map, &uri, 64)
             .map(|t| t.map(Cow::into_owned))
             .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn unrelated_cookies_never_change_the_answer() {
+        let cookie = [TokenSource::Bearer, TokenSource::Cookie("session".into())];
+        let with = |values: &[&[u8]]| {
+            let mut map = HeaderMap::new();
+            map.append(AUTHORIZATION, HeaderValue::from_static("Bearer x.y.z"));
+            for v in values {
+                map.append(COOKIE, HeaderValue::from_bytes(v).unwrap());
+            }
+            find_token(&cookie, &map, &Uri::from_static("/"), 64)
+                .map(|t| t.map(Cow::into_owned))
+                .map_err(|e| e.kind())
+        };
+        let ok = Ok(Some("x.y.z".to_owned()));
+        // Non-ASCII (UTF-8 and Latin-1 bytes), no `=`, stray quotes, empty pairs.
+        assert_eq!(with(&[b"theme=caf\xc3\xa9"]), ok);
+        assert_eq!(with(&[b"theme=caf\xe9; lang=\xff\xfe"]), ok);
+        assert_eq!(with(&[b"\xff\xfe; ;; =; junk\"; a=\"b"]), ok);
+        // Several Cookie headers, ours in one of them, the others hostile.
+        assert_eq!(with(&[b"theme=caf\xe9", b"session=x.y.z", b"x=\x80"]), ok);
+        assert_eq!(with(&[b"theme=caf\xe9", b"session=\"x.y.z\"; z=\xc3"]), ok);
+        // Our own cookie is still validated: bytes there are a malformed request, and
+        // a different token there is two credentials.
+        assert_eq!(
+            with(&[b"session=caf\xe9"]),
+            Err(AuthErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            with(&[b"session=a.b.c"]),
+            Err(AuthErrorKind::InvalidRequest)
+        );
     }
 
     #[test]

@@ -417,3 +417,115 @@ async fn extreme_durations_in_the_configuration_do_not_panic() {
     assert!(auth.status().is_ready());
     auth.refresh_now().await.unwrap();
 }
+
+/// A layer kept across runtimes (in a static, or shared by `#[tokio::test]`s): when the
+/// runtime that ran its refresh task is dropped, the next use spawns a new task.
+#[test]
+fn a_task_whose_runtime_was_dropped_is_respawned_in_the_next_one() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let issuer = server.block_on(TestIssuer::start());
+    let auth = issuer.layer();
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(auth.ready()).unwrap();
+    assert_eq!(issuer.fetch_count(), 1);
+    drop(first);
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), auth.refresh_now())
+            .await
+            .expect("refresh_now must not hang")
+            .expect("a new task fetched");
+        let (app, _) = app(auth.clone());
+        assert_eq!(
+            send(&app, &issuer.token().sign()).await.status,
+            StatusCode::OK
+        );
+    });
+    // The new task fetches when it starts, and once more for `refresh_now` unless its
+    // first fetch began after the request.
+    assert!(
+        (2..=3).contains(&issuer.fetch_count()),
+        "{}",
+        issuer.fetch_count()
+    );
+    assert!(
+        auth.status().next_refresh.is_some(),
+        "the new task is scheduled"
+    );
+}
+
+#[tokio::test]
+async fn a_zero_cooldown_still_bounds_unknown_kid_refreshes() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer.layer().cooldown(Duration::ZERO);
+    auth.ready().await.unwrap();
+    let (app, _) = app(auth);
+    let stranger = Arc::new(TestKey::generate(Algorithm::ES256, "stranger"));
+    for i in 0..20 {
+        let token = issuer
+            .token()
+            .alg(Algorithm::ES256)
+            .key(stranger.clone())
+            .kid(&format!("unknown-{i}"))
+            .sign();
+        assert_invalid_token(&send(&app, &token).await, K::UnknownKey.description());
+    }
+    assert_eq!(
+        issuer.fetch_count(),
+        2,
+        "one forced refresh within the 1 s cooldown floor, not one per kid"
+    );
+}
+
+#[tokio::test]
+async fn a_304_to_a_request_without_validators_is_a_failure() {
+    let issuer = TestIssuer::start().await;
+    // The first answer has no ETag or Last-Modified, so the next request is
+    // unconditional; a 304 to it confirms nothing.
+    issuer.set_behavior(JwksBehavior::Body(issuer.jwks_document()));
+    let auth = issuer.layer();
+    auth.ready().await.unwrap();
+    let before = auth.status().last_success;
+    issuer.set_behavior(JwksBehavior::Status(304));
+    let err = auth.refresh_now().await.unwrap_err();
+    assert_eq!(err.kind(), &RefreshErrorKind::UnexpectedNotModified);
+    let status = auth.status();
+    assert_eq!(status.consecutive_failures, 1);
+    assert_eq!(status.last_success, before, "staleness was not reset");
+}
+
+#[tokio::test]
+async fn an_interval_the_user_set_caps_the_providers_max_age() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_cache_control(Some("public, max-age=2592000"));
+    let capped = issuer.layer().refresh_interval(Duration::from_secs(3));
+    capped.ready().await.unwrap();
+    let next = capped.status().next_refresh.unwrap();
+    assert!(next <= Duration::from_millis(3300), "{next:?}");
+
+    // With the default interval, max-age is followed (clamped to 24 h).
+    let default = issuer.layer();
+    default.ready().await.unwrap();
+    let next = default.status().next_refresh.unwrap();
+    assert!(next > Duration::from_secs(20 * 3600), "{next:?}");
+}
+
+#[tokio::test]
+async fn no_cache_means_the_configured_interval() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_cache_control(Some("no-cache, max-age=86400"));
+    let auth = issuer.layer();
+    auth.ready().await.unwrap();
+    let next = auth.status().next_refresh.unwrap();
+    assert!(
+        next <= Duration::from_secs(330) && next >= Duration::from_secs(260),
+        "the 5 min interval (±10 %), not a day: {next:?}"
+    );
+}

@@ -46,14 +46,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::JwksAuth;
 use crate::alg::Algorithm;
 
 mod key;
+mod token;
 
 pub use key::{TestKey, alg_name};
+pub use token::TokenBuilder;
 
 /// The audience [`TestIssuer`] tokens carry by default, and [`TestIssuer::layer`] requires.
 pub const AUDIENCE: &str = "test-api";
@@ -66,7 +68,7 @@ pub enum JwksBehavior {
     Normal,
     /// Answer with this status and an empty body.
     Status(u16),
-    /// Answer 200 with this body.
+    /// Answer 200 with this body (no `ETag`, no `Cache-Control`).
     Body(String),
     /// Accept the request and never answer.
     Hang,
@@ -239,21 +241,7 @@ impl TestIssuer {
     /// A token with default claims (`iss`, `sub: "user-1"`, `aud:` [`AUDIENCE`], `iat`,
     /// `exp` in 10 minutes), RS256, signed with the current key.
     pub fn token(&self) -> TokenBuilder<'_> {
-        let now = crate::verify::now_secs() as i64;
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.state.base));
-        claims.insert("sub".into(), json!("user-1"));
-        claims.insert("aud".into(), json!(AUDIENCE));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + 600));
-        TokenBuilder {
-            issuer: self,
-            alg: Algorithm::RS256,
-            key: None,
-            header: Map::new(),
-            claims,
-            kid: KidChoice::Key,
-        }
+        TokenBuilder::new(self)
     }
 
     /// Replaces every published key with a fresh one (new `kid`s). Tokens minted after
@@ -274,6 +262,11 @@ impl TestIssuer {
     /// Adds a key to the published set.
     pub fn add_key(&self, key: Arc<TestKey>) {
         lock(&self.state.keys).push(key);
+    }
+
+    /// The JWKS document the issuer serves now (for [`JwksBehavior::Body`]).
+    pub fn jwks_document(&self) -> String {
+        jwks_body(&self.state)
     }
 
     /// Changes how JWKS requests are answered.
@@ -422,130 +415,4 @@ fn serve_discovery(state: &IssuerState) -> Response {
         doc.to_string(),
     )
         .into_response()
-}
-
-enum KidChoice {
-    Key,
-    None,
-    Custom(String),
-}
-
-/// Builds and signs a token; see [`TestIssuer::token`].
-pub struct TokenBuilder<'a> {
-    issuer: &'a TestIssuer,
-    alg: Algorithm,
-    key: Option<Arc<TestKey>>,
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
-    kid: KidChoice,
-}
-
-impl std::fmt::Debug for TokenBuilder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenBuilder")
-            .field("alg", &self.alg)
-            .field("claims", &self.claims)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenBuilder<'_> {
-    /// The signing algorithm (and so the key family). Defaults to RS256.
-    pub fn alg(mut self, alg: Algorithm) -> Self {
-        self.alg = alg;
-        self
-    }
-
-    /// Sign with this key instead of the issuer's current one.
-    pub fn key(mut self, key: Arc<TestKey>) -> Self {
-        self.key = Some(key);
-        self
-    }
-
-    /// Sets (or replaces) a claim.
-    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.claims.insert(name.to_owned(), value.into());
-        self
-    }
-
-    /// Removes a claim.
-    pub fn without_claim(mut self, name: &str) -> Self {
-        self.claims.remove(name);
-        self
-    }
-
-    /// Sets a header member (`alg` and `kid` are set at signing unless given here).
-    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.header.insert(name.to_owned(), value.into());
-        self
-    }
-
-    /// `sub`.
-    pub fn subject(self, sub: &str) -> Self {
-        self.claim("sub", sub)
-    }
-
-    /// `aud`.
-    pub fn audience(self, aud: impl Into<Value>) -> Self {
-        self.claim("aud", aud)
-    }
-
-    /// `scope`, space-separated.
-    pub fn scope(self, scope: &str) -> Self {
-        self.claim("scope", scope)
-    }
-
-    /// `exp` this many seconds from now (negative: in the past).
-    pub fn expires_in(self, secs: i64) -> Self {
-        let now = crate::verify::now_secs() as i64;
-        self.claim("exp", now + secs)
-    }
-
-    /// Leave `kid` out of the header.
-    pub fn no_kid(mut self) -> Self {
-        self.kid = KidChoice::None;
-        self
-    }
-
-    /// Put this `kid` in the header, whatever key signs.
-    pub fn kid(mut self, kid: &str) -> Self {
-        self.kid = KidChoice::Custom(kid.to_owned());
-        self
-    }
-
-    /// The header and payload JSON texts this builder would sign.
-    pub fn parts(&self) -> (String, String) {
-        let key = self.signing_key();
-        let mut header = Map::new();
-        header.insert("alg".into(), json!(alg_name(self.alg)));
-        header.insert("typ".into(), json!("JWT"));
-        match &self.kid {
-            KidChoice::Key => {
-                header.insert("kid".into(), json!(key.kid()));
-            }
-            KidChoice::Custom(kid) => {
-                header.insert("kid".into(), json!(kid));
-            }
-            KidChoice::None => {}
-        }
-        for (k, v) in &self.header {
-            header.insert(k.clone(), v.clone());
-        }
-        (
-            Value::Object(header).to_string(),
-            Value::Object(self.claims.clone()).to_string(),
-        )
-    }
-
-    fn signing_key(&self) -> Arc<TestKey> {
-        self.key
-            .clone()
-            .unwrap_or_else(|| self.issuer.key(self.alg))
-    }
-
-    /// Signs and returns the compact token.
-    pub fn sign(self) -> String {
-        let (header, payload) = self.parts();
-        self.signing_key().sign_compact(self.alg, &header, &payload)
-    }
 }

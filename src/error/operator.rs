@@ -1,0 +1,268 @@
+//! The errors an operator sees, not a client: [`ConfigError`] (a mistake in the layer's
+//! configuration), [`RefreshError`] (a problem between this service and its identity
+//! provider) and [`ReadyError`] (from [`JwksAuth::ready`](crate::JwksAuth::ready)).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A problem with the layer's configuration, found when it is first used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+}
+
+/// What is wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The key set or issuer URL does not parse.
+    InvalidUrl,
+    /// The URL is plain `http` to a host that is not loopback, and
+    /// [`allow_http`](crate::JwksAuth::allow_http) was not set.
+    InsecureUrl,
+    /// The URL's scheme is neither `https` nor `http`.
+    UnsupportedScheme,
+    /// The algorithm allow-list is empty after removing algorithms that are never accepted.
+    NoAlgorithms,
+    /// A [`multi_issuer`](crate::JwksAuth::multi_issuer) layer trusts no issuer.
+    NoIssuers,
+    /// `trust_issuer` was used on a layer that already has a single key source.
+    MixedSources,
+    /// [`issuer`](crate::JwksAuth::issuer) was set on a
+    /// [`multi_issuer`](crate::JwksAuth::multi_issuer) layer, whose accepted issuers are
+    /// exactly the trusted ones: use `trust_issuer` instead.
+    IssuerOnMultiIssuer,
+    /// [`claims`](crate::JwksAuth::claims) was called after [`check`](crate::JwksAuth::check):
+    /// the check is typed over the old claims type and would be lost. Choose the claims
+    /// type first, then add checks.
+    CheckBeforeClaims,
+}
+
+impl ConfigError {
+    pub(crate) fn new(kind: ConfigErrorKind) -> Self {
+        Self { kind }
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &ConfigErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            ConfigErrorKind::InvalidUrl => "invalid key set url",
+            ConfigErrorKind::InsecureUrl => {
+                "key set url must use https (http is allowed for loopback hosts, or with allow_http)"
+            }
+            ConfigErrorKind::UnsupportedScheme => "key set url scheme must be https or http",
+            ConfigErrorKind::NoAlgorithms => "no acceptable algorithm is allowed",
+            ConfigErrorKind::NoIssuers => "the multi-issuer layer trusts no issuer",
+            ConfigErrorKind::MixedSources => {
+                "trust_issuer is for multi_issuer layers, not layers with a single key source"
+            }
+            ConfigErrorKind::IssuerOnMultiIssuer => {
+                "issuer() on a multi_issuer layer: its issuers are the trusted ones (trust_issuer)"
+            }
+            ConfigErrorKind::CheckBeforeClaims => {
+                "claims::<T>() after check(): the check would be dropped; choose the claims type first"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A failed attempt to fetch or use a key set. The last good key set is kept.
+#[derive(Debug, Clone)]
+pub struct RefreshError {
+    kind: RefreshErrorKind,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Why a refresh failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshErrorKind {
+    /// The configuration is unusable (see [`ConfigError`]).
+    Config(ConfigError),
+    /// The connection could not be made, or broke.
+    Connect,
+    /// The request took longer than the fetch timeout.
+    Timeout,
+    /// The server answered with a status other than 200 or 304 (redirects are not followed).
+    Status(u16),
+    /// The body is larger than the cap.
+    BodyTooLarge,
+    /// The body is not a JSON Web Key Set (`{"keys":[…]}`).
+    InvalidJwks,
+    /// The set parsed, but no key in it is usable.
+    NoUsableKeys,
+    /// The discovery document is invalid.
+    InvalidDiscovery,
+    /// The discovery document names another issuer than the configured one. Fatal:
+    /// [`ready`](crate::JwksAuth::ready) returns it at once (the task keeps retrying).
+    IssuerMismatch {
+        /// The configured issuer.
+        configured: String,
+        /// The document's `issuer` (control characters removed, at most 256 characters).
+        discovered: String,
+    },
+    /// The HTTP client could not be built. Terminal: no fetch will ever be attempted.
+    Client,
+    /// The server answered `304 Not Modified` to a request that carried no validator.
+    UnexpectedNotModified,
+}
+
+impl RefreshError {
+    pub(crate) fn new(kind: RefreshErrorKind) -> Self {
+        Self { kind, source: None }
+    }
+
+    pub(crate) fn with_source(
+        kind: RefreshErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// Why the refresh failed.
+    pub fn kind(&self) -> &RefreshErrorKind {
+        &self.kind
+    }
+
+    /// An error that retrying cannot fix without a change at the identity provider or in
+    /// the configuration.
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(self.kind, RefreshErrorKind::IssuerMismatch { .. })
+    }
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RefreshErrorKind::Config(e) => write!(f, "configuration: {e}"),
+            RefreshErrorKind::Connect => f.write_str("could not reach the key set server"),
+            RefreshErrorKind::Timeout => f.write_str("key set request timed out"),
+            RefreshErrorKind::Status(s) => write!(f, "key set server answered {s}"),
+            RefreshErrorKind::BodyTooLarge => f.write_str("key set response is too large"),
+            RefreshErrorKind::InvalidJwks => f.write_str("response is not a JSON Web Key Set"),
+            RefreshErrorKind::NoUsableKeys => f.write_str("key set has no usable key"),
+            RefreshErrorKind::InvalidDiscovery => f.write_str("invalid discovery document"),
+            RefreshErrorKind::IssuerMismatch {
+                configured,
+                discovered,
+            } => {
+                write!(
+                    f,
+                    "the discovery document's issuer {discovered:?} is not the configured issuer {configured:?}"
+                )?;
+                if configured.trim_end_matches('/') == discovered.trim_end_matches('/') {
+                    f.write_str(" (they differ only by a trailing slash)")?;
+                }
+                Ok(())
+            }
+            RefreshErrorKind::Client => f.write_str("the HTTP client could not be built"),
+            RefreshErrorKind::UnexpectedNotModified => {
+                f.write_str("key set server answered 304 to a request without validators")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<ConfigError> for RefreshError {
+    fn from(e: ConfigError) -> Self {
+        Self::new(RefreshErrorKind::Config(e))
+    }
+}
+
+/// [`JwksAuth::ready`](crate::JwksAuth::ready) gave up.
+#[derive(Debug, Clone)]
+pub struct ReadyError {
+    config: Option<ConfigError>,
+    terminal: Option<RefreshError>,
+    last: Option<RefreshError>,
+}
+
+impl ReadyError {
+    pub(crate) fn config(e: ConfigError) -> Self {
+        Self {
+            config: Some(e),
+            terminal: None,
+            last: None,
+        }
+    }
+
+    /// A key set is impossible for a reason other than the configuration (the HTTP
+    /// client could not be built).
+    pub(crate) fn terminal(e: RefreshError) -> Self {
+        match e.kind {
+            RefreshErrorKind::Config(c) => Self::config(c),
+            _ => Self {
+                config: None,
+                terminal: Some(e.clone()),
+                last: Some(e),
+            },
+        }
+    }
+
+    pub(crate) fn timeout(last: Option<RefreshError>) -> Self {
+        Self {
+            config: None,
+            terminal: None,
+            last,
+        }
+    }
+
+    /// `true` when the wait ended because of the time limit, not because a key set is
+    /// impossible.
+    pub fn is_timeout(&self) -> bool {
+        self.config.is_none() && self.terminal.is_none()
+    }
+
+    /// The configuration error that makes a key set impossible, if that is the reason.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        self.config.as_ref()
+    }
+
+    /// The last refresh error seen while waiting, if any (for a terminal failure, the
+    /// failure itself).
+    pub fn last_error(&self) -> Option<&RefreshError> {
+        self.last.as_ref()
+    }
+}
+
+impl fmt::Display for ReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.config, &self.terminal, &self.last) {
+            (Some(c), _, _) => write!(f, "key set unavailable: {c}"),
+            (None, Some(e), _) => write!(f, "key set unavailable: {e}"),
+            (None, None, Some(e)) => {
+                write!(f, "timed out waiting for the key set; last error: {e}")
+            }
+            (None, None, None) => f.write_str("timed out waiting for the key set"),
+        }
+    }
+}
+
+impl std::error::Error for ReadyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match (&self.config, &self.last) {
+            (Some(c), _) => Some(c),
+            (None, Some(e)) => Some(e),
+            (None, None) => None,
+        }
+    }
+}

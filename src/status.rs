@@ -1,0 +1,76 @@
+//! [`Status`]: what a key store reports for health checks and dashboards.
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::RefreshError;
+use crate::keys::SkippedKey;
+
+/// A snapshot of a key store's health, for health checks and dashboards.
+///
+/// Returned by [`JwksAuth::status`](crate::JwksAuth::status).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Status {
+    /// Key ids in the current key set, sorted.
+    pub kids: Vec<String>,
+    /// Number of usable keys (keys without `kid` included).
+    pub key_count: usize,
+    /// Keys of the last fetched document that were skipped, with the reason.
+    pub skipped: Vec<SkippedKey>,
+    /// Wall-clock time of the last good refresh (a conditional `304` counts).
+    pub last_success: Option<SystemTime>,
+    /// The error of the last failed attempt, cleared by the next good one (or the error
+    /// that makes a key set impossible).
+    pub last_error: Option<RefreshError>,
+    /// Failed attempts since the last good one.
+    pub consecutive_failures: u32,
+    /// HTTP fetches made so far (each attempt, whatever its outcome).
+    pub fetches: u64,
+    /// `true` when there is no key set, or the last good refresh is older than `max_stale`.
+    /// Requests are then answered with 503.
+    pub stale: bool,
+    /// Time until the next scheduled refresh, if the task is running.
+    pub next_refresh: Option<Duration>,
+}
+
+impl Status {
+    /// `true` when requests can be verified: a key set is loaded and not stale.
+    pub fn is_ready(&self) -> bool {
+        self.key_count > 0 && !self.stale
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            kids: Vec::new(),
+            key_count: 0,
+            skipped: Vec::new(),
+            last_success: None,
+            last_error: None,
+            consecutive_failures: 0,
+            fetches: 0,
+            stale: true,
+            next_refresh: None,
+        }
+    }
+
+    /// Two issuers' statuses as one (for multi-issuer layers).
+    pub(crate) fn combine(mut self, other: Status) -> Status {
+        self.kids.extend(other.kids);
+        self.kids.sort();
+        self.key_count += other.key_count;
+        self.skipped.extend(other.skipped);
+        self.last_success = match (self.last_success, other.last_success) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+        self.last_error = self.last_error.or(other.last_error);
+        self.consecutive_failures = self.consecutive_failures.max(other.consecutive_failures);
+        self.fetches += other.fetches;
+        self.stale |= other.stale;
+        self.next_refresh = match (self.next_refresh, other.next_refresh) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+}
