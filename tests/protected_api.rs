@@ -36,12 +36,17 @@ impl Drop for Server {
 }
 
 fn start(envs: &[(&str, &str)]) -> (Server, String) {
+    start_logging(envs, Stdio::null())
+}
+
+/// Like [`start`], with the server's stderr (its log) going to `stderr`.
+fn start_logging(envs: &[(&str, &str)], stderr: Stdio) -> (Server, String) {
     let mut cmd = Command::new(example_binary());
     cmd.env_clear()
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     let mut child = cmd.spawn().expect("start protected_api");
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
@@ -176,4 +181,119 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         assert!(stderr.starts_with("configuration error: "), "{stderr}");
         assert!(output.stdout.is_empty());
     }
+}
+
+#[tokio::test]
+async fn jwt_realm_is_in_every_challenge_including_the_403() {
+    let issuer = TestIssuer::start().await;
+    let jwks = issuer.jwks_url();
+    let (_server, base) = start(&[("JWKS_URL", jwks.as_str()), ("JWT_REALM", "orders")]);
+    let (status, challenge, _) = get(&format!("{base}/me"), None).await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (401, Some(r#"Bearer realm="orders""#))
+    );
+    let (status, challenge, _) = get(&format!("{base}/me"), Some("a.b.c")).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .unwrap()
+            .starts_with(r#"Bearer realm="orders", error="invalid_token""#)
+    );
+    let token = issuer.token().sign();
+    let (status, challenge, _) = get(&format!("{base}/admin"), Some(&token)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks a required scope", scope="admin""#
+        )
+    );
+}
+
+/// A loopback stand-in for a corporate forward proxy: it answers every request itself
+/// (with `body`) and records the request targets it was asked for.
+async fn start_proxy(body: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::Request;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (log, body) = (log.clone(), body.clone());
+        async move {
+            log.lock().unwrap().push(req.uri().to_string());
+            body
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+async fn wait_ready(base: &str, token: &str) -> u16 {
+    // A request starts the refresh task; then health turns 200 once keys are loaded.
+    let _ = get(&format!("{base}/me"), Some(token)).await;
+    for _ in 0..50 {
+        if get(&format!("{base}/health"), None).await.0 == 200 {
+            return 200;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    503
+}
+
+#[tokio::test]
+async fn proxies_from_the_environment_are_honoured_except_for_loopback() {
+    let issuer = TestIssuer::start().await;
+    let (proxy, seen) = start_proxy(issuer.jwks_document()).await;
+    let token = issuer.token().sign();
+
+    // A remote key set URL goes through HTTP_PROXY (the name does not even resolve).
+    let (_server, base) = start(&[
+        ("JWKS_URL", "http://idp.invalid/.well-known/jwks.json"),
+        ("JWKS_ALLOW_HTTP", "1"),
+        ("HTTP_PROXY", proxy.as_str()),
+    ]);
+    assert_eq!(wait_ready(&base, &token).await, 200);
+    assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);
+    assert_eq!(
+        seen.lock().unwrap().first().map(String::as_str),
+        Some("http://idp.invalid/.well-known/jwks.json")
+    );
+    assert_eq!(issuer.fetch_count(), 0, "the proxy answered");
+
+    // A loopback key set URL never does, whatever the proxy variables say.
+    let before = seen.lock().unwrap().len();
+    let jwks = issuer.jwks_url();
+    let (_server, base) = start(&[
+        ("JWKS_URL", jwks.as_str()),
+        ("HTTP_PROXY", proxy.as_str()),
+        ("http_proxy", proxy.as_str()),
+        ("ALL_PROXY", proxy.as_str()),
+    ]);
+    assert_eq!(wait_ready(&base, &token).await, 200);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "loopback bypassed the proxy"
+    );
+    assert!(issuer.fetch_count() >= 1);
+}
+
+#[tokio::test]
+async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let issuer = TestIssuer::start().await;
+    let log = std::env::temp_dir().join(format!("jwks-auth-log-{}.txt", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let jwks = issuer.jwks_url();
+    let (server, base) = start_logging(&[("JWKS_URL", jwks.as_str())], Stdio::from(file));
+    assert_eq!(wait_ready(&base, &issuer.token().sign()).await, 200);
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(text.contains("key set refreshed"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "ANSI escapes in a piped log: {text:?}"
+    );
 }

@@ -360,3 +360,112 @@ async fn a_jwk_alg_pins_the_algorithm_of_its_key() {
     let other = issuer.token().key(pinned).alg(Algorithm::PS256).sign();
     assert_invalid_token(&send(&app, &other).await, K::KeyMismatch.description());
 }
+
+/// The second hardening round: each of these was accepted (or refused wrongly) before.
+#[tokio::test]
+async fn null_claims_bound_tokens_and_impossible_validity_are_refused() {
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(issuer.layer().require_claims(["tenant"]));
+    let ok = issuer.token().claim("tenant", "acme").sign();
+    assert_eq!(send(&app, &ok).await.status, StatusCode::OK);
+    let token = issuer.token().claim("tenant", json!(null)).sign();
+    assert_invalid_token(&send(&app, &token).await, K::MissingClaim.description());
+    // A sender-constrained token (DPoP `jkt`, mTLS `x5t#S256`) is not a bearer token.
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({}),
+    ] {
+        let token = issuer
+            .token()
+            .claim("tenant", "acme")
+            .claim("cnf", cnf)
+            .sign();
+        assert_invalid_token(&send(&app, &token).await, K::BoundToken.description());
+    }
+    // `nbf` after `exp`, both within the leeway: valid at no instant.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = issuer
+        .token()
+        .claim("tenant", "acme")
+        .claim("exp", now + 10)
+        .claim("nbf", now + 20)
+        .sign();
+    assert_invalid_token(&send(&app, &token).await, K::InvalidClaims.description());
+    assert_eq!(hits.get(), 1);
+    assert_eq!(issuer.fetch_count(), 1);
+}
+
+#[tokio::test]
+async fn a_cookie_the_layer_does_not_read_never_denies_service() {
+    let issuer = TestIssuer::start().await;
+    let token = issuer.token().sign();
+    for layer in [
+        issuer.layer().token_from_cookie("session"),
+        issuer.layer().token_from_cookie("session").optional(),
+    ] {
+        let (app, _) = app(layer);
+        for cookie in [
+            &b"theme=caf\xc3\xa9"[..],
+            b"theme=caf\xe9; x=\xff",
+            b"\xfe\xff",
+        ] {
+            let request = Request::get("/me")
+                .header("authorization", format!("Bearer {token}"))
+                .header(
+                    "cookie",
+                    axum::http::HeaderValue::from_bytes(cookie).unwrap(),
+                )
+                .body(Body::empty())
+                .unwrap();
+            let reply = send_request(&app, request).await;
+            assert_eq!(reply.status, StatusCode::OK, "{cookie:?}: {reply:?}");
+        }
+        // The token in our cookie, another cookie with Latin-1 bytes beside it.
+        let request = Request::get("/me")
+            .header("cookie", "theme=x")
+            .header(
+                "cookie",
+                axum::http::HeaderValue::from_bytes(
+                    format!("session={token}; lang=fran\u{e7}ais").as_bytes(),
+                )
+                .unwrap(),
+            )
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send_request(&app, request).await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn published_private_keys_are_skipped_whatever_their_kty() {
+    let issuer = TestIssuer::start().await;
+    let rsa = issuer.key(Algorithm::RS256);
+    let mut leaked = Vec::new();
+    for (alg, member) in [
+        (Algorithm::RS256, "d"),
+        (Algorithm::RS256, "p"),
+        (Algorithm::RS256, "qi"),
+        (Algorithm::ES256, "d"),
+        (Algorithm::EdDSA, "d"),
+    ] {
+        let mut jwk = issuer.key(alg).jwk();
+        jwk[member] = json!("AQAB");
+        jwk["kid"] = json!(format!("{}-{member}", jwk["kid"].as_str().unwrap()));
+        leaked.push(jwk);
+    }
+    leaked.push(rsa.jwk());
+    let auth = JwksAuth::from_jwks(json!({ "keys": leaked }));
+    let status = auth.status();
+    assert_eq!(status.kids, [rsa.kid()]);
+    assert_eq!(status.skipped.len(), 5);
+    assert!(
+        status
+            .skipped
+            .iter()
+            .all(|s| s.reason == jwks_auth::SkipReason::PrivateKey)
+    );
+}
