@@ -9,10 +9,9 @@
 mod common;
 
 use axum::Router;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jwks_auth::testing::TestIssuer;
-use jwks_auth::{AuthError, AuthErrorKind, Authorize, RequireScope, StandardClaims};
+use jwks_auth::{AuthError, AuthErrorKind, Authorize, StandardClaims};
 use serde_json::json;
 
 #[tokio::main]
@@ -30,19 +29,21 @@ async fn main() {
                 _ => Err(AuthErrorKind::AccessDenied.into()),
             },
         )
-        // Our API's error format, keeping the RFC 6750 challenge.
+        // Our API's error format. `response_with_body` starts from the default response,
+        // so the status, the RFC 6750 challenge, `Cache-Control` and (on 503)
+        // `Retry-After` are kept; `as_str()` is a stable code per kind.
         .on_rejection(|err: &AuthError| {
-            let body = json!({ "error": err.kind().error_code(), "message": err.to_string() });
-            let mut response = (err.status(), axum::Json(body)).into_response();
-            if let Some(challenge) = err.www_authenticate() {
-                response.headers_mut().insert("www-authenticate", challenge);
-            }
-            response
+            err.response_with_body(axum::Json(json!({
+                "error": err.kind().error_code(),
+                "code": err.kind().as_str(),
+                "message": err.to_string(),
+            })))
         });
 
     let orders = Router::new()
         .route("/orders", post(|| async { "order created" }))
-        .route_layer(RequireScope::all(["orders:write"]));
+        // Typed to the layer's claims: `RequireScope::all` would do for `StandardClaims`.
+        .route_layer(auth.require_scopes(["orders:write"]));
     let admin = Router::new()
         .route("/admin", get(|| async { "admin area" }))
         .route_layer(Authorize::predicate(|c: &StandardClaims| {

@@ -19,18 +19,67 @@ use tower_layer::Layer;
 
 use crate::claims::{Claims, StandardClaims};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::layer::JwksAuth;
 use crate::respond::LayerResponder;
 
 /// Claims that carry OAuth scopes.
 ///
-/// Implemented for [`StandardClaims`] and `serde_json::Value`; implement it for your own
-/// claims type to use [`Authorize::all_scopes`] with it.
+/// Implemented for [`StandardClaims`] and `serde_json::Value`. For your own claims type,
+/// implement [`scope_claim`](Self::scope_claim) (and [`scp_claim`](Self::scp_claim) if
+/// your provider sends `scp`): one line, no derive. Then
+/// [`JwksAuth::require_scopes`](crate::JwksAuth::require_scopes) works for it.
+///
+/// ```
+/// use jwks_auth::Scopes;
+///
+/// #[derive(Clone, serde::Deserialize)]
+/// struct MyClaims {
+///     sub: String,
+///     #[serde(default)]
+///     scope: String,
+/// }
+///
+/// impl Scopes for MyClaims {
+///     fn scope_claim(&self) -> Option<&str> {
+///         Some(&self.scope)
+///     }
+/// }
+///
+/// let claims = MyClaims { sub: "u".into(), scope: "orders:read orders:write".into() };
+/// assert!(claims.has_scope("orders:write"));
+/// assert!(!claims.has_scope("orders"));
+/// ```
 pub trait Scopes {
-    /// Whether the token grants `scope` (exact, case-sensitive).
-    fn has_scope(&self, scope: &str) -> bool;
+    /// The `scope` claim: space-separated scopes (RFC 8693 §4.2, RFC 9068).
+    fn scope_claim(&self) -> Option<&str> {
+        None
+    }
+
+    /// The `scp` claim, as Entra and Okta send it: entries, each possibly space-separated.
+    fn scp_claim(&self) -> &[String] {
+        &[]
+    }
+
+    /// Whether the token grants `scope` (exact, case-sensitive). By default, a word of
+    /// [`scope_claim`](Self::scope_claim) or of an entry of [`scp_claim`](Self::scp_claim).
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scope_claim()
+            .into_iter()
+            .chain(self.scp_claim().iter().map(String::as_str))
+            .flat_map(|s| s.split(' '))
+            .any(|w| !w.is_empty() && w == scope)
+    }
 }
 
 impl Scopes for StandardClaims {
+    fn scope_claim(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    fn scp_claim(&self) -> &[String] {
+        &self.scp
+    }
+
     fn has_scope(&self, scope: &str) -> bool {
         StandardClaims::has_scope(self, scope)
     }
@@ -68,7 +117,15 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 ///
 /// A request that reaches the layer without claims (no token behind an
 /// [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
-/// at all) is answered 401 with a bare `Bearer` challenge: fail closed.
+/// at all) is answered 401 with a bare `Bearer` challenge: fail closed. Behind a
+/// `JwksAuth`, every answer (401 and 403) goes through its renderer: its `realm` and its
+/// [`on_rejection`](crate::JwksAuth::on_rejection) hook.
+///
+/// Prefer the typed constructors on the layer, [`JwksAuth::require_scopes`] and
+/// [`JwksAuth::authorize`]: their claims type is the layer's, so a mismatch cannot
+/// compile. A route layer whose claims type differs from the layer's (say
+/// `RequireScope::all` under a `.claims::<MyClaims>()` layer) is a wiring mistake: it
+/// answers 500 and logs an ERROR naming both types, never a misleading 401.
 ///
 /// # Example
 ///
@@ -178,6 +235,66 @@ impl RequireScope {
 
     /// At least one of `scopes` is required.
     pub fn any(scopes: impl IntoIterator<Item = impl Into<String>>) -> Authorize<StandardClaims> {
+        Authorize::any_scope(scopes)
+    }
+}
+
+/// Route layers typed to the layer's claims type: a mismatch between the route layer and
+/// the layer above it cannot compile.
+impl<T: Send + Sync + 'static> JwksAuth<T> {
+    /// A route layer that lets a request through when `test` accepts its claims, and
+    /// answers 403 ([`AuthErrorKind::AccessDenied`]) otherwise; typed to this layer's
+    /// claims.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use jwks_auth::JwksAuth;
+    ///
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct MyClaims { roles: Vec<String> }
+    ///
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json").claims::<MyClaims>();
+    /// let app: Router = Router::new()
+    ///     .route("/admin", get(|| async { "admin" }))
+    ///     .route_layer(auth.authorize(|c| c.roles.iter().any(|r| r == "admin")))
+    ///     .layer(auth);
+    /// ```
+    pub fn authorize<F>(&self, test: F) -> Authorize<T>
+    where
+        F: Fn(&T) -> bool + Send + Sync + 'static,
+    {
+        Authorize::predicate(test)
+    }
+
+    /// A route layer running `check` on the claims, answering with the [`AuthError`] it
+    /// returns; typed to this layer's claims.
+    pub fn authorize_with<F>(&self, check: F) -> Authorize<T>
+    where
+        F: Fn(&T) -> Result<(), AuthError> + Send + Sync + 'static,
+    {
+        Authorize::new(check)
+    }
+
+    /// A route layer requiring every one of `scopes` (403 `insufficient_scope` naming
+    /// them otherwise); typed to this layer's claims, which implement [`Scopes`].
+    pub fn require_scopes(
+        &self,
+        scopes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Authorize<T>
+    where
+        T: Scopes,
+    {
+        Authorize::all_scopes(scopes)
+    }
+
+    /// A route layer requiring at least one of `scopes`; typed to this layer's claims.
+    pub fn require_any_scope(
+        &self,
+        scopes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Authorize<T>
+    where
+        T: Scopes,
+    {
         Authorize::any_scope(scopes)
     }
 }

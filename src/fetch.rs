@@ -187,8 +187,8 @@ pub(crate) async fn fetch(
 ) -> Result<Fetched, RefreshError> {
     let client = transport.client_for(url);
     match tokio::time::timeout(timeout, fetch_inner(client, url, validators, timeout)).await {
-        Ok(result) => result,
-        Err(_) => Err(RefreshError::new(RefreshErrorKind::Timeout)),
+        Ok(result) => result.map_err(|e| e.at(url.as_str())),
+        Err(_) => Err(RefreshError::new(RefreshErrorKind::Timeout).at(url.as_str())),
     }
 }
 

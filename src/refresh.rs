@@ -172,6 +172,14 @@ impl RefreshTask {
         result
     }
 
+    /// The key set URL being fetched: the configured one, or the one discovered.
+    fn key_set_url(&self) -> Option<&Url> {
+        match (&self.jwks_url, &self.target) {
+            (Some(url), _) | (None, Target::Jwks(url)) => Some(url),
+            (None, Target::Discovery { .. }) => None,
+        }
+    }
+
     /// Applies one attempt's result to the store; returns the delay before the next.
     fn apply(
         &mut self,
@@ -197,17 +205,22 @@ impl RefreshTask {
                 body,
                 validators,
                 cache,
-            }) => KeySet::from_json(&body).map(|keys| {
-                tracing::info!(
-                    keys = keys.len(),
-                    skipped = keys.skipped().len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "jwks-auth: key set refreshed"
-                );
-                self.validators = validators;
-                store.publish(keys);
-                cache
-            }),
+            }) => KeySet::from_json(&body)
+                .map_err(|e| match self.key_set_url() {
+                    Some(url) => e.at(url.as_str()),
+                    None => e,
+                })
+                .map(|keys| {
+                    tracing::info!(
+                        keys = keys.len(),
+                        skipped = keys.skipped().len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "jwks-auth: key set refreshed"
+                    );
+                    self.validators = validators;
+                    store.publish(keys);
+                    cache
+                }),
             Err(e) => Err(e),
         };
         let (outcome, delay) = match outcome {

@@ -92,6 +92,60 @@ struct MyClaims {
     sub: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+impl jwks_auth::Scopes for MyClaims {
+    fn scope_claim(&self) -> Option<&str> {
+        Some(&self.scope)
+    }
+}
+
+#[tokio::test]
+async fn typed_route_layers_work_for_a_custom_claims_type() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer.layer().claims::<MyClaims>();
+    let app: Router = Router::new()
+        .route(
+            "/orders",
+            get(|Claims(c): Claims<MyClaims>| async move { c.sub.clone() }),
+        )
+        .route_layer(auth.require_scopes(["orders:write"]))
+        .merge(
+            Router::new()
+                .route("/admin", get(|| async { "admin" }))
+                .route_layer(auth.authorize(|c: &MyClaims| c.roles.iter().any(|r| r == "admin"))),
+        )
+        .layer(auth);
+    let with_scope = issuer.token().scope("orders:write").sign();
+    let without = issuer.token().scope("orders:read").sign();
+    let admin = issuer.token().claim("roles", json!(["admin"])).sign();
+    let reply = send_request(&app, get_with("/orders", Some(&with_scope))).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "user-1")
+    );
+    let reply = send_request(&app, get_with("/orders", Some(&without))).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply
+            .challenge()
+            .unwrap()
+            .contains(r#"scope="orders:write""#)
+    );
+    assert_eq!(
+        send_request(&app, get_with("/admin", Some(&admin)))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send_request(&app, get_with("/admin", Some(&without)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]

@@ -529,3 +529,33 @@ async fn no_cache_means_the_configured_interval() {
         "the 5 min interval (±10 %), not a day: {next:?}"
     );
 }
+
+#[tokio::test]
+async fn refresh_errors_name_the_url_and_keep_the_cause() {
+    use std::error::Error as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    drop(listener);
+    let auth = JwksAuth::new(dead.clone()).fetch_timeout(Duration::from_secs(2));
+    let err = auth.refresh_now().await.unwrap_err();
+    assert_eq!(err.kind(), &RefreshErrorKind::Connect);
+    assert_eq!(err.url(), Some(dead.as_str()));
+    assert!(err.to_string().contains(&dead), "{err}");
+    assert!(
+        err.source().is_some(),
+        "the transport error is kept as the cause"
+    );
+
+    let issuer = TestIssuer::start().await;
+    issuer.set_behavior(JwksBehavior::Body("{\"keys\": 7}".into()));
+    let err = issuer.layer().refresh_now().await.unwrap_err();
+    assert_eq!(err.kind(), &RefreshErrorKind::InvalidJwks);
+    assert_eq!(err.url(), Some(issuer.jwks_url().as_str()));
+    issuer.set_behavior(JwksBehavior::Status(500));
+    let err = issuer.layer().refresh_now().await.unwrap_err();
+    assert_eq!(err.kind(), &RefreshErrorKind::Status(500));
+    assert_eq!(
+        err.to_string(),
+        format!("key set server answered 500 ({})", issuer.jwks_url())
+    );
+}

@@ -77,8 +77,9 @@ impl std::error::Error for ConfigError {}
 /// A failed attempt to fetch or use a key set. The last good key set is kept.
 #[derive(Debug, Clone)]
 pub struct RefreshError {
-    kind: RefreshErrorKind,
+    pub(crate) kind: RefreshErrorKind,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    url: Option<Arc<str>>,
 }
 
 /// Why a refresh failed.
@@ -117,7 +118,24 @@ pub enum RefreshErrorKind {
 
 impl RefreshError {
     pub(crate) fn new(kind: RefreshErrorKind) -> Self {
-        Self { kind, source: None }
+        Self {
+            kind,
+            source: None,
+            url: None,
+        }
+    }
+
+    /// The same error, naming the URL that was fetched (kept if already set).
+    pub(crate) fn at(mut self, url: &str) -> Self {
+        if self.url.is_none() {
+            self.url = Some(Arc::from(url));
+        }
+        self
+    }
+
+    /// The URL whose fetch failed (the key set or the discovery document), if any.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
     }
 
     pub(crate) fn with_source(
@@ -127,6 +145,7 @@ impl RefreshError {
         Self {
             kind,
             source: Some(Arc::new(source)),
+            url: None,
         }
     }
 
@@ -144,6 +163,16 @@ impl RefreshError {
 
 impl fmt::Display for RefreshError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_kind(f)?;
+        if let Some(url) = &self.url {
+            write!(f, " ({url})")?;
+        }
+        Ok(())
+    }
+}
+
+impl RefreshError {
+    fn fmt_kind(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             RefreshErrorKind::Config(e) => write!(f, "configuration: {e}"),
             RefreshErrorKind::Connect => f.write_str("could not reach the key set server"),
