@@ -23,6 +23,22 @@
 //! handlers as [`Claims<T>`]. Key rotation, identity provider outages and hostile tokens
 //! are handled by the layer; see below for how.
 //!
+//! # The shape of it
+//!
+//! A [`JwksAuth`] is plain configuration: building it and calling its setters does no
+//! I/O, parses nothing and needs no runtime, like tower-http's `CorsLayer`. The first time
+//! it is used (as a layer, or through [`ready`](JwksAuth::ready),
+//! [`status`](JwksAuth::status), [`verify`](JwksAuth::verify)) it builds its runtime state
+//! once: the **key stores** (the key set snapshot and the refresh task of each key
+//! source) and the **authenticator** (rules, cache, check, token sources). Clones share
+//! both. Layers derived from one `JwksAuth` by request options (`.optional()`, a check,
+//! token sources, the rejection hook, the claims type) share its key stores: one fetch
+//! and one refresh task for a required and an optional route. Every rejection, the
+//! layer's and the route layers' and a handler's [`AuthError`], goes through one renderer,
+//! with the configured realm and [`on_rejection`](JwksAuth::on_rejection) hook. The
+//! refresh task ends with the last clone of the layer, and is started again if the
+//! runtime that ran it is gone.
+//!
 //! # Putting it together
 //!
 //! Authentication is the layer; authorization is a route layer ([`RequireScope`],
@@ -31,8 +47,8 @@
 //! shape of rejections, and which issuers to trust.
 //!
 //! ```
-//! use axum::{routing::{get, post}, Router, response::IntoResponse};
-//! use jwks_auth::{AuthErrorKind, Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
+//! use axum::{routing::{get, post}, Router};
+//! use jwks_auth::{AuthError, AuthErrorKind, Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
 //!
 //! let auth = JwksAuth::multi_issuer()
 //!     .trust_discovered_issuer("https://login.acme.example")
@@ -43,7 +59,7 @@
 //!         Some(serde_json::Value::Bool(true)) => Ok(()),
 //!         _ => Err(AuthErrorKind::AccessDenied.into()),
 //!     })
-//!     .on_rejection(|err| (err.status(), err.to_string()).into_response());
+//!     .on_rejection(|err: &AuthError| err.response_with_body(err.kind().as_str()));
 //!
 //! let app: Router = Router::new()
 //!     .route("/orders", post(|| async { "created" }))
@@ -60,11 +76,17 @@
 //!     .layer(auth);
 //! ```
 //!
+//! For your own claims type, take the route layers from the layer itself:
+//! [`JwksAuth::require_scopes`] and [`JwksAuth::authorize`] are typed to its claims (with
+//! [`Scopes`] implemented in one line), so a route layer for another type cannot compile.
+//!
 //! Token sources: the `Authorization: Bearer` header unless turned off
 //! ([`JwksAuth::bearer_header`]), plus any of [`JwksAuth::token_from_cookie`],
 //! [`JwksAuth::token_from_header`], [`JwksAuth::token_from`] and, only when asked for,
 //! [`JwksAuth::token_from_query`]. Two sources carrying different tokens are a malformed
-//! request (400): the layer never chooses between two credentials.
+//! request (400): the layer never chooses between two credentials. A cookie source reads
+//! only its own cookie, parsed pair by pair over the raw bytes of every `Cookie` header:
+//! other cookies, whatever their bytes, never change the answer.
 //!
 //! # Responses (RFC 6750)
 //!
@@ -79,7 +101,13 @@
 //! Bodies are small JSON: `{"error":…,"error_description":…}`. Descriptions are fixed
 //! strings ([`AuthErrorKind::description`]): nothing from the request (token, `kid`, claims)
 //! is ever echoed. The [`AuthError`] rides in the response extensions for outer layers
-//! to log. The inner service's error type is never changed.
+//! to log; [`AuthErrorKind::as_str`] is a stable snake_case code per kind for logs and
+//! custom bodies. [`AuthError::response_with_body`] replaces the body and keeps the
+//! status, the challenge, `Cache-Control` and `Retry-After`. The inner service's error
+//! type is never changed.
+//!
+//! A configured realm is in every challenge: the layer's, the route layers', and those of
+//! [`AuthError`]s returned by handlers behind the layer (the layer renders them again).
 //!
 //! # Verification rules
 //!
@@ -91,14 +119,20 @@
 //!   last-wins; we reject, closing parser-differential attacks);
 //! - the algorithm must be in the allow-list (default RS256/384/512, PS256/384/512, ES256,
 //!   ES384, EdDSA) *and* fit the selected key's type, curve and `alg`. `none` and HS* are
-//!   never accepted. `jku`, `x5u`, `jwk`, `x5c` are never used to find a key. Any `crit`
+//!   not even [`Algorithm`]s, so they cannot be configured. `jku`, `x5u`, `jwk`, `x5c` are never used to find a key. Any `crit`
 //!   header is rejected (this crate implements no JWS extension). JWE is rejected;
 //! - key selection by `kid` in a prebuilt map. A `kid` naming a key of the wrong type is a
 //!   rejection, with no fallback. A token without `kid` is tried against the keys fitting
-//!   its algorithm, at most [`keys::MAX_KIDLESS_CANDIDATES`] of them;
+//!   its algorithm, at most [`limits::MAX_KIDLESS_CANDIDATES`] of them;
 //! - `exp` required; `nbf` checked; leeway 60 s; `iss` exact match when configured; `aud`
 //!   (string or array) when configured. NumericDates may be fractional. A registered claim
 //!   of the wrong JSON type (`exp: "123"`, `aud: 5`, `sub: 1`) is invalid, never "absent".
+//!   A token whose `nbf` is later than its `exp` is valid at no instant: invalid;
+//! - [`require_claims`](JwksAuth::require_claims): a claim whose value is `null` counts as
+//!   missing;
+//! - a token carrying `cnf` (sender-constrained: DPoP `jkt`, mutual-TLS `x5t#S256`) is
+//!   rejected when presented as a bearer token ([`AuthErrorKind::BoundToken`]): a stolen
+//!   bound token must not replay as a plain bearer token (RFC 9449 §7.2, RFC 8705).
 //!
 //! # Key sources
 //!
@@ -107,7 +141,8 @@
 //!   discovery document (`/.well-known/openid-configuration`, then RFC 8414's
 //!   `/.well-known/oauth-authorization-server`), whose `issuer` must equal the configured
 //!   one exactly; `iss` is then enforced on every token.
-//! - [`JwksAuth::from_jwks`]: a fixed key set, for offline use and tests.
+//! - [`JwksAuth::from_jwks`]: a fixed key set, for offline use and tests (parsed once, at
+//!   first use).
 //!
 //! None of them does I/O or needs a runtime when built. The refresh task starts when the
 //! layer is first used inside a Tokio runtime (`Layer::layer`, a request, [`JwksAuth::ready`],
@@ -116,14 +151,26 @@
 //! # Keys and refresh
 //!
 //! The key set is an immutable snapshot in an `ArcSwap`, built once per fetch. Each JWK is
-//! parsed on its own; unusable keys are skipped and listed in [`Status::skipped`] (see
-//! [`keys`] for what is skipped). A background task refreshes it every 5 minutes (±10 %)
-//! or at `Cache-Control: max-age` (clamped to [1 min, 24 h]) with conditional requests.
-//! An unknown `kid` forces one refresh (single flight, at most one per 30 s cooldown) and
-//! the request waits for it, so the first token after a rotation is accepted. On failure
+//! parsed on its own; unusable keys are skipped and listed in [`Status::skipped`] with a
+//! [`SkipReason`]: symmetric keys, keys carrying private members (`d`, and for RSA `p`,
+//! `q`, `dp`, `dq`, `qi`, `oth`, whatever the `kty`), `use`/`key_ops` not for
+//! verification, an unusable `alg`, weak or oversized RSA, unsupported curves, bad
+//! encodings, and keys past [`limits::MAX_KEYS`].
+//!
+//! A background task refreshes the set every 5 minutes (±10 %) or at `Cache-Control:
+//! max-age` (clamped to [1 min, 24 h], and never later than an interval you set with
+//! [`refresh_interval`](JwksAuth::refresh_interval)) with conditional requests. An
+//! unknown `kid` forces one refresh (single flight, at most one per 30 s cooldown, never
+//! less than 1 s) and the request waits for it, so the first token after a rotation is
+//! accepted. On failure
 //! the last good set is kept and retried with backoff; after 24 h without a good refresh
 //! requests get 503. HTTP: connect 2 s, total 5 s, 512 KiB body cap, no redirects, `https`
-//! except on loopback. The task ends when the last clone of the layer is dropped.
+//! except on loopback. The default client honours `HTTPS_PROXY`, `HTTP_PROXY`,
+//! `ALL_PROXY` and `NO_PROXY` as curl and Go do, but never sends a loopback URL through a
+//! proxy. The task ends when the last clone of the layer is dropped; if the runtime that
+//! ran it is dropped instead (a layer kept in a static across test runtimes), the next
+//! use starts a new one. A [`RefreshError`] names the URL it fetched and keeps the
+//! transport error as its `source()`.
 //!
 //! Decisions where the design left room, all fail-closed:
 //!
@@ -135,12 +182,22 @@
 //! - while there is no key set, a request can start a forced refresh only once per
 //!   cooldown; others get 503 at once with `Retry-After` set to the next scheduled attempt
 //!   (clamped to [1 s, 60 s]);
-//! - `Cache-Control: no-store` means "use the refresh interval"; `max-age` takes the
-//!   smallest value when repeated; other directives are ignored;
+//! - `Cache-Control: no-store` and `no-cache` mean "use the refresh interval", never
+//!   "refetch per request"; `max-age` takes the smallest value when repeated; other
+//!   directives are ignored;
 //! - after a key set fetch fails, a discovered JWKS URL is discovered again on the next
 //!   attempt (the provider may have moved its keys);
-//! - a `304` counts as a successful refresh (it resets staleness and the failure count),
-//!   but a `304` without a key set to keep is an error.
+//! - a `304` counts as a successful refresh (it resets staleness and the failure count)
+//!   only when the request carried a validator (`If-None-Match`, `If-Modified-Since`) and
+//!   there is a key set to keep; otherwise it is a failure;
+//! - a discovery document naming another issuer is fatal for [`JwksAuth::ready`], which
+//!   returns it at once naming both values (a trailing-slash difference is called out);
+//!   the task keeps retrying in case the provider fixes it;
+//! - builder-order mistakes never fail silently: [`claims`](JwksAuth::claims) after
+//!   [`check`](JwksAuth::check) (the check would be lost) and
+//!   [`issuer`](JwksAuth::issuer) on a multi-issuer layer are [`ConfigError`]s: `ready()`
+//!   returns them and every request gets 503;
+//! - an HTTP client that cannot be built is terminal: `ready()` returns the error at once.
 //!
 //! # Verified-token cache
 //!
@@ -160,7 +217,7 @@
 //! | issuer / audience | not checked | [`JwksAuth::issuer`], [`JwksAuth::audience`] |
 //! | max token size | 16 KiB | [`JwksAuth::max_token_len`] |
 //! | refresh interval | 5 min ±10 % | [`JwksAuth::refresh_interval`] |
-//! | forced-refresh cooldown | 30 s | [`JwksAuth::cooldown`] |
+//! | forced-refresh cooldown | 30 s (at least 1 s) | [`JwksAuth::cooldown`] |
 //! | max staleness | 24 h | [`JwksAuth::max_stale`] |
 //! | fetch timeout | 5 s (connect 2 s) | [`JwksAuth::fetch_timeout`] |
 //! | plain http | loopback only | [`JwksAuth::allow_http`] |
@@ -175,20 +232,40 @@
 //!
 //! # Layout
 //!
-//! As in the design, one file per concern: `layer` ([`JwksAuth`], its builder and the
-//! multi-issuer stores), `service` ([`JwksAuthService`]), `token` (token sources and RFC
-//! 6750 header parsing), `verify` (header, claims, key selection, signature), [`keys`]
-//! (the key set snapshot), `refresh` (store, schedule, cooldown, task), `fetch` (HTTP and
-//! discovery), `claims` ([`Claims`], [`StandardClaims`]), `error`. Added to the design's
-//! layout, each for one reason: `crypto` (the compile-time signature backend in one
-//! place), `cache` (the opt-in verified-token cache), `authorize` ([`Authorize`],
-//! [`RequireScope`]: per-route checks are a layer of their own), and `testing` (feature
-//! `test-util`: a real loopback identity provider for tests and demos).
+//! One concept per file; the modules form a DAG (no two import each other). In the order
+//! a request meets them:
 //!
-//! Outside `src/`: `tests/` has one integration suite per concern, with hostile input in
-//! `adversarial.rs` (by class) and `properties.rs` (proptest); `interop/` holds the Node
-//! run against `jose` and `oidc-provider` that `.ci/run` starts; `SECURITY.md` is the
-//! threat model and what each class of attack gets.
+//! - `layer` ([`JwksAuth`]: plain configuration, constructors, operator handles, `impl
+//!   Layer`) and `builder` (its setters, each O(1));
+//! - `config` (the configuration in two parts, the key source and the request options,
+//!   and their validation into [`ConfigError`]s);
+//! - `service` ([`JwksAuthService`]) and [`future`] (the response futures);
+//! - `authenticate` (the whole request-time decision, top to bottom: credentials, cache,
+//!   verification, check, verdict);
+//! - `token` (credentials: RFC 6750 parsing and the other token sources);
+//! - `verify` (size, shape, header, claims, key selection, signature) on `json` (strict
+//!   JSON: no duplicate members) and `alg` (the [`Algorithm`] type, key families,
+//!   base64url: the leaf);
+//! - `keys` (the key set snapshot, per-key filtering, [`SkipReason`]) and `crypto` (the
+//!   compile-time signature backend);
+//! - `cache` (the verified-token cache, typed over the claims type);
+//! - `respond` (the one renderer of rejections, and `AuthError`'s responses);
+//! - `authorize` ([`Authorize`], [`RequireScope`], [`Scopes`], and the typed route layers
+//!   on `JwksAuth`);
+//! - `claims` ([`Claims`], [`StandardClaims`]);
+//! - `store` (a key source's snapshot, its forced-refresh gate and what the task reports),
+//!   `status` ([`Status`]), `refresh` (the background task: schedule, backoff, its own
+//!   state, its life cycle) and `fetch` (HTTP, discovery, proxies, limits);
+//! - `error` ([`AuthError`], [`AuthErrorKind`]; `error/operator.rs`: [`ConfigError`],
+//!   [`RefreshError`], [`ReadyError`]) and [`limits`] (every bound, in one place);
+//! - [`testing`] (feature `test-util`: a real loopback identity provider; `key.rs` the
+//!   keys, `token.rs` the token builder).
+//!
+//! Outside `src/`: `tests/` has one integration suite per concern (`builder.rs` for how
+//! layers are built and share state), with hostile input in `adversarial.rs` (by class)
+//! and `properties.rs` (proptest); `interop/` holds the Node run against `jose` and
+//! `oidc-provider` that `.ci/run` starts; `SECURITY.md` is the threat model and what each
+//! class of attack gets; `CHANGELOG.md` lists the breaking changes.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -238,3 +315,8 @@ pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;
 pub use status::Status;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

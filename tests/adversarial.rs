@@ -1355,3 +1355,52 @@ async fn rfc_6750_transport() {
     }
     t.report();
 }
+
+#[tokio::test]
+async fn sender_constrained_tokens_as_bearer_tokens() {
+    let t = Target::start("sender-constrained tokens as bearer tokens").await;
+    t.accepts("no cnf", &t.issuer().token().sign()).await;
+    let thumbprint = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    let cnfs = [
+        json!({ "jkt": thumbprint }),
+        json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+        json!({ "jkt": thumbprint, "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+        json!({ "jwk": t.issuer().key(Algorithm::ES256).jwk() }),
+        json!({ "kid": "dpop-key" }),
+        json!({}),
+        json!(null),
+        json!(""),
+        json!([]),
+        json!(thumbprint),
+    ];
+    for cnf in cnfs {
+        let token = t.issuer().token().claim("cnf", cnf.clone()).sign();
+        t.rejects(&format!("cnf {cnf}"), &token, K::BoundToken)
+            .await;
+    }
+    // Whatever the algorithm, and with or without kid.
+    for alg in [Algorithm::RS256, Algorithm::ES384, Algorithm::EdDSA] {
+        let token = t
+            .issuer()
+            .token()
+            .alg(alg)
+            .claim("cnf", json!({ "jkt": thumbprint }))
+            .sign();
+        t.rejects(&format!("{alg} with cnf.jkt"), &token, K::BoundToken)
+            .await;
+        let token = t
+            .issuer()
+            .token()
+            .alg(alg)
+            .no_kid()
+            .claim("cnf", json!({ "jkt": thumbprint }))
+            .sign();
+        t.rejects(
+            &format!("{alg} without kid, with cnf.jkt"),
+            &token,
+            K::BoundToken,
+        )
+        .await;
+    }
+    t.report();
+}

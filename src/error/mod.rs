@@ -181,7 +181,7 @@ impl fmt::Display for AuthErrorKind {
 
 /// A rejected request: what went wrong, and how to answer it.
 ///
-/// `AuthError` is what the layer answers with (through its [`IntoResponse`] impl) and it
+/// `AuthError` is what the layer answers with (through its [`IntoResponse`](axum::response::IntoResponse) impl) and it
 /// also rides in the rejection response's extensions, so outer layers can log it:
 ///
 /// ```
