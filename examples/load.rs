@@ -1,28 +1,25 @@
-//! A bounded load test over real loopback HTTP: the example server's `/public` and `/me`
-//! routes, with and without the verified-token cache.
+//! The HTTP load benchmark: the `protected_api` example server on one pinned core, `wrk`
+//! on the other, real loopback HTTP.
 //!
 //! ```text
-//! cargo run --release --example load                       # 5 s per scenario, 16 connections
-//! cargo run --release --example load -- --seconds 10 --connections 32
+//! apt-get install wrk                        # the load generator (Debian package)
+//! cargo build --release --example protected_api
+//! cargo run --release --example load         # 3 rounds × 5 s per row, 16 connections
+//! cargo run --release --example load -- --seconds 10 --rounds 5 --connections 32
 //! ```
 //!
-//! The server (the same routes as `protected_api`), its identity provider and the load
-//! generator share the machine, so absolute numbers mostly tell how the machine is
-//! shared; compare the rows of one run.
+//! Rows: `/public` (no auth, the same request headers), then `/whoami` (the `sub` as
+//! text) for RS256, ES256 and EdDSA, with the default verified-token cache and a repeated
+//! token ("cached") and with the cache off ("cold", every request verifies the
+//! signature), and `/me` (claims as JSON) for RS256. Rounds alternate the rows so that
+//! the machine's drift hits every row alike; each figure is the median of its rounds.
+//! The server is single-threaded on its core, so µs per request is 1 / throughput.
 
-mod common;
-
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use jwks_auth::Algorithm;
 use jwks_auth::testing::TestIssuer;
-
-struct Outcome {
-    requests: usize,
-    failures: usize,
-    latencies_us: Vec<u32>,
-    elapsed: Duration,
-}
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -33,120 +30,182 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn start_api(auth: jwks_auth::JwksAuth) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, common::routes(auth)).await;
-    });
-    format!("http://{addr}")
+fn require(tool: &str, hint: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("load: `{tool}` is required ({hint})");
+        std::process::exit(2);
+    }
 }
 
-async fn drive(
-    url: String,
-    token: Option<String>,
-    connections: usize,
-    duration: Duration,
-) -> Outcome {
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (url, token) = (url.clone(), token.clone());
-        workers.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("client");
-            let mut latencies = Vec::new();
-            let mut failures = 0;
-            while Instant::now() < deadline {
-                let mut request = client.get(&url);
-                if let Some(t) = &token {
-                    request = request.header("authorization", format!("Bearer {t}"));
-                }
-                let sent = Instant::now();
-                match request.send().await {
-                    Ok(r) if r.status() == 200 => {
-                        let _ = r.bytes().await;
-                        latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                    _ => failures += 1,
-                }
-            }
-            (latencies, failures)
-        }));
+/// The `protected_api` binary next to this one (same profile), built if missing.
+fn server_binary() -> std::path::PathBuf {
+    let mut dir = std::env::current_exe().expect("own path");
+    dir.pop();
+    let path = dir.join(format!("protected_api{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "--release", "--example", "protected_api"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "building protected_api failed");
     }
-    let mut outcome = Outcome {
-        requests: 0,
-        failures: 0,
-        latencies_us: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
-    for w in workers {
-        let (latencies, failures) = w.await.expect("worker");
-        outcome.failures += failures;
-        outcome.latencies_us.extend(latencies);
-    }
-    outcome.elapsed = started.elapsed();
-    outcome.requests = outcome.latencies_us.len();
-    outcome.latencies_us.sort_unstable();
-    outcome
+    path
 }
 
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+struct Server {
+    child: Child,
+    base: String,
 }
 
-#[tokio::main]
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `protected_api` pinned to core 0.
+fn start_server(jwks: &str, cache_entries: Option<&str>) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c")
+        .arg("0")
+        .arg(server_binary())
+        .env_clear()
+        .env("JWKS_URL", jwks)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(entries) = cache_entries {
+        cmd.env("JWT_CACHE_ENTRIES", entries);
+    }
+    let mut child = cmd.spawn().expect("start protected_api");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening on ADDR")
+        .to_owned();
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// One `wrk` run pinned to core 1; returns requests per second.
+fn wrk(url: &str, token: Option<&str>, seconds: u64, connections: u64) -> f64 {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "wrk", "-t1"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"));
+    // The same request headers on every row: /public gets an Authorization header too.
+    let token = token.unwrap_or("unused");
+    cmd.arg("-H").arg(format!("Authorization: Bearer {token}"));
+    let out = cmd.arg(url).output().expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let non_2xx = text.contains("Non-2xx");
+    assert!(!non_2xx, "non-2xx answers from {url}:\n{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let seconds = arg("--seconds", 5).clamp(1, 60);
-    let connections = arg("--connections", 16).clamp(1, 256) as usize;
-    let duration = Duration::from_secs(seconds);
+    require("taskset", "util-linux");
+    require("wrk", "apt-get install wrk");
+    let seconds = arg("--seconds", 5);
+    let rounds = arg("--rounds", 3).max(1);
+    let connections = arg("--connections", 16);
 
     let issuer = TestIssuer::start().await;
-    let plain = start_api(issuer.layer()).await;
-    let cached = start_api(issuer.layer().cache(10_000)).await;
-    let token = issuer.token().alg(Algorithm::RS256).expires_in(3600).sign();
+    let jwks = issuer.jwks_url();
+    // Serve the issuer on this (unpinned) process's runtime while the blocking runs go.
+    let cached = start_server(&jwks, None);
+    let cold = start_server(&jwks, Some("0"));
+    let token = |alg| issuer.token().alg(alg).expires_in(3600).sign();
+
+    let mut rows: Vec<(String, String, Option<String>)> =
+        vec![("/public".into(), format!("{}/public", cached.base), None)];
+    for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let t = token(alg);
+        rows.push((
+            format!("/whoami {alg} cached"),
+            format!("{}/whoami", cached.base),
+            Some(t.clone()),
+        ));
+        rows.push((
+            format!("/whoami {alg} cold"),
+            format!("{}/whoami", cold.base),
+            Some(t),
+        ));
+    }
+    let t = token(Algorithm::RS256);
+    rows.push((
+        "/me RS256 cached".into(),
+        format!("{}/me", cached.base),
+        Some(t.clone()),
+    ));
+    rows.push((
+        "/me RS256 cold".into(),
+        format!("{}/me", cold.base),
+        Some(t),
+    ));
+
+    // Warm up both servers (first fetch, allocator, connections).
+    for (_, url, token) in &rows {
+        let (url, token) = (url.clone(), token.clone());
+        tokio::task::spawn_blocking(move || wrk(&url, token.as_deref(), 1, connections))
+            .await
+            .expect("warm-up");
+    }
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    for round in 0..rounds {
+        eprintln!("round {}/{rounds}", round + 1);
+        for (i, (_, url, token)) in rows.iter().enumerate() {
+            let (url, token) = (url.clone(), token.clone());
+            let rps = tokio::task::spawn_blocking(move || {
+                wrk(&url, token.as_deref(), seconds, connections)
+            })
+            .await
+            .expect("wrk");
+            results[i].push(rps);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    let medians: Vec<f64> = results.iter_mut().map(|r| median(r)).collect();
+    let public_us = 1e6 / medians[0];
     println!(
-        "{connections} connections, {seconds} s per scenario, RS256 token, {} cores",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "\nserver: protected_api on core 0; wrk -t1 -c{connections} on core 1; {rounds} rounds × {seconds} s, medians\n"
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "scenario", "requests", "req/s", "p50 µs", "p99 µs", "failures"
+        "| route | req/s | µs/request | vs /public | µs over /public |\n|---|---|---|---|---|"
     );
-    let scenarios = [
-        ("/public (no auth)", format!("{plain}/public"), None),
-        ("/me, layer", format!("{plain}/me"), Some(token.clone())),
-        (
-            "/me, layer + cache",
-            format!("{cached}/me"),
-            Some(token.clone()),
-        ),
-    ];
-    let mut failed = false;
-    for (name, url, token) in scenarios {
-        let o = drive(url, token, connections, duration).await;
-        failed |= o.failures > 0 || o.requests == 0;
+    for (i, (name, _, _)) in rows.iter().enumerate() {
+        let us = 1e6 / medians[i];
         println!(
-            "{:<28} {:>10} {:>10.0} {:>10} {:>10} {:>9}",
-            name,
-            o.requests,
-            o.requests as f64 / o.elapsed.as_secs_f64(),
-            percentile(&o.latencies_us, 0.50),
-            percentile(&o.latencies_us, 0.99),
-            o.failures
+            "| {name} | {:.0} | {us:.2} | {:.2} | {:+.2} |",
+            medians[i],
+            medians[i] / medians[0],
+            us - public_us
         );
     }
-    if failed {
-        eprintln!("some requests failed");
-        std::process::exit(1);
-    }
+    drop((cached, cold));
 }

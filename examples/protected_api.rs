@@ -20,8 +20,9 @@
 //! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | off |
 //! | `JWT_REALM` | the `realm` of every challenge (401, 400 and the 403 of `/admin`) | none |
 //!
-//! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /admin`
-//! (needs scope `admin`), `GET /health` (200 once keys are loaded, else 503). Prints
+//! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /whoami`
+//! (the `sub` as text), `GET /admin` (needs scope `admin`), `GET /health` (200 once keys
+//! are loaded, else 503). Prints
 //! `listening on ADDR` once it accepts connections. Bad configuration exits with status 2.
 
 mod common;

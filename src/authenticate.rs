@@ -95,7 +95,7 @@ where
         Self {
             rules,
             keys,
-            cache: request.cache.filter(|n| *n > 0).map(TokenCache::new),
+            cache: (request.cache > 0).then(|| TokenCache::new(request.cache)),
             check: request.check.clone(),
             sources: request.sources.clone(),
             optional: request.optional,
@@ -172,7 +172,9 @@ where
                     .unwrap_or(false)
             })
         };
-        cache.get(token, now, leeway, key_present).map(Claims)
+        cache
+            .get(token, now, leeway, key_present)
+            .map(|claims| Claims(T::clone(&claims)))
     }
 
     /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
@@ -215,9 +217,14 @@ where
             Ok(claims) => claims,
             Err(kind) => return Verdict::Reject(kind.into()),
         };
-        if let Some(cache) = &self.cache {
-            cache.insert(token, &claims, provenance, now);
-        }
+        let claims = match &self.cache {
+            Some(cache) => {
+                let shared = Arc::new(claims);
+                cache.insert(token, shared.clone(), provenance, now);
+                T::clone(&shared)
+            }
+            None => claims,
+        };
         self.checked(Claims(claims)).into()
     }
 
@@ -262,6 +269,11 @@ where
             extensions.insert(claims);
         }
         extensions.insert(LayerResponder(self.responder.clone()));
+    }
+
+    /// Entries and bytes the verified-token cache holds now (zeros when it is off).
+    pub(crate) fn cache_usage(&self) -> (usize, usize) {
+        self.cache.as_ref().map_or((0, 0), TokenCache::usage)
     }
 
     /// The layer's renderer.

@@ -290,14 +290,21 @@ impl<T> JwksAuth<T> {
     }
 
     /// Cache up to `max_entries` verified tokens, so that a token seen again skips parsing
-    /// and the signature check; `0` turns the cache off. Off by default.
+    /// and the signature check; `0` turns the cache off. On by default with
+    /// [`CACHE_ENTRIES`](crate::limits::CACHE_ENTRIES) (10,000) entries.
     ///
     /// A hit compares the whole token, re-checks `exp`/`nbf`, requires the key that
     /// verified it to still be in the key set, and runs the [`check`](Self::check) again;
-    /// see the [cache notes](crate#verified-token-cache). Memory: at most `max_entries` ×
-    /// (token size cap + claims).
+    /// see the [cache notes](crate#verified-token-cache). Memory: at most `max_entries`
+    /// entries and [`CACHE_BYTES`](crate::limits::CACHE_BYTES) (16 MiB) of tokens, plus
+    /// their claims.
     pub fn cache(mut self, max_entries: usize) -> Self {
-        self.request_mut().cache = Some(max_entries);
+        self.request_mut().cache = max_entries;
         self
+    }
+
+    /// Turn the verified-token cache off: every request verifies its token in full.
+    pub fn no_cache(self) -> Self {
+        self.cache(0)
     }
 }

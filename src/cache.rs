@@ -1,5 +1,5 @@
-//! The verified-token cache ([`JwksAuth::cache`](crate::JwksAuth::cache)), typed over the
-//! layer's claims type.
+//! The verified-token cache, on by default ([`JwksAuth::cache`](crate::JwksAuth::cache)),
+//! typed over the layer's claims type.
 //!
 //! A token that verified once and is seen again skips parsing and the signature check.
 //! What makes that safe:
@@ -14,16 +14,19 @@
 //!   allow-list) depends only on the token and the layer's configuration, both fixed;
 //! - a stale key set (past `max_stale`) is never consulted: the request gets 503 first.
 //!
-//! Memory is bounded: at most `max_entries` tokens, each at most the token size cap
-//! (16 KiB by default) plus its deserialized claims. Entries live in 16 shards, each
-//! behind a mutex held for a hash-map lookup or insert (the only lock on the request
-//! path, and only when the cache is enabled). A full shard first drops expired entries,
-//! then arbitrary ones.
+//! Memory is bounded twice: at most `max_entries` tokens (default
+//! [`CACHE_ENTRIES`](crate::limits::CACHE_ENTRIES), 10,000), and at most
+//! [`CACHE_BYTES`](crate::limits::CACHE_BYTES) (16 MiB) of token text and entry overhead,
+//! whatever the token sizes; the deserialized claims come on top (for
+//! [`StandardClaims`](crate::StandardClaims), about the size of the payload). Entries
+//! live in 16 shards, each behind a mutex held for a hash-map lookup or insert (the only
+//! lock on the request path). A full shard first drops expired entries, then arbitrary
+//! ones: a flood of distinct valid tokens cannot grow it past its bounds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::limits::CACHE_SHARDS as SHARDS;
+use crate::limits::{CACHE_BYTES, CACHE_SHARDS as SHARDS};
 
 /// How the cached token was verified.
 #[derive(Debug, Clone)]
@@ -38,17 +41,43 @@ pub(crate) struct Provenance {
 
 struct Entry<T> {
     token: Box<str>,
-    claims: T,
+    claims: Arc<T>,
     provenance: Provenance,
 }
 
-/// One shard: slot hash to entry.
-type Shard<T> = Mutex<HashMap<u64, Entry<T>>>;
+impl<T> Entry<T> {
+    /// What the entry counts against the byte budget: its token and its fixed size.
+    fn cost(&self) -> usize {
+        self.token.len() + ENTRY_OVERHEAD
+    }
+}
+
+/// The fixed memory of an entry besides its token: the entry, the map slot, the `Arc`
+/// header, the `kid`.
+const ENTRY_OVERHEAD: usize = 160;
+
+/// One shard: slot hash to entry, and the bytes its entries cost.
+#[derive(Default)]
+struct ShardMap<T> {
+    map: HashMap<u64, Entry<T>>,
+    bytes: usize,
+}
+
+impl<T> ShardMap<T> {
+    fn remove(&mut self, hash: u64) {
+        if let Some(e) = self.map.remove(&hash) {
+            self.bytes -= e.cost();
+        }
+    }
+}
+
+type Shard<T> = Mutex<ShardMap<T>>;
 
 /// A bounded map from tokens to verified claims.
 pub(crate) struct TokenCache<T> {
     shards: Box<[Shard<T>]>,
     per_shard: usize,
+    bytes_per_shard: usize,
 }
 
 impl<T> std::fmt::Debug for TokenCache<T> {
@@ -78,12 +107,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<T: Clone> TokenCache<T> {
+impl<T> TokenCache<T> {
     pub(crate) fn new(max_entries: usize) -> Self {
+        Self::with_budget(max_entries, CACHE_BYTES)
+    }
+
+    pub(crate) fn with_budget(max_entries: usize, max_bytes: usize) -> Self {
         let shards = SHARDS.min(max_entries.max(1));
         Self {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(ShardMap {
+                        map: HashMap::new(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
             per_shard: max_entries.div_ceil(shards).max(1),
+            bytes_per_shard: (max_bytes / shards).max(1),
         }
     }
 
@@ -99,10 +140,10 @@ impl<T: Clone> TokenCache<T> {
         now: f64,
         leeway: f64,
         key_present: impl FnOnce(&Provenance) -> bool,
-    ) -> Option<T> {
+    ) -> Option<Arc<T>> {
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
-        let entry = shard.get(&hash)?;
+        let entry = shard.map.get(&hash)?;
         if *entry.token != *token {
             return None;
         }
@@ -110,36 +151,60 @@ impl<T: Clone> TokenCache<T> {
         let valid =
             now < p.exp + leeway && p.nbf.is_none_or(|nbf| now + leeway >= nbf) && key_present(p);
         if !valid {
-            shard.remove(&hash);
+            shard.remove(hash);
             return None;
         }
         Some(entry.claims.clone())
     }
 
-    pub(crate) fn insert(&self, token: &str, claims: &T, provenance: Provenance, now: f64) {
+    pub(crate) fn insert(&self, token: &str, claims: Arc<T>, provenance: Provenance, now: f64) {
+        let entry = Entry {
+            token: token.into(),
+            claims,
+            provenance,
+        };
+        let cost = entry.cost();
+        if cost > self.bytes_per_shard {
+            return;
+        }
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
-        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
-            shard.retain(|_, e| now < e.provenance.exp);
-            if shard.len() >= self.per_shard
-                && let Some(victim) = shard.keys().next().copied()
-            {
-                shard.remove(&victim);
+        shard.remove(hash);
+        let full = |s: &ShardMap<T>| {
+            s.map.len() >= self.per_shard || s.bytes + cost > self.bytes_per_shard
+        };
+        if full(&shard) {
+            // Expired entries first, then arbitrary ones, until the new one fits.
+            let ShardMap { map, bytes } = &mut *shard;
+            map.retain(|_, e| {
+                let keep = now < e.provenance.exp;
+                if !keep {
+                    *bytes -= e.cost();
+                }
+                keep
+            });
+            while full(&shard) {
+                let Some(victim) = shard.map.keys().next().copied() else {
+                    break;
+                };
+                shard.remove(victim);
             }
         }
-        shard.insert(
-            hash,
-            Entry {
-                token: token.into(),
-                claims: claims.clone(),
-                provenance,
-            },
-        );
+        shard.bytes += cost;
+        shard.map.insert(hash, entry);
+    }
+
+    /// Entries and bytes held now.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| {
+            let s = lock(s);
+            (n + s.map.len(), b + s.bytes)
+        })
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.usage().0
     }
 }
 
@@ -168,7 +233,7 @@ mod tests {
         for i in 0..1000 {
             cache.insert(
                 &format!("token-{i}-{}", "x".repeat(i % 7)),
-                &i,
+                Arc::new(i),
                 provenance(1e12),
                 0.0,
             );
@@ -178,10 +243,26 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_budget_bounds_a_flood_of_large_tokens() {
+        let cache = TokenCache::with_budget(10_000, 64 * 1024);
+        for i in 0..2_000 {
+            let token = format!("{}.{i:08}", "p".repeat(1000));
+            cache.insert(&token, Arc::new(i), provenance(1e12), 0.0);
+        }
+        let (entries, bytes) = cache.usage();
+        assert!(bytes <= 64 * 1024, "{bytes}");
+        assert!(entries >= 8, "the budget is used: {entries}");
+        // A token larger than a shard's budget is simply not cached.
+        let huge = "h".repeat(64 * 1024);
+        cache.insert(&huge, Arc::new(0), provenance(1e12), 0.0);
+        assert_eq!(cache.get(&huge, 0.0, 0.0, |_| true), None);
+    }
+
+    #[test]
     fn expired_entries_make_room_first() {
         let cache = TokenCache::new(1);
-        cache.insert("old", &1u8, provenance(10.0), 0.0);
-        cache.insert("new", &2u8, provenance(1e12), 20.0);
+        cache.insert("old", Arc::new(1u8), provenance(10.0), 0.0);
+        cache.insert("new", Arc::new(2u8), provenance(1e12), 20.0);
         assert_eq!(cache.len(), 1);
     }
 
@@ -218,10 +299,10 @@ mod tests {
             "same tail and length: same slot"
         );
         let cache = TokenCache::new(8);
-        cache.insert(&a, &7u32, p, 0.0);
+        cache.insert(&a, Arc::new(7u32), p, 0.0);
         assert_eq!(
             cache.get(&a, 0.0, 0.0, in_set(&keys)),
-            Some(7),
+            Some(Arc::new(7)),
             "the token itself hits"
         );
         assert_eq!(
@@ -234,7 +315,7 @@ mod tests {
             None,
             "nor without its key"
         );
-        cache.insert(&a, &7u32, cache_provenance_again(&keys), 0.0);
+        cache.insert(&a, Arc::new(7u32), cache_provenance_again(&keys), 0.0);
         assert_eq!(
             cache.get(&a, 2e12, 0.0, in_set(&keys)),
             None,

@@ -190,7 +190,8 @@ pub(crate) struct RequestConfig<T> {
     pub(crate) rules: Rules,
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) optional: bool,
-    pub(crate) cache: Option<usize>,
+    /// Verified-token cache entries (`0`: off).
+    pub(crate) cache: usize,
     pub(crate) on_rejection: Option<Rejector>,
     pub(crate) check: Option<Check<T>>,
     pub(crate) sources: Vec<TokenSource>,
@@ -233,7 +234,7 @@ impl<T> Default for RequestConfig<T> {
             rules: Rules::default(),
             realm: None,
             optional: false,
-            cache: None,
+            cache: crate::limits::CACHE_ENTRIES,
             on_rejection: None,
             check: None,
             sources: vec![TokenSource::Bearer],

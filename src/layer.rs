@@ -284,6 +284,13 @@ where
         })
     }
 
+    /// What the verified-token cache holds now: `(entries, bytes)`, the bytes being token
+    /// text plus a fixed overhead per entry (what counts against
+    /// [`CACHE_BYTES`](crate::limits::CACHE_BYTES)). `(0, 0)` when the cache is off.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        self.runtime().cache_usage()
+    }
+
     /// Verifies a token outside of HTTP (a WebSocket message, a queued job): the same
     /// rules, key selection, refresh behaviour, cache and check as the layer, returning
     /// the claims.

@@ -62,6 +62,20 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Configurable with [`JwksAuth::leeway`](crate::JwksAuth::leeway).
 pub const LEEWAY: Duration = Duration::from_secs(60);
 
+/// Default size of the verified-token cache, in entries.
+/// Configurable with [`JwksAuth::cache`](crate::JwksAuth::cache); `0` turns it off.
+///
+/// Access tokens live minutes to an hour and a client reuses one for its whole life, so
+/// the working set is about the number of clients active within a token lifetime:
+/// 10,000 covers a busy service, and a miss only costs the verification it would have
+/// cost without the cache.
+pub const CACHE_ENTRIES: usize = 10_000;
+
+/// Memory budget of the verified-token cache: token text plus a fixed overhead per entry
+/// (16 MiB; the deserialized claims come on top). Whatever the token sizes, the cache
+/// holds no more; a token larger than one shard's share (1 MiB) is not cached.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Number of shards of the verified-token cache.
 pub const CACHE_SHARDS: usize = 16;
 

@@ -119,3 +119,32 @@ async fn cached_claims_are_the_verified_claims() {
     let none = issuer.layer().cache(0);
     assert!(none.verify(&token).await.is_ok());
 }
+
+#[tokio::test]
+async fn the_cache_is_on_by_default_and_a_flood_of_distinct_tokens_stays_bounded() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer.layer().cache(64);
+    let (flood_app, hits) = app(auth.clone());
+    let token = issuer.token().alg(Algorithm::EdDSA).sign();
+    // Default layer: the cache is on.
+    let default = issuer.layer();
+    let (default_app, _) = app(default.clone());
+    assert_eq!(send(&default_app, &token).await.status, StatusCode::OK);
+    assert_eq!(default.cache_usage().0, 1);
+    assert_eq!(issuer.layer().no_cache().cache_usage(), (0, 0));
+
+    for i in 0..1_000 {
+        let t = issuer
+            .token()
+            .alg(Algorithm::EdDSA)
+            .subject(&format!("user-{i}"))
+            .sign();
+        assert_eq!(send(&flood_app, &t).await.status, StatusCode::OK);
+    }
+    assert_eq!(hits.get(), 1_000);
+    let (entries, bytes) = auth.cache_usage();
+    assert!(entries <= 64, "{entries} entries");
+    assert!(entries >= 16, "the cache is used: {entries}");
+    assert!(bytes <= 64 * (token.len() + 256), "{bytes} bytes");
+    eprintln!("cache after a flood of 1,000 distinct tokens: {entries} entries, {bytes} bytes");
+}

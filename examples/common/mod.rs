@@ -10,11 +10,12 @@ use axum::{Json, Router};
 use jwks_auth::{AuthError, Claims, JwksAuth};
 use serde_json::json;
 
-/// `/me` and `/admin` behind `auth`; `/public` and `/health` open.
+/// `/me`, `/whoami` and `/admin` behind `auth`; `/public` and `/health` open.
 pub(crate) fn routes(auth: JwksAuth) -> Router {
     let health_auth = auth.clone();
     Router::new()
         .route("/me", get(me))
+        .route("/whoami", get(whoami))
         .route("/admin", get(admin))
         .layer(auth)
         .route("/public", get(|| async { "public: no token needed\n" }))
@@ -24,6 +25,11 @@ pub(crate) fn routes(auth: JwksAuth) -> Router {
 /// The verified claims, as JSON.
 async fn me(Claims(claims): Claims) -> Json<jwks_auth::StandardClaims> {
     Json(claims)
+}
+
+/// The subject, as text (like `/public`, so that a load test measures the layer, not JSON).
+async fn whoami(Claims(claims): Claims) -> String {
+    claims.sub.unwrap_or_default()
 }
 
 /// Needs the `admin` scope (in `scope` or `scp`): 403 `insufficient_scope` otherwise.
