@@ -123,7 +123,8 @@ fn bench_paths(c: &mut Criterion) {
         validation.set_audience(&["orders-api"]);
         let auth = JwksAuth::from_jwks(json!({ "keys": [jwk] }))
             .issuer("https://idp.example/")
-            .audience("orders-api");
+            .audience("orders-api")
+            .no_cache();
         let cached = auth.clone().cache(1024);
         assert!(now(auth.verify(&token)).is_ok());
         assert!(now(cached.verify(&token)).is_ok());
@@ -165,7 +166,8 @@ fn bench_layer(c: &mut Criterion) {
     let bearer = format!("Bearer {token}");
     let auth = JwksAuth::from_jwks(json!({ "keys": [key.jwk()] }))
         .issuer("https://idp.example/")
-        .audience("orders-api");
+        .audience("orders-api")
+        .no_cache();
     let unlayered: Router = Router::new().route("/me", get(|| async { "ok" }));
     let layered: Router = Router::new()
         .route(
@@ -217,7 +219,7 @@ fn bench_swaps(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let issuer = rt.block_on(TestIssuer::start());
-    let auth = issuer.layer();
+    let auth = issuer.layer().no_cache();
     rt.block_on(auth.ready()).expect("keys");
     let token = issuer.token().sign();
     assert!(now(auth.verify(&token)).is_ok());

@@ -10,15 +10,14 @@ use std::convert::Infallible;
 use axum::body::Body;
 use http::{Request, Response};
 use jwks_auth::testing::TestIssuer;
-use jwks_auth::{Claims, StandardClaims};
+use jwks_auth::{SharedClaims, StandardClaims};
 use tower::{ServiceBuilder, ServiceExt};
 
-/// A bare service: reads the verified claims the layer put in the extensions.
+/// A bare service: reads the verified claims the layer put in the extensions (shared,
+/// without a copy; `Claims::from_extensions` gives an owned copy).
 async fn handle(request: Request<Body>) -> Result<Response<Body>, Infallible> {
-    let who = request
-        .extensions()
-        .get::<Claims<StandardClaims>>()
-        .and_then(|Claims(c)| c.sub.clone())
+    let who = SharedClaims::<StandardClaims>::from_extensions(request.extensions())
+        .and_then(|claims| claims.sub.clone())
         .unwrap_or_default();
     Ok(Response::new(Body::from(format!("hello, {who}"))))
 }

@@ -23,12 +23,12 @@ use http::{HeaderMap, Uri};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
-use crate::claims::Claims;
 use crate::config::{Check, KeyStores, RequestConfig, SourceConfig};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
+use crate::extract::Admitted;
 use crate::limits::RETRY_AFTER_CLAMP;
 use crate::refresh;
-use crate::respond::{LayerResponder, Responder};
+use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
 use crate::token::{TokenSource, find_token};
 use crate::verify::{Checked, KeyStep, Rules, now_secs};
@@ -36,7 +36,7 @@ use crate::verify::{Checked, KeyStep, Rules, now_secs};
 /// What [`Authenticator::decide`] concluded without waiting.
 pub(crate) enum Decision<T> {
     /// Verified: let the request through with these claims.
-    Accept(Claims<T>),
+    Accept(Arc<T>),
     /// No credentials behind an `optional` layer: let it through without claims.
     Anonymous,
     /// Answer with this rejection.
@@ -48,7 +48,7 @@ pub(crate) enum Decision<T> {
 
 /// The same, for one token (no credentials step).
 enum Verdict<T> {
-    Accept(Claims<T>),
+    Accept(Arc<T>),
     Reject(AuthError),
     Wait,
 }
@@ -134,7 +134,7 @@ where
     }
 
     /// Verifies one token: [`JwksAuth::verify`](crate::JwksAuth::verify) outside HTTP.
-    pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Claims<T>, AuthError> {
+    pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<T>, AuthError> {
         let rules = self
             .rules
             .as_ref()
@@ -162,7 +162,7 @@ where
     }
 
     /// A cache hit: the same token, still within `exp`/`nbf`, its key still in the set.
-    fn cached(&self, rules: &Rules, token: &str, now: f64) -> Option<Claims<T>> {
+    fn cached(&self, rules: &Rules, token: &str, now: f64) -> Option<Arc<T>> {
         let cache = self.cache.as_ref()?;
         let leeway = rules.leeway.as_secs_f64();
         let key_present = |p: &Provenance| {
@@ -172,9 +172,7 @@ where
                     .unwrap_or(false)
             })
         };
-        cache
-            .get(token, now, leeway, key_present)
-            .map(|claims| Claims(T::clone(&claims)))
+        cache.get(token, now, leeway, key_present)
     }
 
     /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
@@ -217,19 +215,15 @@ where
             Ok(claims) => claims,
             Err(kind) => return Verdict::Reject(kind.into()),
         };
-        let claims = match &self.cache {
-            Some(cache) => {
-                let shared = Arc::new(claims);
-                cache.insert(token, shared.clone(), provenance, now);
-                T::clone(&shared)
-            }
-            None => claims,
-        };
-        self.checked(Claims(claims)).into()
+        let claims = Arc::new(claims);
+        if let Some(cache) = &self.cache {
+            cache.insert(token, claims.clone(), provenance, now);
+        }
+        self.checked(claims).into()
     }
 
     /// The slow path: wait for keys as the refresh gate allows, then verify once more.
-    pub(crate) async fn after_wait(self: Arc<Self>, token: String) -> Result<Claims<T>, AuthError> {
+    pub(crate) async fn after_wait(self: Arc<Self>, token: String) -> Result<Arc<T>, AuthError> {
         let rules = self
             .rules
             .as_ref()
@@ -255,20 +249,20 @@ where
     }
 
     /// Runs the user's check, if any, on verified claims.
-    fn checked(&self, claims: Claims<T>) -> Result<Claims<T>, AuthError> {
+    fn checked(&self, claims: Arc<T>) -> Result<Arc<T>, AuthError> {
         match &self.check {
-            Some(check) => check(&claims.0).map(|()| claims),
+            Some(check) => check(&claims).map(|()| claims),
             None => Ok(claims),
         }
     }
 
-    /// Puts the claims and the layer's responder in an accepted request.
-    pub(crate) fn admit<B>(&self, req: &mut http::Request<B>, claims: Option<Claims<T>>) {
-        let extensions = req.extensions_mut();
-        if let Some(claims) = claims {
-            extensions.insert(claims);
-        }
-        extensions.insert(LayerResponder(self.responder.clone()));
+    /// Puts the claims (shared, not copied) and the layer's responder in an accepted
+    /// request: one extension.
+    pub(crate) fn admit<B>(&self, req: &mut http::Request<B>, claims: Option<Arc<T>>) {
+        req.extensions_mut().insert(Admitted {
+            responder: self.responder.clone(),
+            claims: claims.map(|c| c as Arc<dyn std::any::Any + Send + Sync>),
+        });
     }
 
     /// Entries and bytes the verified-token cache holds now (zeros when it is off).
@@ -287,8 +281,8 @@ where
     }
 }
 
-impl<T> From<Result<Claims<T>, AuthError>> for Verdict<T> {
-    fn from(result: Result<Claims<T>, AuthError>) -> Self {
+impl<T> From<Result<Arc<T>, AuthError>> for Verdict<T> {
+    fn from(result: Result<Arc<T>, AuthError>) -> Self {
         match result {
             Ok(v) => Verdict::Accept(v),
             Err(e) => Verdict::Reject(e),

@@ -17,10 +17,10 @@ use pin_project_lite::pin_project;
 use tower::Service;
 use tower_layer::Layer;
 
-use crate::claims::{Claims, StandardClaims};
+use crate::claims::StandardClaims;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::extract::Admitted;
 use crate::layer::JwksAuth;
-use crate::respond::LayerResponder;
 
 /// Claims that carry OAuth scopes.
 ///
@@ -369,13 +369,16 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let responder = req.extensions().get::<LayerResponder>().cloned();
-        let verdict = match req.extensions().get::<Claims<T>>() {
-            Some(Claims(claims)) => (self.check)(claims),
-            None => match &responder {
+        let admitted = req.extensions().get::<Admitted>();
+        let claims = admitted.and_then(Admitted::claims::<T>);
+        let responder = admitted.map(|a| a.responder.clone());
+        let verdict = match &claims {
+            Some(claims) => (self.check)(claims),
+            None => match admitted {
                 // The layer above produces another claims type: a wiring mistake, not
                 // the client's. Answer 500 and say so loudly.
-                Some(LayerResponder(r)) if r.claims_type != std::any::type_name::<T>() => {
+                Some(a) if a.other_type::<T>() => {
+                    let r = &a.responder;
                     tracing::error!(
                         layer_claims = r.claims_type,
                         route_claims = std::any::type_name::<T>(),
@@ -386,7 +389,7 @@ where
                     );
                     return AuthorizeFuture {
                         state: AuthorizeState::Refused {
-                            response: Some(crate::claims::MissingClaims::response::<T>()),
+                            response: Some(crate::extract::MissingClaims::response::<T>()),
                         },
                     };
                 }
@@ -402,7 +405,7 @@ where
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
                 let response = match responder {
-                    Some(LayerResponder(responder)) => responder.respond(error),
+                    Some(responder) => responder.respond(error),
                     None => error.into_response(),
                 };
                 AuthorizeFuture {

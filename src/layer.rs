@@ -304,7 +304,9 @@ where
     pub async fn verify(&self, token: &str) -> Result<T, AuthError> {
         let auth = self.runtime();
         auth.start();
-        auth.verify(token).await.map(|claims| claims.0)
+        let claims = auth.verify(token).await?;
+        // Shared with the cache: a copy, unless nothing else holds it.
+        Ok(Arc::try_unwrap(claims).unwrap_or_else(|shared| T::clone(&shared)))
     }
 }
 

@@ -281,6 +281,7 @@ mod claims;
 mod config;
 mod crypto;
 mod error;
+mod extract;
 mod fetch;
 mod json;
 mod keys;
@@ -305,12 +306,13 @@ pub mod future {
 
 pub use alg::{ALL_ALGORITHMS, Algorithm, DEFAULT_ALGORITHMS};
 pub use authorize::{Authorize, AuthorizeService, RequireScope, Scopes};
-pub use claims::{Claims, MissingClaims, StandardClaims};
+pub use claims::StandardClaims;
 pub use crypto::CRYPTO_BACKEND;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
     RefreshErrorKind,
 };
+pub use extract::{Claims, MissingClaims, SharedClaims};
 pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;

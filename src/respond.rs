@@ -7,8 +7,9 @@
 //! and `Retry-After` on a 503. A user's [`on_rejection`](crate::JwksAuth::on_rejection)
 //! hook replaces it; either way the [`AuthError`] rides in the response's extensions.
 //!
-//! The layer puts its [`Responder`] in the extensions of every request it lets through, so
-//! the route layers behind it answer exactly as it does (same realm, same hook).
+//! The layer puts its [`Responder`] in the extensions of every request it lets through
+//! (with the claims, see `extract`), so the route layers behind it answer exactly as it
+//! does (same realm, same hook).
 //!
 //! [`Authorize`]: crate::Authorize
 
@@ -76,11 +77,6 @@ pub(crate) fn rerender<B>(
         _ => Err(response),
     }
 }
-
-/// Rides in the extensions of requests the layer let through: the [`Responder`] of the
-/// layer, for the route layers behind it.
-#[derive(Clone, Debug)]
-pub(crate) struct LayerResponder(pub(crate) Arc<Responder>);
 
 impl AuthError {
     /// The `WWW-Authenticate` challenge for this rejection, if it has one

@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use tower::Service;
 
 use crate::authenticate::{Authenticator, Decision};
-use crate::claims::Claims;
 use crate::error::AuthError;
 use crate::respond::{Responder, rerender};
 
@@ -142,7 +141,7 @@ pin_project! {
             responder: Arc<Responder>,
         },
         Waiting {
-            wait: Pin<Box<dyn Future<Output = Result<Claims<T>, AuthError>> + Send>>,
+            wait: Pin<Box<dyn Future<Output = Result<Arc<T>, AuthError>> + Send>>,
             svc: Option<S>,
             req: Option<Request<B>>,
             auth: Arc<Authenticator<T>>,

@@ -69,7 +69,17 @@ pub(crate) fn find_token<'a>(
     let mut found: Option<Cow<'a, str>> = None;
     for source in sources {
         let token: Option<Cow<'a, str>> = match source {
-            TokenSource::Bearer => bearer_token(headers, max_len)?.map(Cow::Borrowed),
+            // Already checked against the size cap and `b64token` by `bearer_token`.
+            TokenSource::Bearer => match bearer_token(headers, max_len)? {
+                Some(token) => {
+                    if found.as_deref().is_some_and(|previous| previous != token) {
+                        return Err(AuthErrorKind::InvalidRequest.into());
+                    }
+                    found.get_or_insert(Cow::Borrowed(token));
+                    continue;
+                }
+                None => None,
+            },
             TokenSource::Cookie(name) => cookie_token(headers, name)?.map(Cow::Borrowed),
             TokenSource::Header(name) => header_token(headers, name)?.map(Cow::Borrowed),
             TokenSource::Query(name) => query_token(uri, name)?,
@@ -270,13 +280,28 @@ fn trim_leading_spaces(mut b: &[u8]) -> &[u8] {
     b
 }
 
+/// The characters of a `b64token` before its trailing `=`s, as a table: one load per byte.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+    // `fold` rather than `all`: no early exit, so the loop has no branch per byte (a
+    // rejected token is rare, and its cost is bounded by the size cap checked first).
     body_len > 0
-        && token[..body_len].iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && token[..body_len]
+            .iter()
+            .fold(true, |ok, b| ok & B64TOKEN[*b as usize])
 }
 
 #[cfg(test)]

@@ -1,0 +1,267 @@
+//! What the layer hands to handlers: the [`Claims<T>`] and [`SharedClaims<T>`] extractors.
+//!
+//! The layer puts one private value in the extensions of every request it lets through:
+//! the verified claims (shared, never copied by the layer: a cache hit hands out the same
+//! allocation) and the layer's renderer, for the route layers behind it. [`Claims<T>`]
+//! clones the claims out of it; [`SharedClaims<T>`] takes a reference-counted handle
+//! without copying. Outside axum (a tonic handler, a plain tower service) read them with
+//! [`Claims::from_extensions`] or [`SharedClaims::from_extensions`].
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use jwks_auth::{Claims, JwksAuth};
+//! use serde::Deserialize;
+//!
+//! #[derive(Clone, Deserialize)]
+//! struct MyClaims {
+//!     sub: String,
+//!     tenant: String,
+//! }
+//!
+//! async fn me(Claims(claims): Claims<MyClaims>) -> String {
+//!     format!("{} of {}", claims.sub, claims.tenant)
+//! }
+//!
+//! async fn maybe(claims: Option<Claims>) -> String {
+//!     claims.and_then(|Claims(c)| c.sub).unwrap_or_else(|| "anonymous".into())
+//! }
+//!
+//! let api: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(JwksAuth::new("https://idp.example/jwks.json").claims::<MyClaims>());
+//! let public: Router = Router::new()
+//!     .route("/maybe", get(maybe))
+//!     .layer(JwksAuth::new("https://idp.example/jwks.json").optional());
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{Extensions, StatusCode};
+
+use crate::claims::StandardClaims;
+use crate::respond::Responder;
+
+/// What the layer puts in an admitted request: its renderer, and the claims unless the
+/// request is anonymous (behind an `optional` layer).
+#[derive(Clone)]
+pub(crate) struct Admitted {
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admitted")
+            .field("responder", &self.responder)
+            .field("claims", &self.claims.is_some())
+            .finish()
+    }
+}
+
+impl Admitted {
+    /// The claims, if the request has claims of type `T`.
+    pub(crate) fn claims<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.claims.clone()?.downcast::<T>().ok()
+    }
+
+    /// Whether the layer produces claims of another type than `T` (a wiring mistake).
+    pub(crate) fn other_type<T>(&self) -> bool {
+        self.responder.claims_type != std::any::type_name::<T>()
+    }
+}
+
+/// The claims of type `T` in `extensions`, if the layer put them there.
+fn shared<T: Send + Sync + 'static>(extensions: &Extensions) -> Option<Arc<T>> {
+    extensions.get::<Admitted>()?.claims::<T>()
+}
+
+fn missing<T>() -> MissingClaims {
+    let missing = MissingClaims {
+        type_name: std::any::type_name::<T>(),
+    };
+    tracing::error!("{missing}");
+    missing
+}
+
+/// Verified claims of the request's token, from [`JwksAuth`](crate::JwksAuth).
+///
+/// As an extractor it clones the claims (use [`SharedClaims<T>`] to share them without
+/// copying). If they are missing (the route is not behind a `JwksAuth` layer producing
+/// this `T`), the handler is answered with 500 and an error is logged naming the type.
+/// `Option<Claims<T>>` gives `None` instead, for routes behind an
+/// [`optional`](crate::JwksAuth::optional) layer.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Claims<T = StandardClaims>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> Claims<T> {
+    /// The claims the layer put in these extensions (a tonic `Request::extensions()`, an
+    /// `http::Request`'s), if any.
+    ///
+    /// ```
+    /// # fn handler(request: http::Request<()>) -> Option<String> {
+    /// use jwks_auth::Claims;
+    /// let Claims(claims) = Claims::<jwks_auth::StandardClaims>::from_extensions(request.extensions())?;
+    /// claims.sub
+    /// # }
+    /// ```
+    pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
+        shared::<T>(extensions).map(|c| Claims(T::clone(&c)))
+    }
+}
+
+impl<T> std::ops::Deref for Claims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Claims<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = MissingClaims;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_extensions(&parts.extensions).ok_or_else(missing::<T>)
+    }
+}
+
+impl<S, T> OptionalFromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::from_extensions(&parts.extensions))
+    }
+}
+
+/// Verified claims shared with the layer (and its cache) instead of copied: the same
+/// as [`Claims<T>`] for handlers that want no clone of the claims.
+///
+/// ```
+/// use jwks_auth::SharedClaims;
+///
+/// async fn whoami(claims: SharedClaims) -> String {
+///     claims.sub.clone().unwrap_or_default()
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct SharedClaims<T = StandardClaims>(pub Arc<T>);
+
+impl<T> Clone for SharedClaims<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Send + Sync + 'static> SharedClaims<T> {
+    /// The claims the layer put in these extensions, if any.
+    pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
+        shared::<T>(extensions).map(SharedClaims)
+    }
+}
+
+impl<T> std::ops::Deref for SharedClaims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S, T> FromRequestParts<S> for SharedClaims<T>
+where
+    T: Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = MissingClaims;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_extensions(&parts.extensions).ok_or_else(missing::<T>)
+    }
+}
+
+impl<S, T> OptionalFromRequestParts<S> for SharedClaims<T>
+where
+    T: Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::from_extensions(&parts.extensions))
+    }
+}
+
+/// Rejection of [`Claims<T>`] when the request carries no claims of that type: a
+/// server-side wiring mistake, answered with 500.
+#[derive(Debug, Clone)]
+pub struct MissingClaims {
+    type_name: &'static str,
+}
+
+impl MissingClaims {
+    /// The 500 for a missing `Claims<T>` (the type is logged by the caller).
+    pub(crate) fn response<T>() -> Response {
+        MissingClaims {
+            type_name: std::any::type_name::<T>(),
+        }
+        .into_response()
+    }
+
+    /// The status of the response: 500.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    /// The body of the response (it does not name the type, which stays in the log).
+    pub fn body_text(&self) -> &'static str {
+        "internal server error"
+    }
+}
+
+impl fmt::Display for MissingClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Claims<{}> not found in request extensions: is this route behind a JwksAuth layer \
+             built with .claims::<{}>()?",
+            self.type_name, self.type_name
+        )
+    }
+}
+
+impl std::error::Error for MissingClaims {}
+
+impl IntoResponse for MissingClaims {
+    fn into_response(self) -> Response {
+        (self.status(), self.body_text()).into_response()
+    }
+}
