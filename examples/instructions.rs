@@ -21,13 +21,6 @@ use jwks_auth::testing::TestKey;
 use jwks_auth::{Algorithm, JwksAuth};
 use serde_json::json;
 
-fn now<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    rt.block_on(f)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("setup");
@@ -135,6 +128,5 @@ fn main() {
         }
         _ => {}
     }
-    let _ = now(async {});
     println!("{mode}: {ok} of {n} verified");
 }
