@@ -8,12 +8,17 @@
 //! cargo run --release --example load -- --seconds 10 --rounds 5 --connections 32
 //! ```
 //!
-//! Rows: `/public` (no auth, the same request headers), then `/whoami` (the `sub` as
-//! text) for RS256, ES256 and EdDSA, with the default verified-token cache and a repeated
-//! token ("cached") and with the cache off ("cold", every request verifies the
-//! signature), and `/me` (claims as JSON) for RS256. Rounds alternate the rows so that
-//! the machine's drift hits every row alike; each figure is the median of its rounds.
-//! The server is single-threaded on its core, so µs per request is 1 / throughput.
+//! Rows: `/public` (no auth, the same request headers as the RS256 rows), then `/whoami`
+//! (the `sub` as text) for RS256, ES256 and EdDSA, with the default verified-token cache
+//! and a repeated token ("cached") and with the cache off ("cold", every request verifies
+//! the signature), and `/me` (claims as JSON) for RS256. The baseline for the cold rows
+//! is `/sig` on a second server built the same way (axum, one pinned core): a handler
+//! that only finds the key by `kid` and checks the signature with aws-lc, the least any
+//! verifier must do; "cold − sig" is then what the crate adds over HTTP.
+//!
+//! Rounds alternate the rows so that the machine's drift hits every row alike; each
+//! figure is the median of its rounds. The servers are single-threaded on their core, so
+//! µs per request is 1 / throughput.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -72,7 +77,6 @@ impl Drop for Server {
 
 /// Starts `protected_api` pinned to core 0.
 fn start_server(jwks: &str, cache_entries: Option<&str>) -> Server {
-    use std::io::{BufRead, BufReader};
     let mut cmd = Command::new("taskset");
     cmd.arg("-c")
         .arg("0")
@@ -80,13 +84,31 @@ fn start_server(jwks: &str, cache_entries: Option<&str>) -> Server {
         .env_clear()
         .env("JWKS_URL", jwks)
         .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .env("RUST_LOG", "warn");
     if let Some(entries) = cache_entries {
         cmd.env("JWT_CACHE_ENTRIES", entries);
     }
-    let mut child = cmd.spawn().expect("start protected_api");
+    spawn(cmd)
+}
+
+/// Starts this program's baseline server pinned to core 0.
+fn start_baseline(jwks_doc: &str) -> Server {
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c")
+        .arg("0")
+        .arg(std::env::current_exe().expect("own path"))
+        .arg("--serve-baseline")
+        .env("JWKS_DOC", jwks_doc);
+    spawn(cmd)
+}
+
+fn spawn(mut cmd: Command) -> Server {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a server");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
@@ -108,9 +130,9 @@ fn wrk(url: &str, token: Option<&str>, seconds: u64, connections: u64) -> f64 {
     cmd.args(["-c", "1", "wrk", "-t1"])
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"));
-    // The same request headers on every row: /public gets an Authorization header too.
-    let token = token.unwrap_or("unused");
-    cmd.arg("-H").arg(format!("Authorization: Bearer {token}"));
+    if let Some(token) = token {
+        cmd.arg("-H").arg(format!("Authorization: Bearer {token}"));
+    }
     let out = cmd.arg(url).output().expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
     let non_2xx = text.contains("Non-2xx");
@@ -126,8 +148,94 @@ fn median(xs: &mut [f64]) -> f64 {
     xs[xs.len() / 2]
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+/// `load --serve-baseline`: `/sig` checks the bearer token's signature against the key
+/// named by its `kid` in `JWKS_DOC`, and nothing else; `/public` answers text.
+async fn serve_baseline() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::env::var("JWKS_DOC").expect("JWKS_DOC")).expect("JSON");
+    let mut keys: HashMap<String, ParsedPublicKey> = HashMap::new();
+    let b = |v: &serde_json::Value| B64.decode(v.as_str().expect("member")).expect("b64");
+    for jwk in doc["keys"].as_array().expect("keys") {
+        let kid = jwk["kid"].as_str().expect("kid").to_owned();
+        let (params, bytes): (&'static dyn sig::VerificationAlgorithm, Vec<u8>) =
+            match jwk["kty"].as_str() {
+                Some("RSA") => {
+                    use aws_lc_rs::encoding::AsDer;
+                    let (n, e) = (b(&jwk["n"]), b(&jwk["e"]));
+                    let der = sig::RsaPublicKeyComponents { n: &n, e: &e }
+                        .as_der()
+                        .expect("der");
+                    (&sig::RSA_PKCS1_2048_8192_SHA256, der.as_ref().to_vec())
+                }
+                Some("EC") if jwk["crv"] == "P-256" => {
+                    let mut point = vec![4];
+                    point.extend(b(&jwk["x"]));
+                    point.extend(b(&jwk["y"]));
+                    (&sig::ECDSA_P256_SHA256_FIXED, point)
+                }
+                Some("OKP") => (&sig::ED25519, b(&jwk["x"])),
+                _ => continue,
+            };
+        keys.insert(kid, ParsedPublicKey::new(params, &bytes).expect("key"));
+    }
+    let keys = Arc::new(keys);
+    let check = move |headers: HeaderMap| {
+        let keys = keys.clone();
+        async move {
+            let verified = (|| {
+                let token = headers
+                    .get("authorization")?
+                    .to_str()
+                    .ok()?
+                    .strip_prefix("Bearer ")?;
+                let (input, signature) = token.rsplit_once('.')?;
+                let header = B64.decode(input.split('.').next()?).ok()?;
+                let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+                let key = keys.get(header["kid"].as_str()?)?;
+                let signature = B64.decode(signature).ok()?;
+                key.verify_sig(input.as_bytes(), &signature).ok()
+            })();
+            match verified {
+                Some(()) => (StatusCode::OK, "ok"),
+                None => (StatusCode::UNAUTHORIZED, "no"),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/sig", get(check))
+        .route("/public", get(|| async { "public: no token needed\n" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    println!("listening on {}", listener.local_addr().expect("addr"));
+    axum::serve(listener, app).await.expect("serve");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--serve-baseline") {
+        // Like protected_api: a multi-threaded runtime, on the one core it is pinned to.
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(serve_baseline());
+        return;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(drive());
+}
+
+async fn drive() {
     require("taskset", "util-linux");
     require("wrk", "apt-get install wrk");
     let seconds = arg("--seconds", 5);
@@ -136,15 +244,24 @@ async fn main() {
 
     let issuer = TestIssuer::start().await;
     let jwks = issuer.jwks_url();
-    // Serve the issuer on this (unpinned) process's runtime while the blocking runs go.
     let cached = start_server(&jwks, None);
     let cold = start_server(&jwks, Some("0"));
+    let baseline = start_baseline(&issuer.jwks_document());
     let token = |alg| issuer.token().alg(alg).expires_in(3600).sign();
+    let rs256 = token(Algorithm::RS256);
 
-    let mut rows: Vec<(String, String, Option<String>)> =
-        vec![("/public".into(), format!("{}/public", cached.base), None)];
+    // The same request headers as the RS256 rows: the route ignores the token.
+    let mut rows: Vec<(String, String, Option<String>)> = vec![(
+        "/public".into(),
+        format!("{}/public", cached.base),
+        Some(rs256.clone()),
+    )];
     for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
-        let t = token(alg);
+        let t = if alg == Algorithm::RS256 {
+            rs256.clone()
+        } else {
+            token(alg)
+        };
         rows.push((
             format!("/whoami {alg} cached"),
             format!("{}/whoami", cached.base),
@@ -153,10 +270,15 @@ async fn main() {
         rows.push((
             format!("/whoami {alg} cold"),
             format!("{}/whoami", cold.base),
+            Some(t.clone()),
+        ));
+        rows.push((
+            format!("baseline /sig {alg}"),
+            format!("{}/sig", baseline.base),
             Some(t),
         ));
     }
-    let t = token(Algorithm::RS256);
+    let t = rs256.clone();
     rows.push((
         "/me RS256 cached".into(),
         format!("{}/me", cached.base),
@@ -207,5 +329,17 @@ async fn main() {
             us - public_us
         );
     }
-    drop((cached, cold));
+    println!("\ncold rows against the bare signature check over HTTP (baseline /sig):\n");
+    println!("| alg | cold µs | /sig µs | cold − sig | cold / sig |\n|---|---|---|---|---|");
+    for (i, (name, _, _)) in rows.iter().enumerate() {
+        if let Some(alg) = name.strip_prefix("baseline /sig ") {
+            let (cold, sig) = (1e6 / medians[i - 1], 1e6 / medians[i]);
+            println!(
+                "| {alg} | {cold:.2} | {sig:.2} | {:+.2} | {:.3} |",
+                cold - sig,
+                cold / sig
+            );
+        }
+    }
+    drop((cached, cold, baseline));
 }
