@@ -165,12 +165,18 @@ where
     fn cached(&self, rules: &Rules, token: &str, now: f64) -> Option<Arc<T>> {
         let cache = self.cache.as_ref()?;
         let leeway = rules.leeway.as_secs_f64();
+        // The set that verified the token, or one that still has its key (a key id
+        // lookup only after a refresh replaced the set).
         let key_present = |p: &Provenance| {
-            self.keys.get(p.store).is_some_and(|store| {
-                store
-                    .with_keys(|keys| keys.contains(p.kid.as_deref(), p.key_id))
-                    .unwrap_or(false)
-            })
+            let store = self.keys.get(p.store)?;
+            store
+                .with_keys(|keys| {
+                    let present = keys.generation() == p.generation
+                        || keys.contains(p.kid.as_deref(), p.key_id);
+                    present.then(|| keys.generation())
+                })
+                .ok()
+                .flatten()
         };
         cache.get(token, now, leeway, key_present)
     }
@@ -190,9 +196,9 @@ where
         let found = store.with_keys(|keys| {
             checked
                 .verify_signature(keys)
-                .map(|key| (key.kid.clone(), key.id))
+                .map(|key| (key.kid.clone(), key.id, keys.generation()))
         });
-        let (kid, key_id) = match found {
+        let (kid, key_id, generation) = match found {
             Ok(Ok(key)) => key,
             Ok(Err(KeyStep::Reject(kind))) => return Verdict::Reject(kind.into()),
             Ok(Err(KeyStep::UnknownKid)) if may_wait => return Verdict::Wait,
@@ -210,6 +216,7 @@ where
             kid,
             key_id,
             store: index,
+            generation,
         };
         let claims = match checked.into_claims::<T>() {
             Ok(claims) => claims,

@@ -37,6 +37,8 @@ pub(crate) struct Provenance {
     pub(crate) key_id: u64,
     /// Which key store (issuer) verified it.
     pub(crate) store: usize,
+    /// The key set generation in which the key was last seen.
+    pub(crate) generation: u64,
 }
 
 struct Entry<T> {
@@ -133,28 +135,33 @@ impl<T> TokenCache<T> {
     }
 
     /// The cached claims for exactly this token, if they are still valid now and
-    /// `key_present` confirms that the key that verified it is still in its key set.
+    /// `key_present` confirms that the key that verified it is still in its key set
+    /// (returning that set's generation, remembered for the next hit).
     pub(crate) fn get(
         &self,
         token: &str,
         now: f64,
         leeway: f64,
-        key_present: impl FnOnce(&Provenance) -> bool,
+        key_present: impl FnOnce(&Provenance) -> Option<u64>,
     ) -> Option<Arc<T>> {
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
-        let entry = shard.map.get(&hash)?;
+        let entry = shard.map.get_mut(&hash)?;
         if *entry.token != *token {
             return None;
         }
-        let p = &entry.provenance;
-        let valid =
-            now < p.exp + leeway && p.nbf.is_none_or(|nbf| now + leeway >= nbf) && key_present(p);
-        if !valid {
-            shard.remove(hash);
-            return None;
+        let p = &mut entry.provenance;
+        let in_time = now < p.exp + leeway && p.nbf.is_none_or(|nbf| now + leeway >= nbf);
+        match in_time.then(|| key_present(p)).flatten() {
+            Some(generation) => {
+                p.generation = generation;
+                Some(entry.claims.clone())
+            }
+            None => {
+                shard.remove(hash);
+                None
+            }
         }
-        Some(entry.claims.clone())
     }
 
     pub(crate) fn insert(&self, token: &str, claims: Arc<T>, provenance: Provenance, now: f64) {
@@ -220,11 +227,15 @@ mod tests {
             kid: None,
             key_id: 0,
             store: 0,
+            generation: 0,
         }
     }
 
-    fn in_set(keys: &KeySet) -> impl FnOnce(&Provenance) -> bool + '_ {
-        move |p| keys.contains(p.kid.as_deref(), p.key_id)
+    fn in_set(keys: &KeySet) -> impl FnOnce(&Provenance) -> Option<u64> + '_ {
+        move |p| {
+            keys.contains(p.kid.as_deref(), p.key_id)
+                .then(|| keys.generation())
+        }
     }
 
     #[test]
@@ -255,7 +266,7 @@ mod tests {
         // A token larger than a shard's budget is simply not cached.
         let huge = "h".repeat(64 * 1024);
         cache.insert(&huge, Arc::new(0), provenance(1e12), 0.0);
-        assert_eq!(cache.get(&huge, 0.0, 0.0, |_| true), None);
+        assert_eq!(cache.get(&huge, 0.0, 0.0, |_| Some(1)), None);
     }
 
     #[test]
@@ -274,6 +285,7 @@ mod tests {
             kid,
             key_id,
             store: 0,
+            generation: 0,
         }
     }
 
@@ -290,6 +302,7 @@ mod tests {
             kid,
             key_id,
             store: 0,
+            generation: 0,
         };
         let tail = "s".repeat(64);
         let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));

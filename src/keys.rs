@@ -171,7 +171,13 @@ pub(crate) struct KeySet {
     by_kid: HashMap<Arc<str>, Vec<Key>>,
     without_kid: Vec<Key>,
     skipped: Vec<SkippedKey>,
+    /// Unique per built set (0 only for the empty default): a cache entry verified by
+    /// this very set needs no key lookup to know its key is still here.
+    generation: u64,
 }
+
+/// The source of [`KeySet::generation`]s.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl KeySet {
     /// Builds a set from a JWKS document. Fails when the document is not a key set or
@@ -194,7 +200,10 @@ impl KeySet {
     }
 
     pub(crate) fn from_values(keys: &[Value]) -> Self {
-        let mut set = Self::default();
+        let mut set = Self {
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Self::default()
+        };
         for (index, value) in keys.iter().enumerate() {
             let skip = |reason| SkippedKey {
                 index,
@@ -221,6 +230,10 @@ impl KeySet {
             Some(kid) => self.by_kid.entry(kid).or_default().push(key),
             None => self.without_kid.push(key),
         }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn is_empty(&self) -> bool {

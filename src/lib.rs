@@ -201,12 +201,22 @@
 //!
 //! # Verified-token cache
 //!
-//! Off by default; [`JwksAuth::cache`] turns it on with a size bound. A token seen before
-//! and still valid skips parsing and the signature check. A hit compares the whole token
-//! (the hash only picks a slot: a collision can never accept a token), re-checks `exp`
-//! and `nbf`, and requires the key that verified the token to still be in the current key
-//! set, so a removed key's tokens stop being accepted at the refresh that removes it.
-//! Memory: at most `max_entries` × (token size cap + claims), in 16 mutex-guarded shards.
+//! On by default ([`limits::CACHE_ENTRIES`], 10,000 entries); [`JwksAuth::cache`] sets
+//! the size and [`JwksAuth::no_cache`] turns it off. A token seen before and still valid
+//! skips parsing and the signature check. A hit compares the whole token (the hash only
+//! picks a slot: a collision can never accept a token), re-checks `exp` and `nbf`,
+//! requires the key that verified the token to still be in the current key set (so a
+//! removed key's tokens stop being accepted at the refresh that removes it, and a stale
+//! set answers 503 first), and runs the layer's [`check`](JwksAuth::check) again. A
+//! cached accept cannot outlive the token's `exp`, its key's presence, or the layer's
+//! configuration (a changed configuration is a new cache). It can outlive a revocation
+//! the crate never sees anyway (no introspection). See SECURITY.md.
+//!
+//! Memory: at most `max_entries` entries and [`limits::CACHE_BYTES`] (16 MiB) of token
+//! text and per-entry overhead, whatever the token sizes, plus the claims; 16
+//! mutex-guarded shards; a full shard drops expired entries first.
+//! [`JwksAuth::cache_usage`] reports what it holds. The claims are shared, not copied:
+//! handlers take [`Claims<T>`] (one copy, at extraction) or [`SharedClaims<T>`] (none).
 //!
 //! # Defaults
 //!
@@ -221,7 +231,7 @@
 //! | max staleness | 24 h | [`JwksAuth::max_stale`] |
 //! | fetch timeout | 5 s (connect 2 s) | [`JwksAuth::fetch_timeout`] |
 //! | plain http | loopback only | [`JwksAuth::allow_http`] |
-//! | verified-token cache | off | [`JwksAuth::cache`] |
+//! | verified-token cache | on: 10,000 entries, 16 MiB | [`JwksAuth::cache`], [`JwksAuth::no_cache`] |
 //!
 //! # Crypto backend
 //!
@@ -252,7 +262,8 @@
 //! - `respond` (the one renderer of rejections, and `AuthError`'s responses);
 //! - `authorize` ([`Authorize`], [`RequireScope`], [`Scopes`], and the typed route layers
 //!   on `JwksAuth`);
-//! - `claims` ([`Claims`], [`StandardClaims`]);
+//! - `extract` ([`Claims`], [`SharedClaims`]: what the layer hands to handlers) and
+//!   `claims` ([`StandardClaims`]);
 //! - `store` (a key source's snapshot, its forced-refresh gate and what the task reports),
 //!   `status` ([`Status`]), `refresh` (the background task: schedule, backoff, its own
 //!   state, its life cycle) and `fetch` (HTTP, discovery, proxies, limits);

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use jwks_auth::{AuthError, Claims, JwksAuth};
+use jwks_auth::{AuthError, Claims, JwksAuth, SharedClaims};
 use serde_json::json;
 
 /// `/me`, `/whoami` and `/admin` behind `auth`; `/public` and `/health` open.
@@ -28,8 +28,9 @@ async fn me(Claims(claims): Claims) -> Json<jwks_auth::StandardClaims> {
 }
 
 /// The subject, as text (like `/public`, so that a load test measures the layer, not JSON).
-async fn whoami(Claims(claims): Claims) -> String {
-    claims.sub.unwrap_or_default()
+/// `SharedClaims` shares the verified claims with the layer instead of copying them.
+async fn whoami(claims: SharedClaims) -> String {
+    claims.sub.clone().unwrap_or_default()
 }
 
 /// Needs the `admin` scope (in `scope` or `scp`): 403 `insufficient_scope` otherwise.
