@@ -35,12 +35,19 @@ pub enum Algorithm {
     ES256,
     /// ECDSA with P-384 and SHA-384.
     ES384,
+    /// ECDSA with P-521 and SHA-512 (the `aws_lc_rs` backend only: with `rust_crypto`,
+    /// P-521 keys are skipped).
+    ES512,
     /// EdDSA with an Ed25519 key (the only EdDSA curve this crate accepts).
     EdDSA,
+    /// Ed25519, the fully-specified name of RFC 9864 (which deprecates the polymorphic
+    /// `EdDSA`): the same signatures as [`EdDSA`](Self::EdDSA) with an Ed25519 key, and
+    /// interchangeable with it between a JWK's `alg` and a token's. Never Ed448.
+    Ed25519,
 }
 
 /// Every algorithm this crate can verify, in a fixed order.
-pub const ALL_ALGORITHMS: [Algorithm; 9] = [
+pub const ALL_ALGORITHMS: [Algorithm; 11] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -49,12 +56,14 @@ pub const ALL_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::PS512,
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::ES512,
     Algorithm::EdDSA,
+    Algorithm::Ed25519,
 ];
 
-/// Algorithms a token may be signed with, by default: RS256/384/512, PS256/384/512,
-/// ES256, ES384 and EdDSA.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = ALL_ALGORITHMS;
+/// Algorithms a token may be signed with, by default: every one this crate supports,
+/// RS256/384/512, PS256/384/512, ES256, ES384, ES512, EdDSA and Ed25519.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 11] = ALL_ALGORITHMS;
 
 impl Algorithm {
     /// The JOSE name (`"RS256"`, `"EdDSA"`, …).
@@ -68,7 +77,9 @@ impl Algorithm {
             Self::PS512 => "PS512",
             Self::ES256 => "ES256",
             Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
             Self::EdDSA => "EdDSA",
+            Self::Ed25519 => "Ed25519",
         }
     }
 
@@ -85,7 +96,17 @@ impl Algorithm {
             }
             Self::ES256 => KeyFamily::P256,
             Self::ES384 => KeyFamily::P384,
-            Self::EdDSA => KeyFamily::Ed25519,
+            Self::ES512 => KeyFamily::P521,
+            Self::EdDSA | Self::Ed25519 => KeyFamily::Ed25519,
+        }
+    }
+
+    /// The algorithm that verifies the same signatures: `Ed25519` is `EdDSA` here (the
+    /// only EdDSA curve accepted), every other algorithm is itself.
+    pub(crate) fn canonical(self) -> Self {
+        match self {
+            Self::Ed25519 => Self::EdDSA,
+            other => other,
         }
     }
 }
@@ -102,6 +123,7 @@ pub(crate) enum KeyFamily {
     Rsa,
     P256,
     P384,
+    P521,
     Ed25519,
 }
 
@@ -170,7 +192,7 @@ mod tests {
             assert_eq!(Algorithm::from_name(alg.as_str()), Some(alg));
         }
         for name in [
-            "none", "HS256", "HS384", "HS512", "RSA1_5", "rs256", "", "ES512",
+            "none", "HS256", "HS384", "HS512", "RSA1_5", "rs256", "", "Ed448", "ES256K",
         ] {
             assert_eq!(Algorithm::from_name(name), None, "{name}");
         }
@@ -188,6 +210,12 @@ mod tests {
             KeyFamily::P384.algorithms().collect::<Vec<_>>(),
             [Algorithm::ES384]
         );
+        assert_eq!(
+            KeyFamily::Ed25519.algorithms().collect::<Vec<_>>(),
+            [Algorithm::EdDSA, Algorithm::Ed25519]
+        );
+        assert_eq!(Algorithm::Ed25519.canonical(), Algorithm::EdDSA);
+        assert_eq!(Algorithm::ES512.canonical(), Algorithm::ES512);
     }
 
     #[test]

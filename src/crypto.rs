@@ -27,6 +27,10 @@ pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws_lc_rs") {
 
 pub(crate) use imp::KeyVerifier;
 
+/// Whether the backend verifies ES512 (P-521): aws-lc does; jsonwebtoken's RustCrypto
+/// provider has no ES512, so with `rust_crypto` alone P-521 keys are skipped.
+pub(crate) const SUPPORTS_P521: bool = cfg!(feature = "aws_lc_rs");
+
 #[cfg(feature = "aws_lc_rs")]
 mod imp {
     use aws_lc_rs::encoding::AsDer;
@@ -50,7 +54,8 @@ mod imp {
             PS512 => &sig::RSA_PSS_2048_8192_SHA512,
             ES256 => &sig::ECDSA_P256_SHA256_FIXED,
             ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-            EdDSA => &sig::ED25519,
+            ES512 => &sig::ECDSA_P521_SHA512_FIXED,
+            EdDSA | Ed25519 => &sig::ED25519,
         }
     }
 
@@ -58,7 +63,8 @@ mod imp {
         fn parse(bytes: &[u8], algs: &[Algorithm]) -> Option<Self> {
             let mut keys = Vec::with_capacity(algs.len());
             for alg in algs {
-                keys.push((*alg, ParsedPublicKey::new(params(*alg), bytes).ok()?));
+                let alg = alg.canonical();
+                keys.push((alg, ParsedPublicKey::new(params(alg), bytes).ok()?));
             }
             Some(Self { keys })
         }
@@ -78,6 +84,7 @@ mod imp {
         }
 
         pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+            let alg = alg.canonical();
             self.keys
                 .iter()
                 .find(|(a, _)| *a == alg)
@@ -101,10 +108,10 @@ mod imp {
         algs: Vec<Algorithm>,
     }
 
-    /// jsonwebtoken's name for the same algorithm.
-    fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
+    /// jsonwebtoken's name for the same algorithm (it has no ES512).
+    fn jwt_alg(alg: Algorithm) -> Option<jsonwebtoken::Algorithm> {
         use jsonwebtoken::Algorithm as J;
-        match alg {
+        Some(match alg {
             Algorithm::RS256 => J::RS256,
             Algorithm::RS384 => J::RS384,
             Algorithm::RS512 => J::RS512,
@@ -113,18 +120,19 @@ mod imp {
             Algorithm::PS512 => J::PS512,
             Algorithm::ES256 => J::ES256,
             Algorithm::ES384 => J::ES384,
-            Algorithm::EdDSA => J::EdDSA,
-        }
+            Algorithm::ES512 => return None,
+            Algorithm::EdDSA | Algorithm::Ed25519 => J::EdDSA,
+        })
     }
 
     impl KeyVerifier {
         fn checked(key: DecodingKey, algs: &[Algorithm]) -> Option<Self> {
             for alg in algs {
-                (PROVIDER.verifier_factory)(&jwt_alg(*alg), &key).ok()?;
+                (PROVIDER.verifier_factory)(&jwt_alg(*alg)?, &key).ok()?;
             }
             Some(Self {
                 key,
-                algs: algs.to_vec(),
+                algs: algs.iter().map(|a| a.canonical()).collect(),
             })
         }
 
@@ -141,8 +149,11 @@ mod imp {
         }
 
         pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
-            self.algs.contains(&alg)
-                && (PROVIDER.verifier_factory)(&jwt_alg(alg), &self.key)
+            let Some(jwt) = jwt_alg(alg) else {
+                return false;
+            };
+            self.algs.contains(&alg.canonical())
+                && (PROVIDER.verifier_factory)(&jwt, &self.key)
                     .is_ok_and(|v| v.verify(message, &signature.to_vec()).is_ok())
         }
     }

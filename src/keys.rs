@@ -10,8 +10,10 @@
 //! - `use` other than `"sig"`, `key_ops` without `"verify"`;
 //! - an `alg` that is `none`, HS*, unknown, or does not fit the key type;
 //! - RSA moduli under 2048 or over 8192 bits, even or tiny public exponents;
-//! - EC curves other than P-256 and P-384, OKP curves other than Ed25519;
-//! - coordinates of the wrong length or that are not strict base64url;
+//! - EC curves other than P-256, P-384 and P-521 (P-521 only with the `aws_lc_rs`
+//!   backend), OKP curves other than Ed25519 (Ed448 included);
+//! - coordinates longer than the curve size, or that are not strict base64url (shorter
+//!   ones, as some exporters write them without leading zero bytes, are left-padded);
 //! - keys past the [`MAX_KEYS`](crate::limits::MAX_KEYS) cap.
 //!
 //! A document that is not `{"keys":[…]}`, or in which no key is usable, is an error: the
@@ -39,8 +41,10 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// Whether the key may verify `alg`: its family fits, and its own `alg`, if any, is
+    /// the same algorithm (`EdDSA` and `Ed25519` being one).
     pub(crate) fn fits(&self, alg: Algorithm) -> bool {
-        self.family.fits(alg) && self.alg.is_none_or(|a| a == alg)
+        self.family.fits(alg) && self.alg.is_none_or(|a| a.canonical() == alg.canonical())
     }
 
     /// Checks `signature` over `message`; `alg` must be one the key [`fits`](Self::fits).
@@ -108,9 +112,10 @@ pub enum SkipReason {
     RsaTooLong,
     /// The RSA public exponent is even, 1, or longer than 33 bits.
     RsaExponent,
-    /// An EC curve other than P-256 and P-384.
+    /// An EC curve other than P-256, P-384 and P-521 (P-521 needs the `aws_lc_rs`
+    /// backend).
     UnsupportedCurve,
-    /// An OKP curve other than Ed25519.
+    /// An OKP curve other than Ed25519 (Ed448, X25519, X448).
     UnsupportedOkpCurve,
     /// A coordinate or key of the wrong length.
     WrongLength,
@@ -140,8 +145,10 @@ impl SkipReason {
             Self::RsaTooShort => "RSA modulus is shorter than 2048 bits",
             Self::RsaTooLong => "RSA modulus is longer than 8192 bits",
             Self::RsaExponent => "RSA public exponent is unsupported",
-            Self::UnsupportedCurve => "unsupported EC curve",
-            Self::UnsupportedOkpCurve => "unsupported OKP curve",
+            Self::UnsupportedCurve => {
+                "unsupported EC curve (P-256, P-384, and P-521 with the aws_lc_rs backend)"
+            }
+            Self::UnsupportedOkpCurve => "unsupported OKP curve (only Ed25519; Ed448 is not)",
             Self::WrongLength => "a coordinate or key has the wrong length",
             Self::Rejected => "the crypto backend rejected the public key",
             Self::TooManyKeys => "too many keys in the set",
@@ -311,7 +318,12 @@ impl KeySet {
 }
 
 fn printable_kid(value: &Value) -> Option<String> {
-    let kid = value.get("kid")?.as_str()?;
+    printable(value.get("kid")?)
+}
+
+/// A string value without control characters, at most 64 characters.
+fn printable(kid: &Value) -> Option<String> {
+    let kid = kid.as_str()?;
     Some(
         kid.chars()
             .filter(|c| !c.is_control())
@@ -352,6 +364,8 @@ fn parse_jwk(value: &Value) -> Result<Key, SkipReason> {
     }
     let alg = match str_member(obj, "alg")? {
         None => None,
+        // RFC 9864's fully-specified Ed448: the curve is what is unsupported.
+        Some("Ed448") => return Err(SkipReason::UnsupportedOkpCurve),
         Some(name) => Some(Algorithm::from_name(name).ok_or(SkipReason::UnsupportedAlgorithm)?),
     };
     let kid = match str_member(obj, "kid")? {
@@ -428,16 +442,26 @@ fn ec_key(obj: &Map<String, Value>) -> Result<(KeyFamily, KeyVerifier), SkipReas
     let (family, len, alg) = match str_member(obj, "crv")? {
         Some("P-256") => (KeyFamily::P256, 32, Algorithm::ES256),
         Some("P-384") => (KeyFamily::P384, 48, Algorithm::ES384),
+        Some("P-521") if crate::crypto::SUPPORTS_P521 => (KeyFamily::P521, 66, Algorithm::ES512),
         _ => return Err(SkipReason::UnsupportedCurve),
     };
     let x = required_b64(obj, "x")?;
     let y = required_b64(obj, "y")?;
-    if x.len() != len || y.len() != len {
+    if x.len() > len || y.len() > len || x.is_empty() || y.is_empty() {
         return Err(SkipReason::WrongLength);
+    }
+    // RFC 7518 §6.2.1.2 wants full-length coordinates, but some exporters (authlib,
+    // Keycloak before its fix) drop leading zero bytes: about 1 key in 100. Left-pad;
+    // the backend still checks that the point is on the curve.
+    if x.len() < len || y.len() < len {
+        let kid = obj.get("kid").and_then(printable);
+        tracing::debug!(kid = ?kid, "jwks-auth: EC coordinate shorter than the curve size, left-padded");
     }
     let mut point = Vec::with_capacity(1 + 2 * len);
     point.push(4);
+    point.resize(1 + len - x.len(), 0);
     point.extend_from_slice(&x);
+    point.resize(1 + 2 * len - y.len(), 0);
     point.extend_from_slice(&y);
     let verifier = KeyVerifier::ec(&point, alg).ok_or(SkipReason::Rejected)?;
     Ok((family, verifier))

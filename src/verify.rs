@@ -365,7 +365,9 @@ mod tests {
     fn header_rules() {
         let r = Rules::default();
         let p = r#"{"exp":1800000000}"#;
-        for alg in ["none", "None", "HS256", "HS512", "RSA1_5", "ES512", ""] {
+        for alg in [
+            "none", "None", "HS256", "HS512", "RSA1_5", "Ed448", "ES256K", "",
+        ] {
             let h = format!(r#"{{"alg":"{alg}"}}"#);
             assert_eq!(
                 check(&r, &h, p),

@@ -128,7 +128,7 @@ fn a_mutated_token_is_never_accepted() {
     let issuer = rt.block_on(TestIssuer::start());
     let auth: JwksAuth = issuer.layer().cooldown(Duration::from_secs(3600));
     rt.block_on(auth.ready()).unwrap();
-    let algorithms = jwks_auth::DEFAULT_ALGORITHMS;
+    let algorithms = jwks_auth::testing::ISSUER_ALGORITHMS;
     // Two valid tokens per algorithm, different claims: splicing one into the other must
     // not verify either.
     let tokens: Vec<(String, String)> = algorithms

@@ -13,8 +13,9 @@ use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
 use jwks_auth::{Algorithm, AuthError, AuthErrorKind as K, Claims, JwksAuth};
 use serde_json::json;
 
-/// Every algorithm the crate accepts by default.
-const ALL: [Algorithm; 9] = jwks_auth::DEFAULT_ALGORITHMS;
+/// Every algorithm the crate accepts by default that the test issuer's own keys sign
+/// (all but ES512, tested with a P-521 key of its own below).
+const ALL: [Algorithm; 10] = jwks_auth::testing::ISSUER_ALGORITHMS;
 
 #[tokio::test]
 async fn every_supported_algorithm_is_accepted() {
@@ -468,4 +469,113 @@ async fn published_private_keys_are_skipped_whatever_their_kty() {
             .iter()
             .all(|s| s.reason == jwks_auth::SkipReason::PrivateKey)
     );
+}
+
+/// Key and token shapes written by other signers (WebCrypto, authlib, Keycloak, RFC 9864).
+#[tokio::test]
+async fn key_shapes_from_other_signers_are_accepted() {
+    use jwks_auth::testing::JwkExport;
+    use std::sync::Arc;
+    let issuer = TestIssuer::start().await;
+    let webcrypto = Arc::new(
+        TestKey::generate(Algorithm::EdDSA, "webcrypto-ed25519").with_export(JwkExport::WebCrypto),
+    );
+    let short256 = Arc::new(TestKey::generate_short_coordinate(
+        Algorithm::ES256,
+        "short-p256",
+    ));
+    let short384 = Arc::new(TestKey::generate_short_coordinate(
+        Algorithm::ES384,
+        "short-p384",
+    ));
+    let p521 = Arc::new(TestKey::generate(Algorithm::ES512, "p521"));
+    let short521 = Arc::new(TestKey::generate_short_coordinate(
+        Algorithm::ES512,
+        "short-p521",
+    ));
+    for key in [&webcrypto, &short256, &short384, &p521, &short521] {
+        issuer.add_key(key.clone());
+    }
+    // The shapes are what the exporters write.
+    let jwk = webcrypto.jwk();
+    assert_eq!(
+        (&jwk["alg"], &jwk["key_ops"], &jwk["ext"]),
+        (&json!("Ed25519"), &json!(["verify"]), &json!(true))
+    );
+    assert!(jwk.get("use").is_none());
+    let coordinate_len = |key: &TestKey| {
+        let jwk = key.jwk();
+        let len = |c: &str| jwk[c].as_str().unwrap().len();
+        len("x").min(len("y"))
+    };
+    assert!(
+        coordinate_len(&short256) < 43,
+        "a 31-byte coordinate is 42 base64url chars"
+    );
+    assert!(coordinate_len(&short384) < 64);
+
+    let auth = issuer.layer();
+    auth.ready().await.unwrap();
+    let (app, hits) = app(auth.clone());
+    let ok = |token: String| {
+        let app = app.clone();
+        async move { send(&app, &token).await }
+    };
+    // WebCrypto's Ed25519 key verifies tokens labelled EdDSA and Ed25519, and so does a
+    // key whose JWK says EdDSA.
+    for alg in [Algorithm::EdDSA, Algorithm::Ed25519] {
+        let token = issuer.token().alg(alg).key(webcrypto.clone()).sign();
+        assert_eq!(ok(token).await.status, StatusCode::OK, "{alg}");
+    }
+    let reply = ok(issuer.token().alg(Algorithm::Ed25519).sign()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // Short coordinates are left-padded.
+    for (alg, key) in [(Algorithm::ES256, &short256), (Algorithm::ES384, &short384)] {
+        let token = issuer.token().alg(alg).key(key.clone()).sign();
+        assert_eq!(ok(token).await.status, StatusCode::OK, "{alg}");
+    }
+    // ES512 with the aws_lc_rs backend; with rust_crypto alone, P-521 keys are skipped.
+    let kids = auth.status().kids;
+    for key in [&p521, &short521] {
+        let token = issuer.token().alg(Algorithm::ES512).key(key.clone()).sign();
+        if jwks_auth::CRYPTO_BACKEND == "aws_lc_rs" {
+            assert!(kids.contains(&key.kid().to_owned()));
+            assert_eq!(ok(token).await.status, StatusCode::OK, "{}", key.kid());
+        } else {
+            assert!(!kids.contains(&key.kid().to_owned()));
+            assert_eq!(ok(token).await.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert!(hits.get() >= 5);
+
+    // Ed448 stays unsupported, with a reason that says so; a coordinate longer than the
+    // curve is still refused.
+    let mut long = TestKey::generate(Algorithm::ES256, "long").jwk();
+    let x = jwks_auth_b64d(long["x"].as_str().unwrap());
+    long["x"] = json!(b64(&[&[0u8][..], &x].concat()));
+    let set = JwksAuth::from_jwks(json!({"keys": [
+        {"kty": "OKP", "crv": "Ed448", "kid": "ed448", "x": b64(&[7u8; 57])},
+        {"kty": "OKP", "crv": "Ed448", "kid": "ed448-alg", "alg": "Ed448", "x": b64(&[7u8; 57])},
+        long,
+        webcrypto.jwk(),
+    ]}));
+    let status = set.status();
+    assert_eq!(status.kids, ["webcrypto-ed25519"]);
+    let reasons: Vec<_> = status.skipped.iter().map(|s| s.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            jwks_auth::SkipReason::UnsupportedOkpCurve,
+            jwks_auth::SkipReason::UnsupportedOkpCurve,
+            jwks_auth::SkipReason::WrongLength
+        ]
+    );
+    assert!(reasons[0].description().contains("Ed448"));
+}
+
+fn jwks_auth_b64d(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }

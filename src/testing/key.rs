@@ -11,6 +11,24 @@ pub struct TestKey {
     kid: String,
     alg: Option<Algorithm>,
     material: Material,
+    export: JwkExport,
+}
+
+/// How [`TestKey::jwk`] writes the public key: the shapes real exporters produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JwkExport {
+    /// RFC 7517/7518 as written by most identity providers: `kid`, `use: "sig"`, `alg`
+    /// (left out for RSA), full-length coordinates.
+    #[default]
+    Standard,
+    /// What WebCrypto (`crypto.subtle.exportKey("jwk", …)` in browsers and Node) writes
+    /// for an Ed25519 key: `alg: "Ed25519"` (RFC 9864), `key_ops: ["verify"]`,
+    /// `ext: true`, no `use`; the `kid` added by the publisher.
+    WebCrypto,
+    /// EC coordinates without their leading zero bytes, as authlib (and Keycloak before
+    /// its fix) export them; pair it with [`TestKey::generate_short_coordinate`].
+    ShortCoordinates,
 }
 
 enum Material {
@@ -30,8 +48,8 @@ impl std::fmt::Debug for TestKey {
 
 impl TestKey {
     /// Generates a key able to sign `alg` (RSA-2048 for RS*/PS*, P-256 for ES256, P-384
-    /// for ES384, Ed25519 for EdDSA). Its JWK names `alg` unless it is RSA, whose JWK
-    /// leaves `alg` out as many identity providers do.
+    /// for ES384, P-521 for ES512, Ed25519 for EdDSA and Ed25519). Its JWK names `alg`
+    /// unless it is RSA, whose JWK leaves `alg` out as many identity providers do.
     ///
     /// # Panics
     ///
@@ -50,14 +68,50 @@ impl TestKey {
                 EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING).expect("P-384 key"),
                 ES384,
             ),
-            EdDSA => Material::Ed(Ed25519KeyPair::generate().expect("Ed25519 key")),
+            ES512 => Material::Ec(
+                EcdsaKeyPair::generate(&sig::ECDSA_P521_SHA512_FIXED_SIGNING).expect("P-521 key"),
+                ES512,
+            ),
+            EdDSA | Ed25519 => Material::Ed(Ed25519KeyPair::generate().expect("Ed25519 key")),
         };
         let alg = (!matches!(material, Material::Rsa(_))).then_some(alg);
         Self {
             kid: kid.into(),
             alg,
             material,
+            export: JwkExport::Standard,
         }
+    }
+
+    /// Generates an EC key (ES256, ES384 or ES512) one of whose coordinates has a leading
+    /// zero byte, so that [`JwkExport::ShortCoordinates`] really shortens it (about one
+    /// key in 64 qualifies; this tries until one does).
+    ///
+    /// # Panics
+    ///
+    /// For a non-EC algorithm.
+    pub fn generate_short_coordinate(alg: Algorithm, kid: impl Into<String>) -> Self {
+        assert!(
+            matches!(alg, Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512),
+            "short coordinates are an EC thing"
+        );
+        let kid = kid.into();
+        loop {
+            let key = Self::generate(alg, kid.clone());
+            if let Material::Ec(k, _) = &key.material {
+                let point = k.public_key().as_ref();
+                let len = (point.len() - 1) / 2;
+                if point[1] == 0 || point[1 + len] == 0 {
+                    return key.with_export(JwkExport::ShortCoordinates);
+                }
+            }
+        }
+    }
+
+    /// Sets the shape of the exported JWK.
+    pub fn with_export(mut self, export: JwkExport) -> Self {
+        self.export = export;
+        self
     }
 
     /// Sets the `alg` the JWK advertises (`None` leaves it out).
@@ -81,21 +135,34 @@ impl TestKey {
             Material::Ec(k, alg) => {
                 let point = k.public_key().as_ref();
                 let len = (point.len() - 1) / 2;
-                let crv = if *alg == Algorithm::ES256 {
-                    "P-256"
-                } else {
-                    "P-384"
+                let crv = match alg {
+                    Algorithm::ES256 => "P-256",
+                    Algorithm::ES384 => "P-384",
+                    _ => "P-521",
                 };
-                json!({
-                    "kty": "EC", "crv": crv,
-                    "x": b64(&point[1..1 + len]), "y": b64(&point[1 + len..]),
-                })
+                let (mut x, mut y) = (&point[1..1 + len], &point[1 + len..]);
+                if self.export == JwkExport::ShortCoordinates {
+                    let strip = |c: &[u8]| c.iter().position(|b| *b != 0).unwrap_or(c.len());
+                    x = &x[strip(x)..];
+                    y = &y[strip(y)..];
+                }
+                json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)})
             }
             Material::Ed(k) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())})
             }
         };
         jwk["kid"] = json!(self.kid);
+        if self.export == JwkExport::WebCrypto {
+            if matches!(self.material, Material::Ed(_)) {
+                jwk["alg"] = json!("Ed25519");
+            } else if let Some(alg) = self.alg {
+                jwk["alg"] = json!(alg.as_str());
+            }
+            jwk["key_ops"] = json!(["verify"]);
+            jwk["ext"] = json!(true);
+            return jwk;
+        }
         jwk["use"] = json!("sig");
         if let Some(alg) = self.alg {
             jwk["alg"] = json!(alg.as_str());
@@ -135,7 +202,10 @@ impl TestKey {
                     .to_vec()
             }
             Material::Ed(k) => {
-                assert_eq!(alg, EdDSA, "an Ed25519 key signs only EdDSA");
+                assert!(
+                    matches!(alg, EdDSA | Ed25519),
+                    "an Ed25519 key signs only EdDSA (Ed25519)"
+                );
                 k.sign(message).as_ref().to_vec()
             }
         }

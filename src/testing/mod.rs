@@ -54,7 +54,7 @@ use crate::alg::Algorithm;
 mod key;
 mod token;
 
-pub use key::{TestKey, alg_name};
+pub use key::{JwkExport, TestKey, alg_name};
 pub use token::TokenBuilder;
 
 /// The audience [`TestIssuer`] tokens carry by default, and [`TestIssuer::layer`] requires.
@@ -130,13 +130,30 @@ const FAMILIES: [Algorithm; 4] = [
     Algorithm::EdDSA,
 ];
 
+/// The algorithms a [`TestIssuer`]'s own keys sign: every one this crate supports but
+/// ES512 (add a P-521 key with `TestKey::generate(Algorithm::ES512, ..)` and
+/// [`TestIssuer::add_key`]; it needs the `aws_lc_rs` backend to verify).
+pub const ISSUER_ALGORITHMS: [Algorithm; 10] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::Ed25519,
+];
+
 fn family_prefix(alg: Algorithm) -> &'static str {
     use Algorithm::*;
     match alg {
         ES256 => "p256",
         ES384 => "p384",
-        EdDSA => "ed25519",
-        _ => "rsa",
+        ES512 => "p521",
+        EdDSA | Ed25519 => "ed25519",
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => "rsa",
     }
 }
 
@@ -228,7 +245,9 @@ impl TestIssuer {
     ///
     /// # Panics
     ///
-    /// If no such key is published (e.g. after [`publish`](Self::publish) replaced them).
+    /// If no such key is published (e.g. after [`publish`](Self::publish) replaced them,
+    /// or for ES512, whose P-521 key is not published by default: see
+    /// [`ISSUER_ALGORITHMS`]).
     pub fn key(&self, alg: Algorithm) -> Arc<TestKey> {
         let keys = lock(&self.state.keys);
         keys.iter()
