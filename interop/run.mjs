@@ -11,6 +11,11 @@
 //    follows a key rotation: a new signing key is picked up on first sight, and a removed
 //    key stops verifying after the next periodic refresh.
 //
+// 3. Node's WebCrypto (`crypto.subtle`, no library) generates an Ed25519 and a P-521 key,
+//    exports them as JWKs the way browsers do (`key_ops`, `ext`, RFC 9864's
+//    `alg: "Ed25519"`), and signs compact JWS by hand: EdDSA and Ed25519 headers for the
+//    Ed25519 key, ES512 for the P-521 one.
+//
 // Every check that fails prints what it saw and makes the process exit non-zero; nothing
 // is skipped. Everything binds to 127.0.0.1.
 
@@ -113,7 +118,7 @@ function generateKeyPair(alg) {
 // ---------------------------------------------------------------------------------------
 // 1. Tokens signed by jose, for every algorithm jwks-auth accepts by default.
 
-const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 async function joseSigner() {
   console.log(`\n== jose ${version('jose')} signs, the example server verifies`);
@@ -320,8 +325,54 @@ async function openIdProvider() {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// 3. WebCrypto keys and signatures, with no JOSE library at all.
+
+async function webCryptoSigner() {
+  console.log(`\n== WebCrypto (Node ${process.version}) signs Ed25519 and ES512 by hand`);
+  const { subtle } = globalThis.crypto;
+  const ed = await subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify']);
+  const p521 = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify']);
+  // Browsers and recent Node write alg "Ed25519" (RFC 9864); older Node leaves it out.
+  const edJwk = { alg: 'Ed25519', ...(await subtle.exportKey('jwk', ed.publicKey)), kid: 'webcrypto-ed25519' };
+  const p521Jwk = { ...(await subtle.exportKey('jwk', p521.publicKey)), kid: 'webcrypto-p521' };
+  check(edJwk.key_ops?.includes('verify') && edJwk.ext === true && edJwk.use === undefined,
+    'the Ed25519 JWK has the WebCrypto shape (key_ops, ext, no use)', edJwk);
+  const jwks = await listen((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [edJwk, p521Jwk] }));
+  });
+  const server = await startExample({ JWKS_URL: `${jwks.base}/jwks.json` });
+  const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
+  const exp = Math.floor(Date.now() / 1000) + 300;
+  const sign = async (header, key, params) => {
+    const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify({ sub: `webcrypto-${header.alg}`, exp }))}`;
+    // WebCrypto's ECDSA signature is r || s, the JWS form.
+    const signature = await subtle.sign(params, key, new TextEncoder().encode(input));
+    return `${input}.${b64(signature)}`;
+  };
+  try {
+    for (const alg of ['EdDSA', 'Ed25519']) {
+      const token = await sign({ alg, kid: edJwk.kid }, ed.privateKey, { name: 'Ed25519' });
+      const reply = await call(server.base, '/me', token);
+      check(reply.status === 200 && reply.body.sub === `webcrypto-${alg}`, `Ed25519 key, header alg ${alg}: accepted`, reply);
+      const tampered = await call(server.base, '/me', tamper(token));
+      check(invalidToken(tampered), `Ed25519 key, header alg ${alg}, tampered: 401`, tampered);
+    }
+    const es512 = await sign({ alg: 'ES512', kid: p521Jwk.kid }, p521.privateKey, { name: 'ECDSA', hash: 'SHA-512' });
+    const reply = await call(server.base, '/me', es512);
+    check(reply.status === 200 && reply.body.sub === 'webcrypto-ES512', 'P-521 key, ES512: accepted', reply);
+    const tampered = await call(server.base, '/me', tamper(es512));
+    check(invalidToken(tampered), 'P-521 key, ES512, tampered: 401', tampered);
+  } finally {
+    await stop(server);
+    jwks.server.close();
+  }
+}
+
 try {
   await joseSigner();
+  await webCryptoSigner();
   await openIdProvider();
 } catch (e) {
   check(false, 'interop run', String(e?.stack ?? e));
