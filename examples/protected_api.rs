@@ -17,7 +17,7 @@
 //! | `JWKS_COOLDOWN_SECS` | minimum time between forced refreshes | 30 |
 //! | `JWT_LEEWAY_SECS` | clock skew allowed on `exp`/`nbf` | 60 |
 //! | `JWKS_ALLOW_HTTP` | `1` to allow plain http to a non-loopback host | off |
-//! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | off |
+//! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | 10000 (the crate default) |
 //! | `JWT_REALM` | the `realm` of every challenge (401, 400 and the 403 of `/admin`) | none |
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /whoami`

@@ -118,8 +118,10 @@
 //!   and payload JSON objects **without duplicate member names** (RFC 7519 allows
 //!   last-wins; we reject, closing parser-differential attacks);
 //! - the algorithm must be in the allow-list (default RS256/384/512, PS256/384/512, ES256,
-//!   ES384, EdDSA) *and* fit the selected key's type, curve and `alg`. `none` and HS* are
-//!   not even [`Algorithm`]s, so they cannot be configured. `jku`, `x5u`, `jwk`, `x5c` are never used to find a key. Any `crit`
+//!   ES384, ES512, EdDSA and RFC 9864's Ed25519) *and* fit the selected key's type, curve
+//!   and `alg` (`EdDSA` and `Ed25519` are one algorithm, Ed25519 keys only). `none` and
+//!   HS* are not even [`Algorithm`]s, so they cannot be configured. ES512 needs the
+//!   `aws_lc_rs` backend (with `rust_crypto` alone, P-521 keys are skipped); `jku`, `x5u`, `jwk`, `x5c` are never used to find a key. Any `crit`
 //!   header is rejected (this crate implements no JWS extension). JWE is rejected;
 //! - key selection by `kid` in a prebuilt map. A `kid` naming a key of the wrong type is a
 //!   rejection, with no fallback. A token without `kid` is tried against the keys fitting
@@ -154,8 +156,11 @@
 //! parsed on its own; unusable keys are skipped and listed in [`Status::skipped`] with a
 //! [`SkipReason`]: symmetric keys, keys carrying private members (`d`, and for RSA `p`,
 //! `q`, `dp`, `dq`, `qi`, `oth`, whatever the `kty`), `use`/`key_ops` not for
-//! verification, an unusable `alg`, weak or oversized RSA, unsupported curves, bad
-//! encodings, and keys past [`limits::MAX_KEYS`].
+//! verification, an unusable `alg`, weak or oversized RSA, unsupported curves (Ed448
+//! included), bad encodings, and keys past [`limits::MAX_KEYS`]. Shapes real exporters
+//! write are accepted: WebCrypto's Ed25519 JWK (`alg: "Ed25519"`, `key_ops`, `ext`), and
+//! EC coordinates without their leading zero bytes (left-padded; longer ones are
+//! refused).
 //!
 //! A background task refreshes the set every 5 minutes (±10 %) or at `Cache-Control:
 //! max-age` (clamped to [1 min, 24 h], and never later than an interval you set with
@@ -222,7 +227,7 @@
 //!
 //! | setting | default | method |
 //! |---|---|---|
-//! | algorithms | RS256/384/512, PS256/384/512, ES256, ES384, EdDSA | [`JwksAuth::algorithms`] |
+//! | algorithms | RS256/384/512, PS256/384/512, ES256, ES384, ES512, EdDSA, Ed25519 | [`JwksAuth::algorithms`] |
 //! | leeway | 60 s | [`JwksAuth::leeway`] |
 //! | issuer / audience | not checked | [`JwksAuth::issuer`], [`JwksAuth::audience`] |
 //! | max token size | 16 KiB | [`JwksAuth::max_token_len`] |
