@@ -105,7 +105,7 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 ///
 /// These layers go *inside* a [`JwksAuth`](crate::JwksAuth) layer (axum's `route_layer`
 /// on a router that `JwksAuth` wraps, or a `.layer` closer to the handler). They read the
-/// [`Claims<T>`] that `JwksAuth` put in the request extensions and answer 403 when the
+/// [`Claims<T>`](crate::Claims) that `JwksAuth` put in the request extensions and answer 403 when the
 /// check fails:
 ///
 /// - [`RequireScope::all`] / [`RequireScope::any`]: scopes from `scope` (space-separated)

@@ -25,7 +25,7 @@ use crate::error::AuthError;
 use crate::respond::{Responder, rerender};
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
-/// calls the inner service with [`Claims<T>`] in the request extensions.
+/// calls the inner service with [`Claims<T>`](crate::Claims) in the request extensions.
 ///
 /// Responses are `http::Response<axum::body::Body>` whatever the inner service's body
 /// type (it must implement [`HttpBody`] with `Bytes` data): the inner body is wrapped once
