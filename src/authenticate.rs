@@ -296,3 +296,95 @@ impl<T> From<Result<Arc<T>, AuthError>> for Verdict<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The decision without HTTP: a static key set, real keys, real signatures.
+    use super::*;
+    use crate::StandardClaims;
+    use crate::alg::b64_encode;
+    use crate::layer::JwksAuth;
+    use http::header::AUTHORIZATION;
+
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn authenticator(auth: JwksAuth) -> Arc<Authenticator<StandardClaims>> {
+        let keys = Arc::new(auth.source.build());
+        Arc::new(Authenticator::new(&auth.request, &auth.source, keys))
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    fn kind<T>(decision: Decision<T>) -> Option<AuthErrorKind> {
+        match decision {
+            Decision::Reject(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_decision_steps_in_order() {
+        let auth = authenticator(JwksAuth::from_jwks(serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": X}
+        ]})));
+        let uri = Uri::from_static("/");
+        // 1. credentials
+        assert_eq!(
+            kind(auth.decide(&HeaderMap::new(), &uri)),
+            Some(AuthErrorKind::MissingCredentials)
+        );
+        assert_eq!(
+            kind(auth.decide(&bearer("a,b"), &uri)),
+            Some(AuthErrorKind::InvalidRequest)
+        );
+        // 3. checks that need no key come before the key lookup
+        let header = b64_encode(br#"{"alg":"EdDSA","kid":"k"}"#);
+        let expired = b64_encode(br#"{"exp":1}"#);
+        let token = format!("{header}.{expired}.c2ln");
+        assert_eq!(
+            kind(auth.decide(&bearer(&token), &uri)),
+            Some(AuthErrorKind::Expired)
+        );
+        // 4. a static set never waits: an unknown kid is final
+        let header = b64_encode(br#"{"alg":"EdDSA","kid":"other"}"#);
+        let claims = b64_encode(br#"{"exp":99999999999}"#);
+        let token = format!("{header}.{claims}.c2ln");
+        assert_eq!(
+            kind(auth.decide(&bearer(&token), &uri)),
+            Some(AuthErrorKind::UnknownKey)
+        );
+        // 4. the signature, with the key the kid names
+        let header = b64_encode(br#"{"alg":"EdDSA","kid":"k"}"#);
+        let token = format!("{header}.{claims}.{}", b64_encode(&[0u8; 64]));
+        assert_eq!(
+            kind(auth.decide(&bearer(&token), &uri)),
+            Some(AuthErrorKind::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn optional_and_misconfigured_layers() {
+        let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X}]});
+        let uri = Uri::from_static("/");
+        let optional = authenticator(JwksAuth::from_jwks(jwks.clone()).optional());
+        assert!(matches!(
+            optional.decide(&HeaderMap::new(), &uri),
+            Decision::Anonymous
+        ));
+        // Present but bad is still rejected behind an optional layer.
+        assert_eq!(
+            kind(optional.decide(&bearer("x.y.z"), &uri)),
+            Some(AuthErrorKind::Malformed)
+        );
+        // A configuration error answers 503 to everything, credentials or not.
+        let broken = authenticator(JwksAuth::from_jwks(jwks).algorithms([]));
+        assert_eq!(
+            kind(broken.decide(&HeaderMap::new(), &uri)),
+            Some(AuthErrorKind::KeysUnavailable)
+        );
+    }
+}
