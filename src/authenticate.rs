@@ -282,9 +282,9 @@ where
         &self.responder
     }
 
-    /// The response to a rejection.
-    pub(crate) fn respond(&self, error: AuthError) -> axum::response::Response {
-        self.responder.respond(error)
+    /// The response to a rejection (a gRPC status for a gRPC call).
+    pub(crate) fn respond(&self, error: AuthError, grpc: bool) -> axum::response::Response {
+        self.responder.respond(error, grpc)
     }
 }
 

@@ -404,8 +404,10 @@ where
             },
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
+                let grpc = crate::respond::is_grpc(req.headers());
                 let response = match responder {
-                    Some(responder) => responder.respond(error),
+                    Some(responder) => responder.respond(error, grpc),
+                    None if grpc => crate::respond::grpc_response(error),
                     None => error.into_response(),
                 };
                 AuthorizeFuture {

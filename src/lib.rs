@@ -109,6 +109,12 @@
 //! A configured realm is in every challenge: the layer's, the route layers', and those of
 //! [`AuthError`]s returned by handlers behind the layer (the layer renders them again).
 //!
+//! gRPC calls (`content-type: application/grpc*`, e.g. a tonic server behind the layer)
+//! get trailers-only gRPC answers instead, from every rejection: HTTP 200, `grpc-status`
+//! 16 `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`, 14 `UNAVAILABLE` or 3 `INVALID_ARGUMENT`
+//! ([`AuthErrorKind::grpc_code`]), a fixed `grpc-message`, and the challenge kept. The
+//! `on_rejection` hook is for HTTP answers and is not used for them.
+//!
 //! # Verification rules
 //!
 //! Fail closed, cheapest checks first (details in the `verify` module source):

@@ -7,6 +7,16 @@
 //! and `Retry-After` on a 503. A user's [`on_rejection`](crate::JwksAuth::on_rejection)
 //! hook replaces it; either way the [`AuthError`] rides in the response's extensions.
 //!
+//! # gRPC
+//!
+//! A request whose `content-type` is `application/grpc` (or `application/grpc+proto`,
+//! `+json`, …) gets a trailers-only gRPC response instead, whatever the hook: HTTP 200,
+//! `content-type: application/grpc`, `grpc-status` from
+//! [`AuthErrorKind::grpc_code`] (16 `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`, 14
+//! `UNAVAILABLE`, 3 `INVALID_ARGUMENT`), a fixed `grpc-message` (the kind's
+//! description), and the `WWW-Authenticate` challenge and `Retry-After` kept for clients
+//! that read them. gRPC clients then see a status, not a transport error.
+//!
 //! The layer puts its [`Responder`] in the extensions of every request it lets through
 //! (with the claims, see `extract`), so the route layers behind it answer exactly as it
 //! does (same realm, same hook).
@@ -45,12 +55,39 @@ impl fmt::Debug for Responder {
     }
 }
 
+/// Whether the request is a gRPC call (`content-type: application/grpc*`).
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The trailers-only gRPC answer to `error` (see the module docs).
+pub(crate) fn grpc_response(error: AuthError) -> Response {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(error.kind.grpc_code()));
+    // Fixed ASCII descriptions: nothing to percent-encode (gRPC allows 0x20-0x7E but '%').
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static(error.kind.description()),
+    );
+    headers.extend(error.headers());
+    response.extensions_mut().insert(error);
+    response
+}
+
 impl Responder {
-    /// The response to `error`: the hook's, or the RFC 6750 default.
-    pub(crate) fn respond(&self, error: AuthError) -> Response {
+    /// The response to `error`: gRPC's for a gRPC call, else the hook's or the RFC 6750
+    /// default.
+    pub(crate) fn respond(&self, error: AuthError, grpc: bool) -> Response {
         tracing::debug!(kind = error.kind.as_str(), "jwks-auth: request rejected");
         let mut error = error.with_realm(self.realm.as_ref());
         error.rendered = true;
+        if grpc {
+            return grpc_response(error);
+        }
         match &self.hook {
             Some(hook) => {
                 let mut response = hook(&error);
@@ -71,9 +108,10 @@ impl Responder {
 pub(crate) fn rerender<B>(
     responder: &Responder,
     response: http::Response<B>,
+    grpc: bool,
 ) -> Result<Response, http::Response<B>> {
     match response.extensions().get::<AuthError>() {
-        Some(error) if !error.rendered => Ok(responder.respond(error.clone())),
+        Some(error) if !error.rendered => Ok(responder.respond(error.clone(), grpc)),
         _ => Err(response),
     }
 }
@@ -190,6 +228,43 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn grpc_calls_get_trailers_only_statuses_whatever_the_hook() {
+        let hooked = Responder {
+            realm: Some(Arc::from("api")),
+            hook: Some(Arc::new(|e: &AuthError| e.response_with_body("http body"))),
+            claims_type: "T",
+        };
+        for (kind, code) in [
+            (AuthErrorKind::MissingCredentials, "16"),
+            (AuthErrorKind::Expired, "16"),
+            (AuthErrorKind::InsufficientScope, "7"),
+            (AuthErrorKind::AccessDenied, "7"),
+            (AuthErrorKind::KeysUnavailable, "14"),
+            (AuthErrorKind::InvalidRequest, "3"),
+        ] {
+            let response = hooked.respond(kind.into(), true);
+            assert_eq!(response.status(), 200, "{kind:?}");
+            let h = response.headers();
+            assert_eq!(h["content-type"], "application/grpc");
+            assert_eq!(h["grpc-status"], code, "{kind:?}");
+            assert_eq!(h["grpc-message"], kind.description());
+            assert_eq!(
+                h.get(WWW_AUTHENTICATE).is_some(),
+                kind != AuthErrorKind::KeysUnavailable
+            );
+            assert!(response.extensions().get::<AuthError>().is_some());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        assert!(is_grpc(&headers));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!is_grpc(&headers));
+    }
+
+    #[test]
     fn a_replaced_body_keeps_the_status_and_every_header() {
         let err = AuthError::unavailable(Duration::from_secs(7));
         let response = err.response_with_body("custom");
@@ -214,7 +289,7 @@ mod tests {
             hook: None,
             claims_type: "T",
         };
-        let response = responder.respond(AuthError::insufficient_scope(["a"]));
+        let response = responder.respond(AuthError::insufficient_scope(["a"]), false);
         assert_eq!(response.status(), 403);
         assert!(
             response.headers()[WWW_AUTHENTICATE]
@@ -226,7 +301,7 @@ mod tests {
             hook: Some(Arc::new(|e: &AuthError| e.response_with_body("no"))),
             ..responder
         };
-        let response = hooked.respond(AuthErrorKind::Expired.into());
+        let response = hooked.respond(AuthErrorKind::Expired.into(), false);
         assert_eq!(response.status(), 401);
         assert_eq!(
             response.extensions().get::<AuthError>().unwrap().realm(),

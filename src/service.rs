@@ -22,7 +22,7 @@ use tower::Service;
 
 use crate::authenticate::{Authenticator, Decision};
 use crate::error::AuthError;
-use crate::respond::{Responder, rerender};
+use crate::respond::{Responder, is_grpc, rerender};
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`](crate::Claims) in the request extensions.
@@ -92,18 +92,19 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let auth = &self.auth;
         auth.start();
+        let grpc = is_grpc(req.headers());
         match auth.decide(req.headers(), req.uri()) {
             Decision::Accept(claims) => {
                 auth.admit(&mut req, Some(claims));
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone())
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc)
             }
             Decision::Anonymous => {
                 auth.admit(&mut req, None);
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone())
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc)
             }
             Decision::Reject(e) => ResponseFuture {
                 state: State::Rejected {
-                    response: Some(auth.respond(e)),
+                    response: Some(auth.respond(e, grpc)),
                 },
             },
             Decision::Wait(token) => {
@@ -139,6 +140,7 @@ pin_project! {
             #[pin]
             fut: F,
             responder: Arc<Responder>,
+            grpc: bool,
         },
         Waiting {
             wait: Pin<Box<dyn Future<Output = Result<Arc<T>, AuthError>> + Send>>,
@@ -153,9 +155,13 @@ pin_project! {
 }
 
 impl<F, S, B, T> ResponseFuture<F, S, B, T> {
-    fn inner(fut: F, responder: Arc<Responder>) -> Self {
+    fn inner(fut: F, responder: Arc<Responder>, grpc: bool) -> Self {
         Self {
-            state: State::Inner { fut, responder },
+            state: State::Inner {
+                fut,
+                responder,
+                grpc,
+            },
         }
     }
 }
@@ -180,9 +186,13 @@ where
         loop {
             let mut this = self.as_mut().project();
             let next = match this.state.as_mut().project() {
-                StateProj::Inner { fut, responder } => {
+                StateProj::Inner {
+                    fut,
+                    responder,
+                    grpc,
+                } => {
                     let response = ready!(fut.poll(cx))?;
-                    return Poll::Ready(Ok(match rerender(responder, response) {
+                    return Poll::Ready(Ok(match rerender(responder, response, *grpc) {
                         Ok(rendered) => rendered,
                         Err(response) => response.map(Body::new),
                     }));
@@ -203,13 +213,17 @@ where
                     match (verdict, svc.take(), req.take()) {
                         (Ok(claims), Some(mut svc), Some(mut req)) => {
                             auth.admit(&mut req, Some(claims));
+                            let grpc = is_grpc(req.headers());
                             State::Inner {
                                 fut: svc.call(req),
                                 responder: auth.responder().clone(),
+                                grpc,
                             }
                         }
-                        (Err(e), _, _) => State::Rejected {
-                            response: Some(auth.respond(e)),
+                        (Err(e), _, req) => State::Rejected {
+                            response: Some(
+                                auth.respond(e, req.as_ref().is_some_and(|r| is_grpc(r.headers()))),
+                            ),
                         },
                         _ => State::Rejected { response: None },
                     }

@@ -104,6 +104,18 @@ impl AuthErrorKind {
         }
     }
 
+    /// The gRPC status code of this kind, for gRPC calls: 16 `UNAUTHENTICATED` (missing
+    /// or bad credentials), 7 `PERMISSION_DENIED` (scope or authorization), 14
+    /// `UNAVAILABLE` (no usable key set), 3 `INVALID_ARGUMENT` (a malformed header).
+    pub fn grpc_code(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 3,
+            Self::InsufficientScope | Self::AccessDenied => 7,
+            Self::KeysUnavailable => 14,
+            _ => 16,
+        }
+    }
+
     /// The RFC 6750 `error` code, if this kind has one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
