@@ -97,3 +97,110 @@ async fn every_rejection_of_a_grpc_call_is_a_grpc_status() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.body, "an HTTP body");
 }
+
+mod tonic_client {
+    //! The same through tonic: a real HTTP/2 server on loopback, a real tonic client.
+    use super::*;
+    use tonic::Code;
+    use tonic_health::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::health_server::HealthServer;
+    use tonic_health::server::HealthService;
+
+    /// tonic's health service behind the layer, scope `health` required by a route layer.
+    async fn start(auth: JwksAuth) -> String {
+        let (reporter, _) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        let app = tonic::service::Routes::new(HealthServer::new(
+            HealthService::from_health_reporter(reporter),
+        ))
+        .into_axum_router()
+        .route_layer(auth.require_scopes(["health"]))
+        .layer(auth);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    async fn connect(url: String) -> HealthClient<tonic::transport::Channel> {
+        let channel = tonic::transport::Channel::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        HealthClient::new(channel)
+    }
+
+    fn request(authorization: Option<&str>) -> tonic::Request<HealthCheckRequest> {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        if let Some(value) = authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.parse().unwrap());
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn each_rejection_class_is_its_grpc_status_for_unary_and_streaming_calls() {
+        let issuer = TestIssuer::start().await;
+        let url = start(issuer.layer()).await;
+        let mut client = connect(url).await;
+        let bearer = |t: String| format!("Bearer {t}");
+        let cases = [
+            ("no credentials", None, Code::Unauthenticated),
+            (
+                "malformed",
+                Some("Bearer a,b".to_owned()),
+                Code::InvalidArgument,
+            ),
+            (
+                "expired",
+                Some(bearer(issuer.token().expires_in(-3600).sign())),
+                Code::Unauthenticated,
+            ),
+            (
+                "another audience",
+                Some(bearer(issuer.token().audience("other").sign())),
+                Code::Unauthenticated,
+            ),
+            (
+                "no scope",
+                Some(bearer(issuer.token().sign())),
+                Code::PermissionDenied,
+            ),
+        ];
+        for (case, auth, code) in &cases {
+            let status = client.check(request(auth.as_deref())).await.unwrap_err();
+            assert_eq!(status.code(), *code, "check, {case}: {status:?}");
+            let status = client.watch(request(auth.as_deref())).await.unwrap_err();
+            assert_eq!(status.code(), *code, "watch, {case}: {status:?}");
+        }
+        let good = bearer(issuer.token().scope("health").sign());
+        let reply = client.check(request(Some(&good))).await.unwrap();
+        assert_eq!(reply.get_ref().status, ServingStatus::Serving as i32);
+        let mut stream = client
+            .watch(request(Some(&good)))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+
+        // No usable key set: UNAVAILABLE.
+        let down = start(
+            JwksAuth::new("http://127.0.0.1:9/jwks.json")
+                .fetch_timeout(std::time::Duration::from_millis(300)),
+        )
+        .await;
+        let mut client = connect(down).await;
+        let status = client.check(request(Some(&good))).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+}

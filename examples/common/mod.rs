@@ -3,6 +3,8 @@
 //! example uses part of it.
 #![allow(dead_code)]
 
+pub(crate) mod env;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
