@@ -105,12 +105,16 @@ impl<T: Clone + Send + Sync + 'static> Claims<T> {
     /// The claims the layer put in these extensions (a tonic `Request::extensions()`, an
     /// `http::Request`'s), if any.
     ///
+    /// In a tonic service behind the layer (see `examples/grpc_api.rs`):
+    ///
     /// ```
-    /// # fn handler(request: http::Request<()>) -> Option<String> {
-    /// use jwks_auth::Claims;
-    /// let Claims(claims) = Claims::<jwks_auth::StandardClaims>::from_extensions(request.extensions())?;
-    /// claims.sub
-    /// # }
+    /// use jwks_auth::{Claims, StandardClaims};
+    ///
+    /// fn subject<T>(request: &tonic::Request<T>) -> Result<String, tonic::Status> {
+    ///     let Claims(claims) = Claims::<StandardClaims>::from_extensions(request.extensions())
+    ///         .ok_or_else(|| tonic::Status::unauthenticated("no verified claims"))?;
+    ///     Ok(claims.sub.unwrap_or_default())
+    /// }
     /// ```
     pub fn from_extensions(extensions: &Extensions) -> Option<Self> {
         shared::<T>(extensions).map(|c| Claims(T::clone(&c)))
