@@ -22,7 +22,8 @@
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /whoami`
 //! (the `sub` as text), `GET /admin` (needs scope `admin`), `GET /health` (200 once keys
-//! are loaded, else 503). Prints
+//! are loaded, else 503), `GET /metrics` (Prometheus text format, no auth; the crate's
+//! metrics when built with feature `metrics`). Prints
 //! `listening on ADDR` once it accepts connections. Bad configuration exits with status 2.
 
 mod common;
@@ -46,7 +47,26 @@ async fn main() {
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
-    let app = common::routes(auth);
+    // GET /metrics: the Prometheus text format, unauthenticated like /health. The crate's
+    // counters, histograms and gauges are there when it is built with feature `metrics`.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    if let Some(handle) = metrics.clone() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    let app = common::routes(auth).route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+            async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+        }),
+    );
     println!("listening on {local}");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -27,6 +27,7 @@ use crate::config::{Check, KeyStores, RequestConfig, SourceConfig};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::extract::Admitted;
 use crate::limits::RETRY_AFTER_CLAMP;
+use crate::metrics;
 use crate::refresh;
 use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
@@ -114,8 +115,19 @@ where
         }
     }
 
-    /// The request path, without waiting.
+    /// The request path, without waiting; counted (feature `metrics`).
     pub(crate) fn decide(&self, headers: &HeaderMap, uri: &Uri) -> Decision<T> {
+        let decision = self.decide_uncounted(headers, uri);
+        match &decision {
+            Decision::Accept(_) => metrics::request(Ok(())),
+            Decision::Anonymous => metrics::anonymous(),
+            Decision::Reject(e) => metrics::request(Err(e)),
+            Decision::Wait(_) => {}
+        }
+        decision
+    }
+
+    fn decide_uncounted(&self, headers: &HeaderMap, uri: &Uri) -> Decision<T> {
         let rules = match &self.rules {
             Ok(rules) => rules,
             Err(_) => return Decision::Reject(AuthError::unavailable(RETRY_AFTER_CLAMP.1)),
@@ -139,11 +151,13 @@ where
             .rules
             .as_ref()
             .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
-        match self.verify_now(rules, token) {
+        let result = match self.verify_now(rules, token) {
             Verdict::Accept(claims) => Ok(claims),
             Verdict::Reject(e) => Err(e),
-            Verdict::Wait => self.clone().after_wait(token.to_owned()).await,
-        }
+            Verdict::Wait => return self.clone().after_wait(token.to_owned()).await,
+        };
+        metrics::request(result.as_ref().map(|_| ()));
+        result
     }
 
     fn verify_now(&self, rules: &Rules, token: &str) -> Verdict<T> {
@@ -178,7 +192,11 @@ where
                 .ok()
                 .flatten()
         };
-        cache.get(token, now, leeway, key_present)
+        let hit = cache.get(token, now, leeway, key_present);
+        if hit.is_some() {
+            metrics::cache_hit();
+        }
+        hit
     }
 
     /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
@@ -229,8 +247,15 @@ where
         self.checked(claims).into()
     }
 
-    /// The slow path: wait for keys as the refresh gate allows, then verify once more.
+    /// The slow path: wait for keys as the refresh gate allows, then verify once more
+    /// (counted, feature `metrics`).
     pub(crate) async fn after_wait(self: Arc<Self>, token: String) -> Result<Arc<T>, AuthError> {
+        let result = self.after_wait_uncounted(token).await;
+        metrics::request(result.as_ref().map(|_| ()));
+        result
+    }
+
+    async fn after_wait_uncounted(self: Arc<Self>, token: String) -> Result<Arc<T>, AuthError> {
         let rules = self
             .rules
             .as_ref()

@@ -404,6 +404,7 @@ where
             },
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
+                crate::metrics::request(Err(&error));
                 let grpc = crate::respond::is_grpc(req.headers());
                 let response = match responder {
                     Some(responder) => responder.respond(error, grpc),

@@ -96,7 +96,7 @@ impl SourceConfig {
     /// The key stores: one, or one per trusted issuer. Parses a static key set (once) and
     /// builds the HTTP clients; does no I/O.
     pub(crate) fn build(&self) -> KeyStores {
-        let remote = |target: Result<Target, ConfigError>| {
+        let remote = |label: &str, target: Result<Target, ConfigError>| {
             let remote = target.map_err(RefreshError::from).and_then(|target| {
                 let transport = Transport::new(self.client.clone())?;
                 Ok(crate::store::Remote { target, transport })
@@ -104,16 +104,21 @@ impl SourceConfig {
             if let Err(e) = &remote {
                 tracing::error!(error = %e, "jwks-auth: no key set can be fetched; every request will get 503");
             }
-            Arc::new(KeyStore::new(Source::Remote(remote), self.timing, None))
+            Arc::new(KeyStore::labelled(
+                label,
+                Source::Remote(remote),
+                self.timing,
+                None,
+            ))
         };
         let stores = match &self.source {
             KeySource::Jwks(url) => vec![(
                 None,
-                remote(self.single(Target::jwks(url, self.allow_http))),
+                remote("", self.single(Target::jwks(url, self.allow_http))),
             )],
             KeySource::Discover(issuer) => vec![(
                 None,
-                remote(self.single(Target::discovery(issuer, self.allow_http))),
+                remote("", self.single(Target::discovery(issuer, self.allow_http))),
             )],
             KeySource::Static(doc) => {
                 let keys = KeySet::from_document(doc).unwrap_or_default();
@@ -123,7 +128,7 @@ impl SourceConfig {
             KeySource::Multi(tenants) if tenants.is_empty() => {
                 vec![(
                     None,
-                    remote(Err(ConfigError::new(ConfigErrorKind::NoIssuers))),
+                    remote("", Err(ConfigError::new(ConfigErrorKind::NoIssuers))),
                 )]
             }
             KeySource::Multi(tenants) => tenants
@@ -133,7 +138,7 @@ impl SourceConfig {
                         Some(url) => Target::jwks(url, self.allow_http),
                         None => Target::discovery(&t.issuer, self.allow_http),
                     };
-                    (Some(t.issuer.clone()), remote(target))
+                    (Some(t.issuer.clone()), remote(&t.issuer, target))
                 })
                 .collect(),
         };

@@ -244,6 +244,19 @@
 //! | plain http | loopback only | [`JwksAuth::allow_http`] |
 //! | verified-token cache | on: 10,000 entries, 16 MiB | [`JwksAuth::cache`], [`JwksAuth::no_cache`] |
 //!
+//! # Metrics
+//!
+//! Feature `metrics` emits, through the [`metrics`](https://docs.rs/metrics) facade (any
+//! exporter): `jwks_auth_requests_total{outcome, kind}` (accepted, anonymous, rejected
+//! by [`AuthErrorKind::as_str`], unavailable), `jwks_auth_cache_hits_total`,
+//! `jwks_auth_key_fetches_total{issuer, outcome}` (ok, not_modified, or the error kind),
+//! the histogram `jwks_auth_key_fetch_seconds{issuer}`, and the gauges
+//! `jwks_auth_keys{issuer}` and `jwks_auth_key_set_age_seconds{issuer}` (kept current
+//! every second, so the age grows through an outage with no traffic). Label values come
+//! from fixed sets and the configuration (`issuer` is a trusted issuer of a multi-issuer
+//! layer, else empty): never a token, a `kid` or request text. Without the feature the
+//! request path pays nothing.
+//!
 //! # Crypto backend
 //!
 //! jsonwebtoken's `aws_lc_rs` backend is the default feature; `rust_crypto` is the
@@ -280,6 +293,8 @@
 //!   state, its life cycle) and `fetch` (HTTP, discovery, proxies, limits);
 //! - `error` ([`AuthError`], [`AuthErrorKind`]; `error/operator.rs`: [`ConfigError`],
 //!   [`RefreshError`], [`ReadyError`]) and [`limits`] (every bound, in one place);
+//! - `metrics` (feature `metrics`: counters, a histogram and gauges through the `metrics`
+//!   facade; empty inline functions without the feature);
 //! - [`testing`] (feature `test-util`: a real loopback identity provider; `key.rs` the
 //!   keys, `token.rs` the token builder).
 //!
@@ -309,6 +324,7 @@ mod json;
 mod keys;
 mod layer;
 pub mod limits;
+mod metrics;
 mod refresh;
 mod respond;
 mod service;

@@ -30,6 +30,7 @@ use crate::error::{RefreshError, RefreshErrorKind};
 use crate::fetch::{self, CachePolicy, Fetched, Target, Transport, Validators};
 use crate::keys::KeySet;
 use crate::limits::{BACKOFF_BASE, MAX_AGE_CLAMP};
+use crate::metrics;
 use crate::store::{KeyStore, Timing};
 
 /// The refresh schedule, free of I/O so that it can be tested on its own.
@@ -188,6 +189,7 @@ impl RefreshTask {
         serving: u64,
         started: Instant,
     ) -> Duration {
+        let not_modified = matches!(result, Ok(Fetched::NotModified(_)));
         let outcome = match result {
             Ok(Fetched::NotModified(_)) if self.validators.is_empty() => {
                 // A 304 to an unconditional request confirms nothing.
@@ -223,6 +225,11 @@ impl RefreshTask {
                 }),
             Err(e) => Err(e),
         };
+        let fetched = match &outcome {
+            Ok(_) => Ok(not_modified),
+            Err(e) => Err(e),
+        };
+        metrics::fetch(store.label(), fetched, started.elapsed());
         let (outcome, delay) = match outcome {
             Ok(cache) => {
                 self.failures = 0;
@@ -242,6 +249,8 @@ impl RefreshTask {
             }
         };
         store.end_attempt(outcome, self.failures, delay, serving);
+        let (keys, age) = store.key_set_gauges();
+        metrics::key_set(store.label(), keys, age);
         delay
     }
 
@@ -261,10 +270,27 @@ impl RefreshTask {
             };
             let delay = self.apply(&store, result, serving, started);
             drop(store);
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.wake.notified() => {}
-                _ = self.shutdown.changed() => return,
+            let next = tokio::time::sleep(delay);
+            tokio::pin!(next);
+            loop {
+                // With feature `metrics`, a tick keeps the key set age gauge current
+                // between refreshes; without it, the tick never fires.
+                let tick = async {
+                    match metrics::TICK {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = &mut next => break,
+                    _ = self.wake.notified() => break,
+                    _ = self.shutdown.changed() => return,
+                    _ = tick => {
+                        let Some(store) = self.store.upgrade() else { return };
+                        let (keys, age) = store.key_set_gauges();
+                        metrics::key_set(store.label(), keys, age);
+                    }
+                }
             }
         }
     }

@@ -166,6 +166,8 @@ pub(crate) enum NoKeys {
 
 /// The state of one key source, shared by the layer, its services and (weakly) the task.
 pub(crate) struct KeyStore {
+    /// The trusted issuer of a multi-issuer layer, empty otherwise (a metrics label).
+    label: Arc<str>,
     source: Source,
     timing: Timing,
     snapshot: ArcSwapOption<Snapshot>,
@@ -196,6 +198,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl KeyStore {
     pub(crate) fn new(source: Source, timing: Timing, initial: Option<KeySet>) -> Self {
+        Self::labelled("", source, timing, initial)
+    }
+
+    /// A store whose metrics carry `label` (a trusted issuer of a multi-issuer layer).
+    pub(crate) fn labelled(
+        label: &str,
+        source: Source,
+        timing: Timing,
+        initial: Option<KeySet>,
+    ) -> Self {
         let snapshot = initial.map(|keys| {
             Arc::new(Snapshot {
                 keys: Arc::new(keys),
@@ -203,6 +215,7 @@ impl KeyStore {
             })
         });
         Self {
+            label: Arc::from(label),
             source,
             timing,
             snapshot: ArcSwapOption::new(snapshot),
@@ -218,6 +231,19 @@ impl KeyStore {
 
     pub(crate) fn timing(&self) -> &Timing {
         &self.timing
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The current set's size and age (for the gauges).
+    pub(crate) fn key_set_gauges(&self) -> (usize, Option<Duration>) {
+        let guard = self.snapshot.load();
+        match guard.as_ref() {
+            Some(snap) => (snap.keys.len(), Some(snap.confirmed_at.elapsed())),
+            None => (0, None),
+        }
     }
 
     /// The remote source, if it is usable.

@@ -12,8 +12,20 @@ use jwks_auth::testing::TestIssuer;
 fn example_binary() -> PathBuf {
     // Build it (a no-op when `cargo test` already did) so this test never skips its work.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // With the features this test was built with, so that it is the binary `cargo test`
+    // built already, and so that feature `metrics` reaches the example when it is on.
+    let features: Vec<&str> = [
+        ("aws_lc_rs", cfg!(feature = "aws_lc_rs")),
+        ("rust_crypto", cfg!(feature = "rust_crypto")),
+        ("test-util", cfg!(feature = "test-util")),
+        ("metrics", cfg!(feature = "metrics")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     let status = Command::new(cargo)
         .args(["build", "--quiet", "--example", "protected_api"])
+        .args(["--no-default-features", "--features", &features.join(",")])
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the example failed");
@@ -295,5 +307,66 @@ async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(
         !text.contains('\x1b'),
         "ANSI escapes in a piped log: {text:?}"
+    );
+}
+
+/// Feature `metrics`: GET /metrics, parsed as Prometheus text, counts what was sent.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn the_metrics_endpoint_counts_decisions_fetches_and_keys() {
+    let issuer = TestIssuer::start().await;
+    let jwks = issuer.jwks_url();
+    let (_server, base) = start(&[("JWKS_URL", jwks.as_str())]);
+    let token = issuer.token().sign();
+    assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);
+    assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);
+    assert_eq!(get(&format!("{base}/me"), None).await.0, 401);
+    let expired = issuer.token().expires_in(-3600).sign();
+    assert_eq!(get(&format!("{base}/me"), Some(&expired)).await.0, 401);
+    let (status, _, text) = get(&format!("{base}/metrics"), None).await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text format");
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    let requests = "jwks_auth_requests_total";
+    assert_eq!(
+        value(requests, &[("outcome", "accepted"), ("kind", "none")]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            requests,
+            &[("outcome", "rejected"), ("kind", "missing_credentials")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(requests, &[("outcome", "rejected"), ("kind", "expired")]),
+        Some(1.0)
+    );
+    assert_eq!(value("jwks_auth_cache_hits_total", &[]), Some(1.0));
+    assert_eq!(
+        value("jwks_auth_key_fetches_total", &[("outcome", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(value("jwks_auth_keys", &[]), Some(4.0));
+    assert!(value("jwks_auth_key_set_age_seconds", &[]).is_some_and(|age| age >= 0.0));
+    assert!(text.contains("jwks_auth_key_fetch_seconds"), "{text}");
+    // Label values come from fixed sets: no token, no kid.
+    assert!(
+        !text.contains(&token[..20]) && !text.contains("rsa-1"),
+        "{text}"
     );
 }

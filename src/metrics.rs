@@ -1,0 +1,113 @@
+//! Operator metrics (feature `metrics`), through the [`metrics`](https://docs.rs/metrics)
+//! facade, so any exporter works (Prometheus, OpenTelemetry, StatsD).
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `jwks_auth_requests_total` | counter | `outcome` (`accepted`, `anonymous`, `rejected`, `unavailable`), `kind` ([`AuthErrorKind::as_str`], or `none`) | every decision of the layer, and every refusal of a route layer |
+//! | `jwks_auth_cache_hits_total` | counter | | tokens accepted from the verified-token cache |
+//! | `jwks_auth_key_fetches_total` | counter | `issuer`, `outcome` (`ok`, `not_modified`, or the error: `connect`, `timeout`, `status`, …) | key set fetch attempts |
+//! | `jwks_auth_key_fetch_seconds` | histogram | `issuer` | how long an attempt took |
+//! | `jwks_auth_keys` | gauge | `issuer` | usable keys in the current set |
+//! | `jwks_auth_key_set_age_seconds` | gauge | `issuer` | seconds since the last good refresh; kept current every second by the refresh task, so it grows through an outage even when no request arrives |
+//!
+//! Label values come from fixed sets and the configuration only: never a token, a `kid`,
+//! a claim, or the issuer of an untrusted token. `issuer` is the trusted issuer of a
+//! multi-issuer layer, empty otherwise. With the feature off, every function here is an
+//! empty inline function: the request path pays nothing.
+//!
+//! [`AuthErrorKind::as_str`]: crate::AuthErrorKind::as_str
+
+#[cfg(feature = "metrics")]
+mod imp {
+    use std::time::Duration;
+
+    use crate::error::{AuthError, AuthErrorKind, RefreshError, RefreshErrorKind};
+
+    /// A decision of the layer: `Ok` for accepted, `Err` for a rejection.
+    pub(crate) fn request(result: Result<(), &AuthError>) {
+        let (outcome, kind) = match result {
+            Ok(()) => ("accepted", "none"),
+            Err(e) if e.kind() == AuthErrorKind::KeysUnavailable => {
+                ("unavailable", e.kind().as_str())
+            }
+            Err(e) => ("rejected", e.kind().as_str()),
+        };
+        metrics::counter!("jwks_auth_requests_total", "outcome" => outcome, "kind" => kind)
+            .increment(1);
+    }
+
+    /// A request let through without credentials (optional layers).
+    pub(crate) fn anonymous() {
+        metrics::counter!("jwks_auth_requests_total", "outcome" => "anonymous", "kind" => "none")
+            .increment(1);
+    }
+
+    pub(crate) fn cache_hit() {
+        metrics::counter!("jwks_auth_cache_hits_total").increment(1);
+    }
+
+    fn error_label(e: &RefreshError) -> &'static str {
+        match e.kind() {
+            RefreshErrorKind::Config(_) => "config",
+            RefreshErrorKind::Connect => "connect",
+            RefreshErrorKind::Timeout => "timeout",
+            RefreshErrorKind::Status(_) => "status",
+            RefreshErrorKind::BodyTooLarge => "body_too_large",
+            RefreshErrorKind::InvalidJwks => "invalid_jwks",
+            RefreshErrorKind::NoUsableKeys => "no_usable_keys",
+            RefreshErrorKind::InvalidDiscovery => "invalid_discovery",
+            RefreshErrorKind::IssuerMismatch { .. } => "issuer_mismatch",
+            RefreshErrorKind::Client => "client",
+            RefreshErrorKind::UnexpectedNotModified => "unexpected_not_modified",
+        }
+    }
+
+    /// One fetch attempt: its outcome (`Ok(true)` for a 304) and how long it took.
+    pub(crate) fn fetch(issuer: &str, outcome: Result<bool, &RefreshError>, took: Duration) {
+        let label = match outcome {
+            Ok(false) => "ok",
+            Ok(true) => "not_modified",
+            Err(e) => error_label(e),
+        };
+        let issuer = issuer.to_owned();
+        metrics::counter!("jwks_auth_key_fetches_total", "issuer" => issuer.clone(), "outcome" => label)
+            .increment(1);
+        metrics::histogram!("jwks_auth_key_fetch_seconds", "issuer" => issuer)
+            .record(took.as_secs_f64());
+    }
+
+    /// The current key set: its size and age.
+    pub(crate) fn key_set(issuer: &str, keys: usize, age: Option<Duration>) {
+        let issuer = issuer.to_owned();
+        metrics::gauge!("jwks_auth_keys", "issuer" => issuer.clone()).set(keys as f64);
+        if let Some(age) = age {
+            metrics::gauge!("jwks_auth_key_set_age_seconds", "issuer" => issuer)
+                .set(age.as_secs_f64());
+        }
+    }
+
+    /// Whether the refresh task should tick to keep the age gauge current.
+    pub(crate) const TICK: Option<Duration> = Some(Duration::from_secs(1));
+}
+
+#[cfg(not(feature = "metrics"))]
+#[allow(clippy::missing_const_for_fn)]
+mod imp {
+    use std::time::Duration;
+
+    use crate::error::{AuthError, RefreshError};
+
+    #[inline(always)]
+    pub(crate) fn request(_: Result<(), &AuthError>) {}
+    #[inline(always)]
+    pub(crate) fn anonymous() {}
+    #[inline(always)]
+    pub(crate) fn cache_hit() {}
+    #[inline(always)]
+    pub(crate) fn fetch(_: &str, _: Result<bool, &RefreshError>, _: Duration) {}
+    #[inline(always)]
+    pub(crate) fn key_set(_: &str, _: usize, _: Option<Duration>) {}
+    pub(crate) const TICK: Option<Duration> = None;
+}
+
+pub(crate) use imp::{TICK, anonymous, cache_hit, fetch, key_set, request};
