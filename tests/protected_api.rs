@@ -325,6 +325,7 @@ async fn the_metrics_endpoint_counts_decisions_fetches_and_keys() {
     assert_eq!(get(&format!("{base}/me"), Some(&expired)).await.0, 401);
     let (status, _, text) = get(&format!("{base}/metrics"), None).await;
     assert_eq!(status, 200);
+    eprintln!("{text}");
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("Prometheus text format");
     let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
