@@ -67,14 +67,7 @@ impl Health for ScopedHealth {
 
 #[tokio::main]
 async fn main() {
-    let (auth, addr) = match common::env::config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            std::process::exit(2);
-        }
-    };
-    common::env::init_logging();
+    let (auth, listener) = common::env::configure_and_bind().await;
     let (reporter, _) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
@@ -86,21 +79,5 @@ async fn main() {
     let app = tonic::service::Routes::new(HealthServer::new(health))
         .into_axum_router()
         .layer(auth);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!("listening on {}", listener.local_addr().unwrap_or(addr));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    if let Err(e) = served {
-        eprintln!("server error: {e}");
-        std::process::exit(1);
-    }
+    common::env::serve(listener, app).await;
 }

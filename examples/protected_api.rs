@@ -31,22 +31,7 @@ mod common;
 #[tokio::main]
 async fn main() {
     // Configuration first: its errors are the first line on stderr.
-    let (auth, addr) = match common::env::config() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            std::process::exit(2);
-        }
-    };
-    common::env::init_logging();
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    let local = listener.local_addr().unwrap_or(addr);
+    let (auth, listener) = common::env::configure_and_bind().await;
     // GET /metrics: the Prometheus text format, unauthenticated like /health. The crate's
     // counters, histograms and gauges are there when it is built with feature `metrics`.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -67,14 +52,5 @@ async fn main() {
             async move { ([("content-type", "text/plain; version=0.0.4")], text) }
         }),
     );
-    println!("listening on {local}");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    if let Err(e) = served {
-        eprintln!("server error: {e}");
-        std::process::exit(1);
-    }
+    common::env::serve(listener, app).await;
 }

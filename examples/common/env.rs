@@ -84,3 +84,44 @@ pub(crate) fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
+
+/// The configuration, then the log, then the listener: exits 2 on bad configuration (the
+/// message is the first line on stderr) and 1 if the address cannot be bound.
+pub(crate) async fn configure_and_bind() -> (JwksAuth, tokio::net::TcpListener) {
+    let (auth, addr) = match config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    init_logging();
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => (auth, listener),
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Prints `listening on ADDR`, then serves `app` (HTTP/1 and HTTP/2 cleartext) until
+/// Ctrl-C; exits 1 on a server error.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on {addr}"),
+        Err(e) => {
+            eprintln!("no local address: {e}");
+            std::process::exit(1);
+        }
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    if let Err(e) = served {
+        eprintln!("server error: {e}");
+        std::process::exit(1);
+    }
+}
