@@ -305,6 +305,31 @@ fn report() {
     }
 }
 
+/// The verified-token cache's memory under a flood of distinct valid tokens: the default
+/// bound (10,000 entries, 16 MiB) holds whatever is sent.
+fn report_cache_memory() {
+    let key = TestKey::generate(Algorithm::EdDSA, "k1");
+    let auth = JwksAuth::from_jwks(json!({ "keys": [key.jwk()] }))
+        .issuer("https://idp.example/")
+        .audience("orders-api");
+    let flood = 25_000;
+    for i in 0..flood {
+        let claims = claims_json("https://idp.example/").replace("user-1", &format!("user-{i}"));
+        let token = key.sign_compact(
+            Algorithm::EdDSA,
+            r#"{"alg":"EdDSA","kid":"k1","typ":"JWT"}"#,
+            &claims,
+        );
+        assert!(now(auth.verify(&token)).is_ok());
+    }
+    let (entries, bytes) = auth.cache_usage();
+    println!(
+        "cache after {flood} distinct valid tokens (default bound): {entries} entries, \
+         {bytes} bytes of tokens and overhead ({} per entry), claims on top",
+        bytes / entries.max(1)
+    );
+}
+
 fn main() {
     let mut c = support::criterion(40);
     bench_paths(&mut c);
@@ -312,4 +337,5 @@ fn main() {
     bench_swaps(&mut c);
     c.final_summary();
     report();
+    report_cache_memory();
 }
