@@ -288,7 +288,8 @@
 //!   on `JwksAuth`);
 //! - `extract` ([`Claims`], [`SharedClaims`]: what the layer hands to handlers) and
 //!   `claims` ([`StandardClaims`]);
-//! - `store` (a key source's snapshot, its forced-refresh gate and what the task reports),
+//! - `store` (a key source's snapshot, status and what the task reports), `gate` (the
+//!   forced-refresh gate: single flight and cooldown, pure),
 //!   `status` ([`Status`]), `refresh` (the background task: schedule, backoff, its own
 //!   state, its life cycle) and `fetch` (HTTP, discovery, proxies, limits);
 //! - `error` ([`AuthError`], [`AuthErrorKind`]; `error/operator.rs`: [`ConfigError`],
@@ -320,6 +321,7 @@ mod crypto;
 mod error;
 mod extract;
 mod fetch;
+mod gate;
 mod json;
 mod keys;
 mod layer;

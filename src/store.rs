@@ -6,20 +6,10 @@
 //! lock. Everything else (status, the gate) is behind small mutexes touched only on
 //! refreshes and on the unknown-`kid` path.
 //!
-//! # Forced refreshes
-//!
 //! A token whose `kid` is not in the snapshot (after its cheap checks passed) asks for a
-//! forced refresh through the [`Gate`]:
-//!
-//! - if a forced refresh is already pending, the request joins it (single flight);
-//! - else, if the last forced refresh started less than `cooldown` ago, it is denied and
-//!   the token is rejected at once: a flood of random kids costs the identity provider at
-//!   most one fetch per cooldown (at least [`MIN_COOLDOWN`]);
-//! - else a new forced refresh is requested, and the request waits for it.
-//!
-//! Each forced request gets a ticket; a fetch serves the tickets issued before it
-//! *started*, so a waiter always sees a fetch that began after it asked. Waiting is
-//! bounded by the fetch timeout (per fetch of an attempt) plus one second.
+//! forced refresh through the [`Gate`] (single flight, one per cooldown, at least
+//! [`MIN_COOLDOWN`]); waiting is bounded by the fetch timeout (per fetch of an attempt)
+//! plus one second.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::error::{AuthError, ReadyError, RefreshError, RefreshErrorKind};
 use crate::fetch::{Target, Transport};
+use crate::gate::{Gate, GateDecision};
 use crate::keys::KeySet;
 use crate::limits::{
     COOLDOWN, FETCH_TIMEOUT, MAX_STALE, MIN_COOLDOWN, REFRESH_INTERVAL, RETRY_AFTER_CLAMP,
@@ -74,61 +65,6 @@ pub(crate) enum Source {
 pub(crate) struct Remote {
     pub(crate) target: Target,
     pub(crate) transport: Transport,
-}
-
-/// What the gate decided for a forced refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GateDecision {
-    /// Wait until the fetch serving this ticket completed.
-    Wait { ticket: u64, new: bool },
-    /// A forced refresh ran less than a cooldown ago: do not fetch.
-    Denied,
-}
-
-/// Single flight and cooldown for forced refreshes. Pure: the clock is passed in.
-#[derive(Debug, Default)]
-pub(crate) struct Gate {
-    requested: u64,
-    served: u64,
-    last_forced: Option<Instant>,
-}
-
-impl Gate {
-    pub(crate) fn request(
-        &mut self,
-        now: Instant,
-        cooldown: Duration,
-        force: bool,
-    ) -> GateDecision {
-        if self.requested > self.served {
-            return GateDecision::Wait {
-                ticket: self.requested,
-                new: false,
-            };
-        }
-        if !force
-            && self
-                .last_forced
-                .is_some_and(|last| now.saturating_duration_since(last) < cooldown)
-        {
-            return GateDecision::Denied;
-        }
-        self.requested += 1;
-        self.last_forced = Some(now);
-        GateDecision::Wait {
-            ticket: self.requested,
-            new: true,
-        }
-    }
-
-    /// The ticket a fetch starting now will serve.
-    pub(crate) fn serving(&self) -> u64 {
-        self.requested
-    }
-
-    pub(crate) fn served(&mut self, ticket: u64) {
-        self.served = self.served.max(ticket);
-    }
 }
 
 /// Progress of the task, published to waiters.
@@ -522,61 +458,6 @@ impl KeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn gate_single_flight_and_cooldown() {
-        let cooldown = Duration::from_secs(30);
-        let mut g = Gate::default();
-        let t0 = Instant::now();
-        assert_eq!(
-            g.request(t0, cooldown, false),
-            GateDecision::Wait {
-                ticket: 1,
-                new: true
-            }
-        );
-        // A second unknown kid while the first is pending joins it.
-        assert_eq!(
-            g.request(t0, cooldown, false),
-            GateDecision::Wait {
-                ticket: 1,
-                new: false
-            }
-        );
-        // A fetch that started before the request serves nothing; the next one serves it.
-        g.served(0);
-        assert_eq!(
-            g.request(t0, cooldown, false),
-            GateDecision::Wait {
-                ticket: 1,
-                new: false
-            }
-        );
-        g.served(g.serving());
-        // Within the cooldown: denied.
-        tokio::time::advance(Duration::from_secs(29)).await;
-        assert_eq!(
-            g.request(Instant::now(), cooldown, false),
-            GateDecision::Denied
-        );
-        // `refresh_now` bypasses the cooldown.
-        assert_eq!(
-            g.request(Instant::now(), cooldown, true),
-            GateDecision::Wait {
-                ticket: 2,
-                new: true
-            }
-        );
-        g.served(2);
-        tokio::time::advance(Duration::from_secs(30)).await;
-        assert_eq!(
-            g.request(Instant::now(), cooldown, false),
-            GateDecision::Wait {
-                ticket: 3,
-                new: true
-            }
-        );
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_zero_cooldown_is_raised_to_the_floor() {
