@@ -178,7 +178,6 @@ pub(crate) fn b64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Base64url without padding.
-#[cfg(any(test, feature = "test-util"))]
 pub(crate) fn b64_encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -15,15 +15,25 @@
 //! 4. the key store of the token's issuer, key selection and the signature;
 //! 5. the claims deserialized into `T`, remembered in the cache;
 //! 6. the user's check, on fresh and cached claims alike.
+//!
+//! With DPoP ([`Dpop`](crate::Dpop)), a token sent as `Authorization: DPoP` takes its own
+//! path: its proof is checked first (no key set, no I/O), then the token as above (the
+//! token may come from the cache; the proof never does) bound to the proof's key, then
+//! the proof is recorded in the replay store, which may be remote: that last step is
+//! always [`Decision::Wait`].
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use http::{HeaderMap, Uri};
+use http::{HeaderValue, Request};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
 use crate::config::{Check, KeyStores, RequestConfig, SourceConfig};
+use crate::dpop::DpopCheck;
+use crate::dpop::proof::Proof;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::extract::Admitted;
 use crate::limits::RETRY_AFTER_CLAMP;
@@ -31,8 +41,14 @@ use crate::metrics;
 use crate::refresh;
 use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
-use crate::token::{TokenSource, find_token};
-use crate::verify::{Checked, KeyStep, Rules, now_secs};
+use crate::token::{TokenSource, dpop_token, find_token};
+use crate::verify::{Checked, KeyStep, Rules, Scheme, now_secs};
+
+/// What an accepted request gets: its claims, and a `DPoP-Nonce` for the response.
+pub(crate) type Admission<T> = (Arc<T>, Option<HeaderValue>);
+
+/// The rest of a decision that must wait (for keys, or for the replay store).
+pub(crate) type Pending<T> = Pin<Box<dyn Future<Output = Result<Admission<T>, AuthError>> + Send>>;
 
 /// What [`Authenticator::decide`] concluded without waiting.
 pub(crate) enum Decision<T> {
@@ -42,9 +58,9 @@ pub(crate) enum Decision<T> {
     Anonymous,
     /// Answer with this rejection.
     Reject(AuthError),
-    /// The token passed its cheap checks but needs a key set or a refresh: call
-    /// [`Authenticator::after_wait`] with it.
-    Wait(String),
+    /// The token passed its cheap checks but needs a key set or a refresh, or its DPoP
+    /// proof must be recorded: await this.
+    Wait(Pending<T>),
 }
 
 /// The same, for one token (no credentials step).
@@ -63,6 +79,7 @@ pub(crate) struct Authenticator<T> {
     check: Option<Check<T>>,
     sources: Vec<TokenSource>,
     optional: bool,
+    dpop: Option<DpopCheck>,
     responder: Arc<Responder>,
 }
 
@@ -75,6 +92,7 @@ impl<T> fmt::Debug for Authenticator<T> {
             .field("check", &self.check.is_some())
             .field("sources", &self.sources)
             .field("optional", &self.optional)
+            .field("dpop", &self.dpop)
             .field("responder", &self.responder)
             .finish()
     }
@@ -89,7 +107,11 @@ where
         source: &SourceConfig,
         keys: Arc<KeyStores>,
     ) -> Self {
-        let rules = request.rules_for(source);
+        let dpop = request.dpop.as_ref().map(DpopCheck::build).transpose();
+        let (rules, dpop) = match (request.rules_for(source), dpop) {
+            (Ok(rules), Ok(dpop)) => (Ok(rules), dpop),
+            (Err(e), _) | (_, Err(e)) => (Err(e), None),
+        };
         if let Err(e) = &rules {
             tracing::error!(error = %e, "jwks-auth: the layer is misconfigured; every request will get 503");
         }
@@ -104,7 +126,9 @@ where
                 realm: request.realm.clone(),
                 hook: request.on_rejection.clone(),
                 claims_type: std::any::type_name::<T>(),
+                dpop: dpop.as_ref().map(|d| d.challenge.clone()),
             }),
+            dpop,
         }
     }
 
@@ -116,8 +140,8 @@ where
     }
 
     /// The request path, without waiting; counted (feature `metrics`).
-    pub(crate) fn decide(&self, headers: &HeaderMap, uri: &Uri) -> Decision<T> {
-        let decision = self.decide_uncounted(headers, uri);
+    pub(crate) fn decide<B>(self: &Arc<Self>, req: &Request<B>) -> Decision<T> {
+        let decision = self.decide_uncounted(req);
         match &decision {
             Decision::Accept(_) => metrics::request(Ok(())),
             Decision::Anonymous => metrics::anonymous(),
@@ -127,22 +151,104 @@ where
         decision
     }
 
-    fn decide_uncounted(&self, headers: &HeaderMap, uri: &Uri) -> Decision<T> {
+    fn decide_uncounted<B>(self: &Arc<Self>, req: &Request<B>) -> Decision<T> {
         let rules = match &self.rules {
             Ok(rules) => rules,
             Err(_) => return Decision::Reject(AuthError::unavailable(RETRY_AFTER_CLAMP.1)),
         };
+        let (headers, uri) = (req.headers(), req.uri());
+        if let Some(dpop) = &self.dpop {
+            let now = now_secs();
+            let token = match dpop_token(headers, rules.max_token_len) {
+                Ok(token) => token,
+                Err(e) => return Decision::Reject(dpop.flag(e, now)),
+            };
+            if let Some(token) = token {
+                // Another source carrying another token: two credentials.
+                return match find_token(&self.sources, headers, uri, rules.max_token_len) {
+                    Ok(Some(other)) if other != token => {
+                        Decision::Reject(dpop.flag(AuthErrorKind::InvalidRequest.into(), now))
+                    }
+                    Err(e) => Decision::Reject(dpop.flag(e, now)),
+                    Ok(_) => self.decide_dpop(dpop, rules, req, token, now),
+                };
+            }
+            if headers.contains_key("dpop") {
+                // A proof without the DPoP scheme: the client is confused, say so.
+                return Decision::Reject(dpop.flag(AuthErrorKind::InvalidRequest.into(), now));
+            }
+        }
         let token = match find_token(&self.sources, headers, uri, rules.max_token_len) {
             Ok(Some(token)) => token,
             Ok(None) if self.optional => return Decision::Anonymous,
             Ok(None) => return Decision::Reject(AuthErrorKind::MissingCredentials.into()),
             Err(e) => return Decision::Reject(e),
         };
-        match self.verify_now(rules, &token) {
+        if self.dpop.as_ref().is_some_and(|d| d.required) {
+            return Decision::Reject(AuthErrorKind::DpopRequired.into());
+        }
+        match self.verify_now(rules, &token, None) {
             Verdict::Accept(claims) => Decision::Accept(claims),
             Verdict::Reject(e) => Decision::Reject(e),
-            Verdict::Wait => Decision::Wait(token.into_owned()),
+            Verdict::Wait => {
+                let (this, token) = (self.clone(), token.into_owned());
+                Decision::Wait(Box::pin(async move {
+                    this.after_wait(token, None).await.map(|claims| (claims, None))
+                }))
+            }
         }
+    }
+
+    /// A token sent with the DPoP scheme: the proof, the token bound to its key, then
+    /// the replay store.
+    fn decide_dpop<B>(
+        self: &Arc<Self>,
+        dpop: &DpopCheck,
+        rules: &Rules,
+        req: &Request<B>,
+        token: &str,
+        now: f64,
+    ) -> Decision<T> {
+        // The URL as the client sent it, before any `nest` stripped a prefix.
+        let uri = req
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or(req.uri(), |o| &o.0);
+        let proof = match dpop.check_proof(req.method(), uri, req.headers(), token, now) {
+            Ok(proof) => proof,
+            Err(e) => return Decision::Reject(e),
+        };
+        let verdict = self.verify_now(rules, token, Some(&proof.jkt));
+        if let Verdict::Reject(e) = verdict {
+            return Decision::Reject(dpop.flag(e, now));
+        }
+        let this = self.clone();
+        let token = token.to_owned();
+        Decision::Wait(Box::pin(async move {
+            let result = this.dpop_rest(verdict, token, proof).await;
+            metrics::request(result.as_ref().map(|_| ()));
+            result
+        }))
+    }
+
+    async fn dpop_rest(
+        self: Arc<Self>,
+        verdict: Verdict<T>,
+        token: String,
+        proof: Proof,
+    ) -> Result<Admission<T>, AuthError> {
+        let Some(dpop) = &self.dpop else {
+            return Err(AuthErrorKind::InvalidDpopProof.into());
+        };
+        let claims = match verdict {
+            Verdict::Accept(claims) => Ok(claims),
+            Verdict::Reject(e) => Err(e),
+            Verdict::Wait => self.after_wait_uncounted(token, Some(&proof.jkt)).await,
+        };
+        let now = now_secs();
+        let claims = claims.map_err(|e| dpop.flag(e, now))?;
+        dpop.remember(&proof, now).await?;
+        Ok((claims, dpop.nonce(now)))
     }
 
     /// Verifies one token: [`JwksAuth::verify`](crate::JwksAuth::verify) outside HTTP.
@@ -151,32 +257,37 @@ where
             .rules
             .as_ref()
             .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
-        let result = match self.verify_now(rules, token) {
+        let result = match self.verify_now(rules, token, None) {
             Verdict::Accept(claims) => Ok(claims),
             Verdict::Reject(e) => Err(e),
-            Verdict::Wait => return self.clone().after_wait(token.to_owned()).await,
+            Verdict::Wait => return self.clone().after_wait(token.to_owned(), None).await,
         };
         metrics::request(result.as_ref().map(|_| ()));
         result
     }
 
-    fn verify_now(&self, rules: &Rules, token: &str) -> Verdict<T> {
+    /// `jkt`: the thumbprint of the DPoP proof's key, for a token sent with the DPoP
+    /// scheme (which must be bound to it); `None` for a bearer token (which must not be
+    /// bound).
+    fn verify_now(&self, rules: &Rules, token: &str, jkt: Option<&str>) -> Verdict<T> {
         let now = now_secs();
-        if let Some(claims) = self.cached(rules, token, now) {
+        if let Some(claims) = self.cached(rules, token, jkt, now) {
             return self.checked(claims).into();
         }
-        let checked = match rules.check(token, now) {
+        let scheme = if jkt.is_some() { Scheme::Dpop } else { Scheme::Bearer };
+        let checked = match rules.check(token, scheme, now) {
             Ok(checked) => checked,
             Err(kind) => return Verdict::Reject(kind.into()),
         };
         let Some((index, store)) = self.keys.for_issuer(checked.issuer()) else {
             return Verdict::Reject(AuthErrorKind::InvalidIssuer.into());
         };
-        self.verify_with(token, checked, index, store, true, now)
+        self.verify_with(token, checked, index, store, true, jkt, now)
     }
 
-    /// A cache hit: the same token, still within `exp`/`nbf`, its key still in the set.
-    fn cached(&self, rules: &Rules, token: &str, now: f64) -> Option<Arc<T>> {
+    /// A cache hit: the same token with the same binding, still within `exp`/`nbf`, its
+    /// key still in the set.
+    fn cached(&self, rules: &Rules, token: &str, jkt: Option<&str>, now: f64) -> Option<Arc<T>> {
         let cache = self.cache.as_ref()?;
         let leeway = rules.leeway.as_secs_f64();
         // The set that verified the token, or one that still has its key (a key id
@@ -192,7 +303,7 @@ where
                 .ok()
                 .flatten()
         };
-        let hit = cache.get(token, now, leeway, key_present);
+        let hit = cache.get(token, jkt, now, leeway, key_present);
         if hit.is_some() {
             metrics::cache_hit();
         }
@@ -200,7 +311,9 @@ where
     }
 
     /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
-    /// `kid` is `Wait` when the store can fetch; without, they are final.
+    /// `kid` is `Wait` when the store can fetch; without, they are final. A DPoP token
+    /// must be bound to `jkt`, the proof's key.
+    #[allow(clippy::too_many_arguments)]
     fn verify_with(
         &self,
         token: &str,
@@ -208,6 +321,7 @@ where
         index: usize,
         store: &KeyStore,
         may_wait: bool,
+        jkt: Option<&str>,
         now: f64,
     ) -> Verdict<T> {
         let may_wait = may_wait && store.remote().is_some();
@@ -228,6 +342,9 @@ where
                 return Verdict::Reject(store.unavailable());
             }
         };
+        if checked.jkt.as_deref() != jkt {
+            return Verdict::Reject(AuthErrorKind::DpopKeyMismatch.into());
+        }
         let provenance = Provenance {
             exp: checked.exp,
             nbf: checked.nbf,
@@ -235,6 +352,7 @@ where
             key_id,
             store: index,
             generation,
+            jkt: checked.jkt.clone(),
         };
         let claims = match checked.into_claims::<T>() {
             Ok(claims) => claims,
@@ -249,19 +367,28 @@ where
 
     /// The slow path: wait for keys as the refresh gate allows, then verify once more
     /// (counted, feature `metrics`).
-    pub(crate) async fn after_wait(self: Arc<Self>, token: String) -> Result<Arc<T>, AuthError> {
-        let result = self.after_wait_uncounted(token).await;
+    pub(crate) async fn after_wait(
+        self: Arc<Self>,
+        token: String,
+        jkt: Option<&str>,
+    ) -> Result<Arc<T>, AuthError> {
+        let result = self.after_wait_uncounted(token, jkt).await;
         metrics::request(result.as_ref().map(|_| ()));
         result
     }
 
-    async fn after_wait_uncounted(self: Arc<Self>, token: String) -> Result<Arc<T>, AuthError> {
+    async fn after_wait_uncounted(
+        self: &Arc<Self>,
+        token: String,
+        jkt: Option<&str>,
+    ) -> Result<Arc<T>, AuthError> {
+        let scheme = if jkt.is_some() { Scheme::Dpop } else { Scheme::Bearer };
         let rules = self
             .rules
             .as_ref()
             .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
         let (index, store) = {
-            let checked = rules.check(&token, now_secs())?;
+            let checked = rules.check(&token, scheme, now_secs())?;
             let (index, store) = self
                 .keys
                 .for_issuer(checked.issuer())
@@ -271,8 +398,8 @@ where
         refresh::ensure_started(&store);
         store.wait_for_keys().await;
         let now = now_secs();
-        let checked = rules.check(&token, now)?;
-        match self.verify_with(&token, checked, index, &store, false, now) {
+        let checked = rules.check(&token, scheme, now)?;
+        match self.verify_with(&token, checked, index, &store, false, jkt, now) {
             Verdict::Accept(claims) => Ok(claims),
             Verdict::Reject(e) => Err(e),
             // Not returned without `may_wait`; fail closed all the same.
@@ -338,10 +465,15 @@ mod tests {
         Arc::new(Authenticator::new(&auth.request, &auth.source, keys))
     }
 
-    fn bearer(token: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        headers
+    fn bearer(token: &str) -> Request<()> {
+        let mut req = Request::new(());
+        req.headers_mut()
+            .insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        req
+    }
+
+    fn anonymous() -> Request<()> {
+        Request::new(())
     }
 
     fn kind<T>(decision: Decision<T>) -> Option<AuthErrorKind> {
@@ -356,14 +488,13 @@ mod tests {
         let auth = authenticator(JwksAuth::from_jwks(serde_json::json!({"keys": [
             {"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": X}
         ]})));
-        let uri = Uri::from_static("/");
         // 1. credentials
         assert_eq!(
-            kind(auth.decide(&HeaderMap::new(), &uri)),
+            kind(auth.decide(&anonymous())),
             Some(AuthErrorKind::MissingCredentials)
         );
         assert_eq!(
-            kind(auth.decide(&bearer("a,b"), &uri)),
+            kind(auth.decide(&bearer("a,b"))),
             Some(AuthErrorKind::InvalidRequest)
         );
         // 3. checks that need no key come before the key lookup
@@ -371,7 +502,7 @@ mod tests {
         let expired = b64_encode(br#"{"exp":1}"#);
         let token = format!("{header}.{expired}.c2ln");
         assert_eq!(
-            kind(auth.decide(&bearer(&token), &uri)),
+            kind(auth.decide(&bearer(&token))),
             Some(AuthErrorKind::Expired)
         );
         // 4. a static set never waits: an unknown kid is final
@@ -379,14 +510,14 @@ mod tests {
         let claims = b64_encode(br#"{"exp":99999999999}"#);
         let token = format!("{header}.{claims}.c2ln");
         assert_eq!(
-            kind(auth.decide(&bearer(&token), &uri)),
+            kind(auth.decide(&bearer(&token))),
             Some(AuthErrorKind::UnknownKey)
         );
         // 4. the signature, with the key the kid names
         let header = b64_encode(br#"{"alg":"EdDSA","kid":"k"}"#);
         let token = format!("{header}.{claims}.{}", b64_encode(&[0u8; 64]));
         assert_eq!(
-            kind(auth.decide(&bearer(&token), &uri)),
+            kind(auth.decide(&bearer(&token))),
             Some(AuthErrorKind::InvalidSignature)
         );
     }
@@ -394,21 +525,20 @@ mod tests {
     #[test]
     fn optional_and_misconfigured_layers() {
         let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X}]});
-        let uri = Uri::from_static("/");
         let optional = authenticator(JwksAuth::from_jwks(jwks.clone()).optional());
         assert!(matches!(
-            optional.decide(&HeaderMap::new(), &uri),
+            optional.decide(&anonymous()),
             Decision::Anonymous
         ));
         // Present but bad is still rejected behind an optional layer.
         assert_eq!(
-            kind(optional.decide(&bearer("x.y.z"), &uri)),
+            kind(optional.decide(&bearer("x.y.z"))),
             Some(AuthErrorKind::Malformed)
         );
         // A configuration error answers 503 to everything, credentials or not.
         let broken = authenticator(JwksAuth::from_jwks(jwks).algorithms([]));
         assert_eq!(
-            kind(broken.decide(&HeaderMap::new(), &uri)),
+            kind(broken.decide(&anonymous())),
             Some(AuthErrorKind::KeysUnavailable)
         );
     }

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, Uri};
 
 use crate::alg::{AlgSet, Algorithm};
 use crate::config::{KeySource, Tenant};
+use crate::dpop::Dpop;
 use crate::error::{AuthError, sanitize_realm};
 use crate::layer::JwksAuth;
 use crate::limits::MIN_REFRESH_INTERVAL;
@@ -306,5 +307,25 @@ impl<T> JwksAuth<T> {
     /// Turn the verified-token cache off: every request verifies its token in full.
     pub fn no_cache(self) -> Self {
         self.cache(0)
+    }
+
+    /// Accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>` with a fresh
+    /// proof in the `DPoP` header, checked on every request (the token may come from the
+    /// cache, the proof never does) and recorded in a replay store. Off by default.
+    ///
+    /// [`Dpop::allowed`] also takes bearer tokens; [`Dpop::required`] takes only
+    /// DPoP-bound ones. Either way a bound token (`cnf.jkt`) sent as a bearer token is
+    /// refused. Nothing is checked here: a missing base URL is a [`ConfigError`](crate::ConfigError)
+    /// when the layer is first used.
+    ///
+    /// ```
+    /// use jwks_auth::{Dpop, JwksAuth};
+    ///
+    /// let auth = JwksAuth::from_issuer("https://idp.example")
+    ///     .dpop(Dpop::required().base_url("https://api.example.com"));
+    /// ```
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.request_mut().dpop = Some(dpop);
+        self
     }
 }

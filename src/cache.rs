@@ -39,6 +39,8 @@ pub(crate) struct Provenance {
     pub(crate) store: usize,
     /// The key set generation in which the key was last seen.
     pub(crate) generation: u64,
+    /// The DPoP key the token is bound to (`cnf.jkt`), if it was verified as a DPoP token.
+    pub(crate) jkt: Option<Box<str>>,
 }
 
 struct Entry<T> {
@@ -48,9 +50,10 @@ struct Entry<T> {
 }
 
 impl<T> Entry<T> {
-    /// What the entry counts against the byte budget: its token and its fixed size.
+    /// What the entry counts against the byte budget: its token, its DPoP binding and
+    /// its fixed size.
     fn cost(&self) -> usize {
-        self.token.len() + ENTRY_OVERHEAD
+        self.token.len() + self.provenance.jkt.as_ref().map_or(0, |j| j.len()) + ENTRY_OVERHEAD
     }
 }
 
@@ -134,12 +137,15 @@ impl<T> TokenCache<T> {
         &self.shards[(hash >> 56) as usize % self.shards.len()]
     }
 
-    /// The cached claims for exactly this token, if they are still valid now and
+    /// The cached claims for exactly this token, if it was verified with the same DPoP
+    /// binding (`jkt`: `None` for a bearer token), it is still valid now and
     /// `key_present` confirms that the key that verified it is still in its key set
-    /// (returning that set's generation, remembered for the next hit).
+    /// (returning that set's generation, remembered for the next hit). A binding that
+    /// differs is a miss that leaves the entry alone: the full check then says why.
     pub(crate) fn get(
         &self,
         token: &str,
+        jkt: Option<&str>,
         now: f64,
         leeway: f64,
         key_present: impl FnOnce(&Provenance) -> Option<u64>,
@@ -147,7 +153,7 @@ impl<T> TokenCache<T> {
         let hash = slot_hash(token);
         let mut shard = lock(self.shard(hash));
         let entry = shard.map.get_mut(&hash)?;
-        if *entry.token != *token {
+        if *entry.token != *token || entry.provenance.jkt.as_deref() != jkt {
             return None;
         }
         let p = &mut entry.provenance;
@@ -228,6 +234,7 @@ mod tests {
             key_id: 0,
             store: 0,
             generation: 0,
+            jkt: None,
         }
     }
 
@@ -266,7 +273,7 @@ mod tests {
         // A token larger than a shard's budget is simply not cached.
         let huge = "h".repeat(64 * 1024);
         cache.insert(&huge, Arc::new(0), provenance(1e12), 0.0);
-        assert_eq!(cache.get(&huge, 0.0, 0.0, |_| Some(1)), None);
+        assert_eq!(cache.get(&huge, None, 0.0, 0.0, |_| Some(1)), None);
     }
 
     #[test]
@@ -286,6 +293,7 @@ mod tests {
             key_id,
             store: 0,
             generation: 0,
+            jkt: None,
         }
     }
 
@@ -303,6 +311,7 @@ mod tests {
             key_id,
             store: 0,
             generation: 0,
+            jkt: None,
         };
         let tail = "s".repeat(64);
         let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
@@ -314,23 +323,23 @@ mod tests {
         let cache = TokenCache::new(8);
         cache.insert(&a, Arc::new(7u32), p, 0.0);
         assert_eq!(
-            cache.get(&a, 0.0, 0.0, in_set(&keys)),
+            cache.get(&a, None, 0.0, 0.0, in_set(&keys)),
             Some(Arc::new(7)),
             "the token itself hits"
         );
         assert_eq!(
-            cache.get(&b, 0.0, 0.0, in_set(&keys)),
+            cache.get(&b, None, 0.0, 0.0, in_set(&keys)),
             None,
             "its colliding twin never does"
         );
         assert_eq!(
-            cache.get(&a, 0.0, 0.0, in_set(&KeySet::default())),
+            cache.get(&a, None, 0.0, 0.0, in_set(&KeySet::default())),
             None,
             "nor without its key"
         );
         cache.insert(&a, Arc::new(7u32), cache_provenance_again(&keys), 0.0);
         assert_eq!(
-            cache.get(&a, 2e12, 0.0, in_set(&keys)),
+            cache.get(&a, None, 2e12, 0.0, in_set(&keys)),
             None,
             "nor after exp"
         );

@@ -17,6 +17,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::dpop::Dpop;
 use crate::error::{ConfigError, ConfigErrorKind, RefreshError};
 use crate::fetch::{Target, Transport};
 use crate::keys::KeySet;
@@ -200,6 +201,8 @@ pub(crate) struct RequestConfig<T> {
     pub(crate) on_rejection: Option<Rejector>,
     pub(crate) check: Option<Check<T>>,
     pub(crate) sources: Vec<TokenSource>,
+    /// DPoP, when on.
+    pub(crate) dpop: Option<Dpop>,
     /// A builder-order mistake, kept until the layer is used (setters never fail).
     pub(crate) error: Option<ConfigError>,
 }
@@ -214,6 +217,7 @@ impl<T> Clone for RequestConfig<T> {
             on_rejection: self.on_rejection.clone(),
             check: self.check.clone(),
             sources: self.sources.clone(),
+            dpop: self.dpop.clone(),
             error: self.error.clone(),
         }
     }
@@ -229,6 +233,7 @@ impl<T> fmt::Debug for RequestConfig<T> {
             .field("on_rejection", &self.on_rejection.is_some())
             .field("check", &self.check.is_some())
             .field("sources", &self.sources)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -243,6 +248,7 @@ impl<T> Default for RequestConfig<T> {
             on_rejection: None,
             check: None,
             sources: vec![TokenSource::Bearer],
+            dpop: None,
             error: None,
         }
     }
@@ -265,6 +271,7 @@ impl<T> RequestConfig<T> {
             on_rejection: self.on_rejection,
             check: None,
             sources: self.sources,
+            dpop: self.dpop,
             error,
         }
     }
@@ -276,6 +283,9 @@ impl<T> RequestConfig<T> {
         }
         if self.rules.algorithms.is_empty() {
             return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
+        }
+        if let Some(dpop) = &self.dpop {
+            dpop.validate()?;
         }
         let mut rules = self.rules.clone();
         match &source.source {

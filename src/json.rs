@@ -54,8 +54,9 @@ impl<'de> Visitor<'de> for ClaimSetVisitor {
     }
 }
 
-/// What the verifier reads from a JOSE header. `jku`, `x5u`, `jwk` and `x5c` are read
-/// only as far as the duplicate check needs: they are never used.
+/// What the verifier reads from a JOSE header. `jku`, `x5u` and `x5c` are read only as
+/// far as the duplicate check needs; `jwk` only by the DPoP proof check: none of them is
+/// ever used to verify an access token.
 #[derive(Default)]
 pub(crate) struct Header<'a> {
     pub(crate) alg: Option<Cow<'a, str>>,
@@ -63,6 +64,9 @@ pub(crate) struct Header<'a> {
     pub(crate) typ: Option<Cow<'a, str>>,
     pub(crate) crit: bool,
     pub(crate) jwe: bool,
+    /// The `jwk` member: read for DPoP proofs (which carry their key), never used to
+    /// verify an access token.
+    pub(crate) jwk: Option<Value>,
 }
 
 /// Parses a header: a JSON object without duplicate members (at any depth), whose
@@ -96,6 +100,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 "alg" => header.alg = Some(map.next_value::<CowStr<'de>>()?.0),
                 "kid" => header.kid = Some(map.next_value::<CowStr<'de>>()?.0),
                 "typ" => header.typ = Some(map.next_value::<CowStr<'de>>()?.0),
+                "jwk" => header.jwk = Some(map.next_value::<StrictValue>()?.0),
                 other => {
                     header.crit |= other == "crit";
                     header.jwe |= other == "enc" || other == "zip";

@@ -341,9 +341,9 @@ fn str_member<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a 
 }
 
 /// Members that only a private key has (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2).
-const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
-fn parse_jwk(value: &Value) -> Result<Key, SkipReason> {
+pub(crate) fn parse_jwk(value: &Value) -> Result<Key, SkipReason> {
     let obj = value.as_object().ok_or(SkipReason::NotAnObject)?;
     let kty = str_member(obj, "kty")?.ok_or(SkipReason::NoKty)?;
     if kty == "oct" {

@@ -318,6 +318,7 @@ mod cache;
 mod claims;
 mod config;
 mod crypto;
+mod dpop;
 mod error;
 mod extract;
 mod fetch;
@@ -347,6 +348,10 @@ pub mod future {
 pub use alg::{ALL_ALGORITHMS, Algorithm, DEFAULT_ALGORITHMS};
 pub use authorize::{Authorize, AuthorizeService, RequireScope, Scopes};
 pub use claims::StandardClaims;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use dpop::redis::RedisReplayStore;
+pub use dpop::{Dpop, MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
 pub use crypto::CRYPTO_BACKEND;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,

@@ -82,3 +82,25 @@ pub const CACHE_SHARDS: usize = 16;
 /// `Retry-After` of a 503 is clamped to this range.
 pub const RETRY_AFTER_CLAMP: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(60));
+
+/// Largest DPoP proof accepted, in bytes, before any decoding (a proof carries its public
+/// key: an 8192-bit RSA key and its signature fit).
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// Longest `jti` accepted in a DPoP proof, in bytes.
+pub const MAX_JTI_LEN: usize = 256;
+
+/// How far a DPoP proof's `iat` may be from the server's clock, either way, by default.
+pub const DPOP_WINDOW: Duration = Duration::from_secs(60);
+
+/// Entries the default in-memory DPoP replay store holds at most (about 48 bytes each:
+/// a 128-bit digest, an expiry, the map's overhead).
+pub const REPLAY_ENTRIES: usize = 1_000_000;
+
+/// How long a server-issued DPoP nonce stays current by default; the previous one is
+/// still accepted for as long again.
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// Bound on one call to a remote replay store (the Redis store); past it the request
+/// gets 503.
+pub const REPLAY_STORE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -31,7 +31,11 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue};
 
+use crate::dpop::DpopChallenge;
 use crate::error::{AuthError, AuthErrorKind};
+
+/// RFC 9449 §8.1: the server's current nonce.
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 
 /// A user's replacement for rejection responses.
 pub(crate) type Rejector = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
@@ -43,6 +47,8 @@ pub(crate) struct Responder {
     pub(crate) hook: Option<Rejector>,
     /// The claims type the layer produces, for the error log of a mismatched route layer.
     pub(crate) claims_type: &'static str,
+    /// The layer's DPoP challenge parameters, when DPoP is on.
+    pub(crate) dpop: Option<Arc<DpopChallenge>>,
 }
 
 impl fmt::Debug for Responder {
@@ -51,6 +57,7 @@ impl fmt::Debug for Responder {
             .field("realm", &self.realm)
             .field("hook", &self.hook.is_some())
             .field("claims_type", &self.claims_type)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -84,6 +91,9 @@ impl Responder {
     pub(crate) fn respond(&self, error: AuthError, grpc: bool) -> Response {
         tracing::debug!(kind = error.kind.as_str(), "jwks-auth: request rejected");
         let mut error = error.with_realm(self.realm.as_ref());
+        if error.challenge.is_none() {
+            error.challenge = self.dpop.clone();
+        }
         error.rendered = true;
         if grpc {
             return grpc_response(error);
@@ -119,30 +129,33 @@ pub(crate) fn rerender<B>(
 impl AuthError {
     /// The `WWW-Authenticate` challenge for this rejection, if it has one
     /// (a 503 has none).
+    ///
+    /// Without DPoP, one `Bearer` challenge. With DPoP (RFC 9449 §7.1), the error is told
+    /// in the scheme the request used (`DPoP` for a proof's errors and on a layer that
+    /// requires DPoP), with `algs="…"` in the `DPoP` challenge; a layer that allows both
+    /// schemes adds the other one, bare: `Bearer realm="api", DPoP realm="api", algs="ES256"`.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        if self.kind == AuthErrorKind::KeysUnavailable {
+        if matches!(
+            self.kind,
+            AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable
+        ) {
             return None;
         }
-        let mut value = String::from("Bearer");
-        let mut sep = " ";
-        if let Some(realm) = &self.realm {
-            value.push_str(sep);
-            value.push_str("realm=\"");
-            value.push_str(realm);
-            value.push('"');
-            sep = ", ";
-        }
-        if let Some(code) = self.kind.error_code() {
-            value.push_str(sep);
-            value.push_str("error=\"");
-            value.push_str(code);
-            value.push_str("\", error_description=\"");
-            value.push_str(self.kind.description());
-            value.push('"');
-            if let Some(scope) = &self.scope {
-                value.push_str(", scope=\"");
-                value.push_str(scope);
-                value.push('"');
+        let dpop = self.challenge.as_deref();
+        let in_dpop = dpop.is_some_and(|c| self.dpop || c.required);
+        let algs = dpop.map(|c| &*c.algs);
+        let mut value = String::with_capacity(128);
+        if in_dpop {
+            self.push_challenge(&mut value, "DPoP", true, algs);
+            if dpop.is_some_and(|c| !c.required) {
+                value.push_str(", ");
+                self.push_challenge(&mut value, "Bearer", false, None);
+            }
+        } else {
+            self.push_challenge(&mut value, "Bearer", true, None);
+            if dpop.is_some() {
+                value.push_str(", ");
+                self.push_challenge(&mut value, "DPoP", false, algs);
             }
         }
         // Every piece is a fixed string or was filtered when configured; fall back to the
@@ -150,8 +163,34 @@ impl AuthError {
         Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
     }
 
-    /// The headers of the default response: `WWW-Authenticate`, `Cache-Control: no-store`
-    /// and, on a 503, `Retry-After`. Everything but the body and its `Content-Type`.
+    fn push_challenge(&self, out: &mut String, scheme: &str, error: bool, algs: Option<&str>) {
+        out.push_str(scheme);
+        let mut sep = " ";
+        let mut param = |out: &mut String, name: &str, value: &str| {
+            out.push_str(sep);
+            out.push_str(name);
+            out.push_str("=\"");
+            out.push_str(value);
+            out.push('"');
+            sep = ", ";
+        };
+        if let Some(realm) = &self.realm {
+            param(out, "realm", realm);
+        }
+        if let Some(code) = self.kind.error_code().filter(|_| error) {
+            param(out, "error", code);
+            param(out, "error_description", self.kind.description());
+            if let Some(scope) = &self.scope {
+                param(out, "scope", scope);
+            }
+        }
+        if let Some(algs) = algs {
+            param(out, "algs", algs);
+        }
+    }
+
+    /// The headers of the default response: `WWW-Authenticate`, `Cache-Control: no-store`,
+    /// on a 503 `Retry-After`, and with DPoP nonces the current `DPoP-Nonce`. Everything but the body and its `Content-Type`.
     pub fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -160,6 +199,9 @@ impl AuthError {
         }
         if let Some(retry) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        }
+        if let Some(nonce) = &self.nonce {
+            headers.insert(DPOP_NONCE, nonce.clone());
         }
         headers
     }
@@ -199,7 +241,9 @@ impl AuthError {
     pub fn body_json(&self) -> String {
         let error = match self.kind {
             AuthErrorKind::MissingCredentials => "unauthorized",
-            AuthErrorKind::KeysUnavailable => "temporarily_unavailable",
+            AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable => {
+                "temporarily_unavailable"
+            }
             kind => kind.error_code().unwrap_or("unauthorized"),
         };
         // Both strings are fixed ASCII without quotes or backslashes.
@@ -233,6 +277,7 @@ mod tests {
             realm: Some(Arc::from("api")),
             hook: Some(Arc::new(|e: &AuthError| e.response_with_body("http body"))),
             claims_type: "T",
+            dpop: None,
         };
         for (kind, code) in [
             (AuthErrorKind::MissingCredentials, "16"),
@@ -288,6 +333,7 @@ mod tests {
             realm: Some(Arc::from("r")),
             hook: None,
             claims_type: "T",
+            dpop: None,
         };
         let response = responder.respond(AuthError::insufficient_scope(["a"]), false);
         assert_eq!(response.status(), 403);

@@ -15,14 +15,14 @@ use std::task::{Context, Poll, ready};
 use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
-use http::Request;
+use http::{HeaderValue, Request};
 use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower::Service;
 
-use crate::authenticate::{Authenticator, Decision};
+use crate::authenticate::{Authenticator, Decision, Pending};
 use crate::error::AuthError;
-use crate::respond::{Responder, is_grpc, rerender};
+use crate::respond::{DPOP_NONCE, Responder, is_grpc, rerender};
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`](crate::Claims) in the request extensions.
@@ -93,27 +93,27 @@ where
         let auth = &self.auth;
         auth.start();
         let grpc = is_grpc(req.headers());
-        match auth.decide(req.headers(), req.uri()) {
+        match auth.decide(&req) {
             Decision::Accept(claims) => {
                 auth.admit(&mut req, Some(claims));
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc)
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc, None)
             }
             Decision::Anonymous => {
                 auth.admit(&mut req, None);
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc)
+                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc, None)
             }
             Decision::Reject(e) => ResponseFuture {
                 state: State::Rejected {
                     response: Some(auth.respond(e, grpc)),
                 },
             },
-            Decision::Wait(token) => {
+            Decision::Wait(wait) => {
                 // The readied service goes into the future; keep a fresh clone here.
                 let clone = self.inner.clone();
                 let svc = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     state: State::Waiting {
-                        wait: Box::pin(self.auth.clone().after_wait(token)),
+                        wait,
                         svc: Some(svc),
                         req: Some(req),
                         auth: self.auth.clone(),
@@ -141,9 +141,11 @@ pin_project! {
             fut: F,
             responder: Arc<Responder>,
             grpc: bool,
+            // A `DPoP-Nonce` for the response.
+            nonce: Option<HeaderValue>,
         },
         Waiting {
-            wait: Pin<Box<dyn Future<Output = Result<Arc<T>, AuthError>> + Send>>,
+            wait: Pending<T>,
             svc: Option<S>,
             req: Option<Request<B>>,
             auth: Arc<Authenticator<T>>,
@@ -155,12 +157,18 @@ pin_project! {
 }
 
 impl<F, S, B, T> ResponseFuture<F, S, B, T> {
-    fn inner(fut: F, responder: Arc<Responder>, grpc: bool) -> Self {
+    fn inner(
+        fut: F,
+        responder: Arc<Responder>,
+        grpc: bool,
+        nonce: Option<HeaderValue>,
+    ) -> Self {
         Self {
             state: State::Inner {
                 fut,
                 responder,
                 grpc,
+                nonce,
             },
         }
     }
@@ -190,12 +198,17 @@ where
                     fut,
                     responder,
                     grpc,
+                    nonce,
                 } => {
                     let response = ready!(fut.poll(cx))?;
-                    return Poll::Ready(Ok(match rerender(responder, response, *grpc) {
+                    let mut response = match rerender(responder, response, *grpc) {
                         Ok(rendered) => rendered,
                         Err(response) => response.map(Body::new),
-                    }));
+                    };
+                    if let Some(nonce) = nonce.take() {
+                        response.headers_mut().insert(DPOP_NONCE, nonce);
+                    }
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Rejected { response } => {
                     // Polled again after completion: answer 503 rather than panic.
@@ -211,13 +224,14 @@ where
                 } => {
                     let verdict = ready!(wait.as_mut().poll(cx));
                     match (verdict, svc.take(), req.take()) {
-                        (Ok(claims), Some(mut svc), Some(mut req)) => {
+                        (Ok((claims, nonce)), Some(mut svc), Some(mut req)) => {
                             auth.admit(&mut req, Some(claims));
                             let grpc = is_grpc(req.headers());
                             State::Inner {
                                 fut: svc.call(req),
                                 responder: auth.responder().clone(),
                                 grpc,
+                                nonce,
                             }
                         }
                         (Err(e), _, req) => State::Rejected {

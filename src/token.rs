@@ -226,6 +226,20 @@ fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
 ///
 /// Returns `Ok(None)` when the request carries no bearer credentials at all.
 pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
+    scheme_token(headers, b"bearer", max_len)
+}
+
+/// Finds the token of `Authorization: DPoP <token>` (RFC 9449 §7.1: the same syntax as
+/// `Bearer`); `Ok(None)` when the request uses another scheme or none.
+pub(crate) fn dpop_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
+    scheme_token(headers, b"dpop", max_len)
+}
+
+fn scheme_token<'a>(
+    headers: &'a HeaderMap,
+    wanted: &[u8],
+    max_len: usize,
+) -> Result<Option<&'a str>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -241,8 +255,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option
         .position(|b| *b == b' ' || *b == b'\t')
         .unwrap_or(bytes.len());
     let (scheme, rest) = bytes.split_at(scheme_end);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        // Another scheme (Basic, DPoP, …) is "no bearer credentials", not a malformed request.
+    if !scheme.eq_ignore_ascii_case(wanted) {
+        // Another scheme (Basic, DPoP, …) is "no credentials of this scheme", not a
+        // malformed request.
         return Ok(None);
     }
     // 1*SP between scheme and token; be lenient with several spaces, strict with tabs.

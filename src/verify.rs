@@ -63,6 +63,18 @@ pub(crate) struct Checked<'t> {
     claims: ClaimSet,
     pub(crate) exp: f64,
     pub(crate) nbf: Option<f64>,
+    /// `cnf.jkt`, for a token presented with the DPoP scheme.
+    pub(crate) jkt: Option<Box<str>>,
+}
+
+/// How the token was presented: it decides what `cnf` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// A bearer token (any token source but `Authorization: DPoP`): it must not carry
+    /// `cnf` ([`AuthErrorKind::BoundToken`]).
+    Bearer,
+    /// `Authorization: DPoP`: it must carry `cnf.jkt` ([`AuthErrorKind::UnboundToken`]).
+    Dpop,
 }
 
 /// Why signature verification did not succeed.
@@ -81,8 +93,13 @@ pub(crate) fn now_secs() -> f64 {
 }
 
 impl Rules {
-    /// Steps 1 to 3: everything that needs no key.
-    pub(crate) fn check<'t>(&self, token: &'t str, now: f64) -> Result<Checked<'t>, AuthErrorKind> {
+    /// Steps 1 to 3: everything that needs no key, for a token presented with `scheme`.
+    pub(crate) fn check<'t>(
+        &self,
+        token: &'t str,
+        scheme: Scheme,
+        now: f64,
+    ) -> Result<Checked<'t>, AuthErrorKind> {
         if token.len() > self.max_token_len {
             return Err(AuthErrorKind::TokenTooLarge);
         }
@@ -106,6 +123,7 @@ impl Rules {
         let payload = b64_decode(p).ok_or(AuthErrorKind::Malformed)?;
         let claims = parse_claims(&payload)?;
         let (exp, nbf) = self.check_claims(&claims, now)?;
+        let jkt = binding(&claims, scheme)?;
 
         if s.is_empty() {
             return Err(AuthErrorKind::Malformed);
@@ -119,6 +137,7 @@ impl Rules {
             claims,
             exp,
             nbf,
+            jkt,
         })
     }
 
@@ -198,11 +217,6 @@ impl Rules {
         {
             return Err(AuthErrorKind::MissingClaim);
         }
-        // RFC 9449 §7.2, RFC 8705 §3: a sender-constrained token presented as a bearer
-        // token is a downgrade; it is refused rather than treated as a bearer token.
-        if claims.get("cnf").is_some() {
-            return Err(AuthErrorKind::BoundToken);
-        }
         Ok((exp, nbf))
     }
 
@@ -255,6 +269,26 @@ impl Checked<'_> {
     }
 }
 
+/// What `cnf` says for a token presented with `scheme`.
+///
+/// RFC 9449 §7.2, RFC 8705 §3: a sender-constrained token (any `cnf`: DPoP `jkt`,
+/// mutual-TLS `x5t#S256`) presented as a bearer token is a downgrade; it is refused
+/// rather than treated as a bearer token. With the DPoP scheme, the token must carry
+/// `cnf.jkt`, a SHA-256 thumbprint (43 base64url characters).
+fn binding(claims: &ClaimSet, scheme: Scheme) -> Result<Option<Box<str>>, AuthErrorKind> {
+    let cnf = claims.get("cnf");
+    match scheme {
+        Scheme::Bearer if cnf.is_some() => Err(AuthErrorKind::BoundToken),
+        Scheme::Bearer => Ok(None),
+        Scheme::Dpop => cnf
+            .and_then(|cnf| cnf.get("jkt"))
+            .and_then(Value::as_str)
+            .filter(|jkt| jkt.len() == 43 && b64_decode(jkt).is_some())
+            .map(|jkt| Some(jkt.into()))
+            .ok_or(AuthErrorKind::UnboundToken),
+    }
+}
+
 /// RFC 7515 §4.1.9: compare case-insensitively, the `application/` prefix optional.
 fn typ_matches(typ: &str, required: &str) -> bool {
     fn strip(s: &str) -> &str {
@@ -295,7 +329,7 @@ mod tests {
     const H: &str = r#"{"alg":"RS256","kid":"k"}"#;
 
     fn check(rules: &Rules, header: &str, payload: &str) -> Result<(), AuthErrorKind> {
-        rules.check(&token(header, payload), NOW).map(|_| ())
+        rules.check(&token(header, payload), Scheme::Bearer, NOW).map(|_| ())
     }
 
     #[test]
@@ -341,16 +375,16 @@ mod tests {
         assert!(check(&r, H, p).is_ok());
         let t = token(H, p);
         assert_eq!(
-            r.check(&format!("{t}.x.y"), NOW).err(),
+            r.check(&format!("{t}.x.y"), Scheme::Bearer, NOW).err(),
             Some(AuthErrorKind::UnsupportedTokenType)
         );
         assert_eq!(
-            r.check(&format!("{t}.x"), NOW).err(),
+            r.check(&format!("{t}.x"), Scheme::Bearer, NOW).err(),
             Some(AuthErrorKind::Malformed)
         );
-        assert_eq!(r.check("a.b", NOW).err(), Some(AuthErrorKind::Malformed));
+        assert_eq!(r.check("a.b", Scheme::Bearer, NOW).err(), Some(AuthErrorKind::Malformed));
         assert_eq!(
-            r.check(&format!("{}.{}.", enc(H), enc(p)), NOW).err(),
+            r.check(&format!("{}.{}.", enc(H), enc(p)), Scheme::Bearer, NOW).err(),
             Some(AuthErrorKind::Malformed)
         );
         assert_eq!(check(&r, "[]", p), Err(AuthErrorKind::Malformed));
@@ -644,12 +678,12 @@ mod tests {
 
             #[test]
             fn any_text_gets_an_answer(token in "\\PC{0,300}") {
-                let _ = Rules::default().check(&token, NOW);
+                let _ = Rules::default().check(&token, Scheme::Bearer, NOW);
             }
 
             #[test]
             fn any_token_shaped_text_gets_an_answer(token in "[A-Za-z0-9_.=+/~-]{0,400}") {
-                let _ = Rules::default().check(&token, NOW);
+                let _ = Rules::default().check(&token, Scheme::Bearer, NOW);
             }
 
             #[test]
@@ -667,7 +701,7 @@ mod tests {
                     crate::alg::b64_encode(&signature)
                 );
                 let rules = Rules::default();
-                if rules.check(&token, NOW).is_ok() {
+                if rules.check(&token, Scheme::Bearer, NOW).is_ok() {
                     let header: Value = serde_json::from_str(&header_text).unwrap();
                     let alg = header["alg"].as_str().unwrap();
                     prop_assert!(DEFAULT_ALGORITHMS.iter().any(|a| Algorithm::from_name(alg) == Some(*a)));

@@ -91,6 +91,26 @@ pub enum AuthErrorKind {
     /// No usable key set: the identity provider was never reached, the key set is stale
     /// past `max_stale`, or the key source is misconfigured. 503 with `Retry-After`.
     KeysUnavailable,
+    /// DPoP: the proof is missing, repeated, malformed, badly signed, or does not match
+    /// the request (`htm`, `htu`, `iat`, `ath`). 401 `invalid_dpop_proof`.
+    InvalidDpopProof,
+    /// DPoP: the proof's key is not the key the token is bound to (`cnf.jkt`).
+    /// 401 `invalid_dpop_proof`.
+    DpopKeyMismatch,
+    /// DPoP: this proof (its `jti`, with its key) was already used. 401 `invalid_dpop_proof`.
+    DpopReplay,
+    /// DPoP: the proof lacks the server's current nonce; the response carries one in
+    /// `DPoP-Nonce`. 401 `use_dpop_nonce`.
+    UseDpopNonce,
+    /// DPoP: a token presented with the `DPoP` scheme is not bound to a key (no
+    /// `cnf.jkt`). 401 `invalid_token`.
+    UnboundToken,
+    /// DPoP: the layer requires DPoP and the token came as a bearer token.
+    /// 401 `invalid_token`, with a `DPoP` challenge.
+    DpopRequired,
+    /// DPoP: the replay store could not be reached, so the proof cannot be checked for
+    /// replay. 503 with `Retry-After`: never accepted unchecked.
+    ReplayStoreUnavailable,
 }
 
 impl AuthErrorKind {
@@ -99,7 +119,9 @@ impl AuthErrorKind {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::ReplayStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -111,7 +133,7 @@ impl AuthErrorKind {
         match self {
             Self::InvalidRequest => 3,
             Self::InsufficientScope | Self::AccessDenied => 7,
-            Self::KeysUnavailable => 14,
+            Self::KeysUnavailable | Self::ReplayStoreUnavailable => 14,
             _ => 16,
         }
     }
@@ -119,8 +141,14 @@ impl AuthErrorKind {
     /// The RFC 6750 `error` code, if this kind has one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::KeysUnavailable => None,
+            Self::MissingCredentials | Self::KeysUnavailable | Self::ReplayStoreUnavailable => {
+                None
+            }
             Self::InvalidRequest => Some("invalid_request"),
+            Self::InvalidDpopProof | Self::DpopKeyMismatch | Self::DpopReplay => {
+                Some("invalid_dpop_proof")
+            }
+            Self::UseDpopNonce => Some("use_dpop_nonce"),
             Self::InsufficientScope | Self::AccessDenied => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
@@ -150,6 +178,13 @@ impl AuthErrorKind {
             Self::InsufficientScope => "the token lacks a required scope",
             Self::AccessDenied => "the token does not grant access to this resource",
             Self::KeysUnavailable => "signing keys are not available",
+            Self::InvalidDpopProof => "the DPoP proof is invalid",
+            Self::DpopKeyMismatch => "the DPoP proof's key is not the key the token is bound to",
+            Self::DpopReplay => "the DPoP proof was already used",
+            Self::UseDpopNonce => "the DPoP proof must carry the server's nonce",
+            Self::UnboundToken => "the token is not bound to a DPoP key",
+            Self::DpopRequired => "the token must be presented with a DPoP proof",
+            Self::ReplayStoreUnavailable => "the DPoP replay store is not available",
         }
     }
 }
@@ -181,6 +216,13 @@ impl AuthErrorKind {
             Self::InsufficientScope => "insufficient_scope",
             Self::AccessDenied => "access_denied",
             Self::KeysUnavailable => "unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::DpopReplay => "dpop_replay",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::UnboundToken => "unbound_token",
+            Self::DpopRequired => "dpop_required",
+            Self::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 }
@@ -213,6 +255,13 @@ pub struct AuthError {
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) scope: Option<Arc<str>>,
     pub(crate) retry_after: Option<Duration>,
+    /// The request used the `DPoP` scheme (or the error is about its proof): the error
+    /// is told in a `DPoP` challenge.
+    pub(crate) dpop: bool,
+    /// The layer's DPoP settings, when DPoP is on (added by the renderer, like the realm).
+    pub(crate) challenge: Option<Arc<crate::dpop::DpopChallenge>>,
+    /// The current server nonce, sent as `DPoP-Nonce`.
+    pub(crate) nonce: Option<http::HeaderValue>,
     /// Set once a layer's renderer produced the response, so that a layer seeing this
     /// error in a response from inside renders a handler's rejection but never its own.
     pub(crate) rendered: bool,
@@ -225,6 +274,9 @@ impl AuthError {
             realm: None,
             scope: None,
             retry_after: None,
+            dpop: false,
+            challenge: None,
+            nonce: None,
             rendered: false,
         }
     }
@@ -381,6 +433,13 @@ mod tests {
             InsufficientScope,
             AccessDenied,
             KeysUnavailable,
+            InvalidDpopProof,
+            DpopKeyMismatch,
+            DpopReplay,
+            UseDpopNonce,
+            UnboundToken,
+            DpopRequired,
+            ReplayStoreUnavailable,
         ] {
             let d = kind.description();
             assert!(

@@ -36,6 +36,11 @@ pub enum ConfigErrorKind {
     /// the check is typed over the old claims type and would be lost. Choose the claims
     /// type first, then add checks.
     CheckBeforeClaims,
+    /// DPoP is on without a usable [`Dpop::base_url`](crate::Dpop::base_url) (an absolute
+    /// `http(s)` URL without query or fragment) and without
+    /// [`Dpop::trust_host_header`](crate::Dpop::trust_host_header): a proof's `htu` could
+    /// not be checked.
+    DpopBaseUrl,
 }
 
 impl ConfigError {
@@ -67,6 +72,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::CheckBeforeClaims => {
                 "claims::<T>() after check(): the check would be dropped; choose the claims type first"
+            }
+            ConfigErrorKind::DpopBaseUrl => {
+                "DPoP needs the service's public base url (Dpop::base_url, an absolute http(s) url), or Dpop::trust_host_header"
             }
         })
     }

@@ -1,0 +1,342 @@
+//! DPoP (RFC 9449): sender-constrained access tokens.
+//!
+//! A DPoP-bound token carries `cnf.jkt`, the thumbprint of a key its client holds; each
+//! request comes with `Authorization: DPoP <token>` and a fresh proof, a JWT signed by
+//! that key over the request's method and URL and the token's hash. A leaked token is
+//! useless without the key, and a leaked proof is good for one request to one URL, once.
+//!
+//! - [`Dpop`]: the configuration, plain data (`.dpop(Dpop::required())` on the layer);
+//! - `proof`: the proof check, pure; `htu`: the URL comparison; `nonce`: server nonces;
+//! - `replay` ([`ReplayStore`], [`MemoryReplayStore`]) and, with feature `redis`,
+//!   `redis` ([`RedisReplayStore`](crate::RedisReplayStore)): proofs seen before;
+//! - [`DpopCheck`]: the configuration made runtime state, used by the authenticator.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Uri};
+
+use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::limits::{DPOP_WINDOW, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT, RETRY_AFTER_CLAMP};
+
+mod htu;
+mod nonce;
+pub(crate) mod proof;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+mod replay;
+
+pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
+
+/// DPoP settings for a layer ([`JwksAuth::dpop`](crate::JwksAuth::dpop)).
+///
+/// Plain data: nothing is checked or built until the layer is first used; a bad base URL
+/// or an empty algorithm list is then a [`ConfigError`] (503 for every request, and
+/// [`JwksAuth::ready`](crate::JwksAuth::ready) returns it).
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwks_auth::{Dpop, JwksAuth, MemoryReplayStore};
+///
+/// let auth = JwksAuth::new("https://idp.example/jwks.json").dpop(
+///     Dpop::required()
+///         .base_url("https://api.example.com")
+///         .replay_store(Arc::new(MemoryReplayStore::with_capacity(100_000))),
+/// );
+/// ```
+#[derive(Clone)]
+pub struct Dpop {
+    required: bool,
+    window: Duration,
+    algorithms: Vec<Algorithm>,
+    base_url: Option<String>,
+    trust_host: bool,
+    replay: Option<Arc<dyn ReplayStore>>,
+    nonces: bool,
+    nonce_secret: Option<Vec<u8>>,
+    nonce_lifetime: Duration,
+}
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("required", &self.required)
+            .field("window", &self.window)
+            .field("algorithms", &self.algorithms)
+            .field("base_url", &self.base_url)
+            .field("trust_host", &self.trust_host)
+            .field("replay", &self.replay)
+            .field("nonces", &self.nonces)
+            .field("nonce_lifetime", &self.nonce_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dpop {
+    fn new(required: bool) -> Self {
+        Self {
+            required,
+            window: DPOP_WINDOW,
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            base_url: None,
+            trust_host: false,
+            replay: None,
+            nonces: false,
+            nonce_secret: None,
+            nonce_lifetime: NONCE_LIFETIME,
+        }
+    }
+
+    /// Bearer tokens and DPoP-bound tokens are both accepted (a bound token only with
+    /// its proof). Challenges name both schemes.
+    pub fn allowed() -> Self {
+        Self::new(false)
+    }
+
+    /// Only DPoP-bound tokens with their proofs are accepted; a bearer token gets 401
+    /// ([`AuthErrorKind::DpopRequired`]).
+    pub fn required() -> Self {
+        Self::new(true)
+    }
+
+    /// How far a proof's `iat` may be from the server's clock, either way (default 60 s).
+    /// A proof is remembered for replay until its `iat` leaves this window.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The algorithms a proof may be signed with (default: the layer's default list,
+    /// asymmetric only). An empty list is a [`ConfigError`].
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The externally visible base of this service's URLs, as clients call it
+    /// (`https://api.example.com`, or with a path prefix a proxy strips:
+    /// `https://example.com/api`). A proof's `htu` must equal this base followed by the
+    /// request's path. Required unless [`trust_host_header`](Self::trust_host_header).
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// Without a [`base_url`](Self::base_url): take the expected `htu` from the request
+    /// itself (its absolute URI, or `http://` and its `Host` header). Only right when
+    /// nothing in front of the service rewrites the scheme, host or path, and weaker:
+    /// the client chooses the `Host` it is compared with.
+    pub fn trust_host_header(mut self) -> Self {
+        self.trust_host = true;
+        self
+    }
+
+    /// Where proofs already seen are remembered (default: a [`MemoryReplayStore`] per
+    /// layer). Share one store between layers, or between replicas with the Redis store
+    /// (feature `redis`).
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay = Some(store);
+        self
+    }
+
+    /// Require server-issued nonces (RFC 9449 §9): a proof without the current nonce gets
+    /// 401 `use_dpop_nonce` and a `DPoP-Nonce` header; every response to a DPoP request
+    /// carries the current nonce. The secret is random per process unless
+    /// [`nonce_secret`](Self::nonce_secret) is set.
+    pub fn nonces(mut self) -> Self {
+        self.nonces = true;
+        self
+    }
+
+    /// Require nonces, made with this secret: replicas that share it accept each other's
+    /// nonces.
+    pub fn nonce_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.nonces = true;
+        self.nonce_secret = Some(secret.into());
+        self
+    }
+
+    /// How long a nonce stays current (default 5 minutes); the previous one is accepted
+    /// for as long again.
+    pub fn nonce_lifetime(mut self, lifetime: Duration) -> Self {
+        self.nonce_lifetime = lifetime;
+        self
+    }
+
+    /// Checks what can be wrong without building anything.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if AlgSet::from_algs(self.algorithms.iter().copied()).is_empty() {
+            return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
+        }
+        match &self.base_url {
+            Some(url) if base(url).is_none() => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
+            None if !self.trust_host => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A base URL normalised, without a trailing slash; `None` if it has a query or
+/// fragment or is not an absolute `http(s)` URL.
+fn base(url: &str) -> Option<String> {
+    if url.contains(['?', '#']) {
+        return None;
+    }
+    htu::normalize(url).map(|n| n.trim_end_matches('/').to_owned())
+}
+
+/// What a DPoP challenge says, besides the error: the accepted proof algorithms.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// Only DPoP: no `Bearer` challenge.
+    pub(crate) required: bool,
+    /// `algs="…"`, space-separated.
+    pub(crate) algs: Arc<str>,
+}
+
+/// The runtime form of [`Dpop`].
+pub(crate) struct DpopCheck {
+    pub(crate) required: bool,
+    algorithms: AlgSet,
+    window: f64,
+    base: Option<String>,
+    replay: Arc<dyn ReplayStore>,
+    nonces: Option<nonce::Nonces>,
+    pub(crate) challenge: Arc<DpopChallenge>,
+}
+
+impl fmt::Debug for DpopCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopCheck")
+            .field("required", &self.required)
+            .field("algorithms", &self.algorithms)
+            .field("base", &self.base)
+            .field("replay", &self.replay)
+            .field("nonces", &self.nonces)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopCheck {
+    pub(crate) fn build(config: &Dpop) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let algorithms = AlgSet::from_algs(config.algorithms.iter().copied());
+        let algs: Vec<&str> = algorithms.iter().map(Algorithm::as_str).collect();
+        Ok(Self {
+            required: config.required,
+            algorithms,
+            window: config.window.as_secs_f64(),
+            base: config.base_url.as_deref().and_then(base),
+            replay: config
+                .replay
+                .clone()
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
+            nonces: config.nonces.then(|| {
+                let secret = config.nonce_secret.clone().unwrap_or_else(nonce::random_secret);
+                nonce::Nonces::new(secret, config.nonce_lifetime)
+            }),
+            challenge: Arc::new(DpopChallenge {
+                required: config.required,
+                algs: Arc::from(algs.join(" ")),
+            }),
+        })
+    }
+
+    /// The normalised URL the client sent the request to; `None` when it cannot be
+    /// known (no `Host` with `trust_host_header`), which fails the proof.
+    fn request_url(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+        let url = match &self.base {
+            Some(base) => htu::request_url(base, uri.path()),
+            None => {
+                let scheme = uri.scheme_str().unwrap_or("http");
+                let host = match uri.authority() {
+                    Some(authority) => authority.as_str(),
+                    None => headers.get(http::header::HOST)?.to_str().ok()?,
+                };
+                format!("{scheme}://{host}{}", uri.path())
+            }
+        };
+        htu::normalize(&url)
+    }
+
+    /// Checks the request's proof (exactly one `DPoP` header) for `token`.
+    pub(crate) fn check_proof(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        token: &str,
+        now: f64,
+    ) -> Result<proof::Proof, AuthError> {
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(self.error(AuthErrorKind::InvalidDpopProof, now));
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| self.error(AuthErrorKind::InvalidDpopProof, now))?;
+        let url = self
+            .request_url(uri, headers)
+            .ok_or_else(|| self.error(AuthErrorKind::InvalidDpopProof, now))?;
+        let rules = proof::ProofRules {
+            algorithms: self.algorithms,
+            window: self.window,
+            nonces: self.nonces.as_ref(),
+        };
+        let request = proof::ProofRequest {
+            method: method.as_str(),
+            url: &url,
+            token,
+            now,
+        };
+        proof::check(proof, &rules, &request).map_err(|kind| self.error(kind, now))
+    }
+
+    /// A DPoP-scheme rejection, with the current nonce when nonces are on.
+    pub(crate) fn error(&self, kind: AuthErrorKind, now: f64) -> AuthError {
+        self.flag(kind.into(), now)
+    }
+
+    /// Marks a rejection of a DPoP request: told in the `DPoP` challenge, with the
+    /// current nonce when nonces are on.
+    pub(crate) fn flag(&self, mut error: AuthError, now: f64) -> AuthError {
+        error.dpop = true;
+        if error.nonce.is_none() {
+            error.nonce = self.nonce(now);
+        }
+        error
+    }
+
+    /// The current nonce, for a `DPoP-Nonce` header, when nonces are on.
+    pub(crate) fn nonce(&self, now: f64) -> Option<HeaderValue> {
+        let nonce = self.nonces.as_ref()?.current(now);
+        HeaderValue::try_from(nonce).ok()
+    }
+
+    /// Records the proof; a replay or a store that does not answer (within
+    /// [`REPLAY_STORE_TIMEOUT`]) is a rejection.
+    pub(crate) async fn remember(&self, proof: &proof::Proof, now: f64) -> Result<(), AuthError> {
+        let ttl = Duration::from_secs_f64(proof.remember_for.min(2.0 * self.window + 1.0));
+        let insert = self.replay.insert(proof.replay_key, ttl);
+        match tokio::time::timeout(REPLAY_STORE_TIMEOUT, insert).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(self.error(AuthErrorKind::DpopReplay, now)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "jwks-auth: DPoP replay store failed; answering 503");
+                Err(self.unavailable())
+            }
+            Err(_) => {
+                tracing::warn!("jwks-auth: DPoP replay store timed out; answering 503");
+                Err(self.unavailable())
+            }
+        }
+    }
+
+    fn unavailable(&self) -> AuthError {
+        let mut error = AuthError::new(AuthErrorKind::ReplayStoreUnavailable);
+        error.retry_after = Some(RETRY_AFTER_CLAMP.0);
+        error
+    }
+}

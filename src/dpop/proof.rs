@@ -1,0 +1,243 @@
+//! A DPoP proof (RFC 9449 §4.2, §4.3) checked against one request, without I/O.
+//!
+//! Cheapest first, with the access token's strictness:
+//!
+//! 1. at most [`MAX_PROOF_LEN`] bytes; three strict base64url segments;
+//! 2. header: a JSON object without duplicate members; `typ` `dpop+jwt`; `alg` in the
+//!    proof allow-list (asymmetric only: `none` and HS* are not [`Algorithm`]s); no `crit`,
+//!    no `enc`/`zip`; `jwk` a public key (no private members, full-length EC
+//!    coordinates) that fits `alg`;
+//! 3. claims: a JSON object without duplicate members; `jti` a string of 1 to
+//!    [`MAX_JTI_LEN`] bytes; `htm` the request method; `htu` the request URL (see
+//!    [`htu`](super::htu)); `iat` a NumericDate within the window either way; `ath` the
+//!    base64url SHA-256 of the access token;
+//! 4. the signature, with the header's key;
+//! 5. the server nonce, when required;
+//!
+//! and returns the key's RFC 7638 thumbprint (for `cnf.jkt`) and the proof's replay key.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::htu;
+use super::nonce::{NonceCheck, Nonces};
+use super::replay::ReplayKey;
+use crate::alg::{AlgSet, Algorithm, b64_decode, b64_encode};
+use crate::error::AuthErrorKind;
+use crate::json::{parse_claims, parse_header};
+use crate::keys::{PRIVATE_MEMBERS, parse_jwk};
+use crate::limits::{MAX_JTI_LEN, MAX_PROOF_LEN};
+
+/// What a proof is checked against.
+pub(crate) struct ProofRequest<'a> {
+    /// The request method, as sent (`GET`).
+    pub(crate) method: &'a str,
+    /// The URL the client sent the request to, normalised ([`htu::normalize`]).
+    pub(crate) url: &'a str,
+    /// The access token, as sent.
+    pub(crate) token: &'a str,
+    /// Seconds since the Unix epoch.
+    pub(crate) now: f64,
+}
+
+/// The layer's proof rules.
+pub(crate) struct ProofRules<'a> {
+    pub(crate) algorithms: AlgSet,
+    /// Seconds `iat` may be off, either way.
+    pub(crate) window: f64,
+    pub(crate) nonces: Option<&'a Nonces>,
+}
+
+/// A proof that passed.
+#[derive(Debug)]
+pub(crate) struct Proof {
+    /// The RFC 7638 SHA-256 thumbprint of its key, base64url.
+    pub(crate) jkt: String,
+    /// Its identity in the replay store.
+    pub(crate) replay_key: ReplayKey,
+    /// Seconds from now until its `iat` leaves the window (how long to remember it).
+    pub(crate) remember_for: f64,
+}
+
+const INVALID: AuthErrorKind = AuthErrorKind::InvalidDpopProof;
+
+/// The base64url SHA-256 of `token`: a proof's `ath`.
+pub(crate) fn token_hash(token: &str) -> String {
+    b64_encode(&Sha256::digest(token.as_bytes()))
+}
+
+/// Checks `proof` against the request (see the module docs).
+pub(crate) fn check(
+    proof: &str,
+    rules: &ProofRules<'_>,
+    req: &ProofRequest<'_>,
+) -> Result<Proof, AuthErrorKind> {
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(INVALID);
+    }
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(INVALID);
+    };
+    let header = b64_decode(h).ok_or(INVALID)?;
+    let header = parse_header(&header).map_err(|_| INVALID)?;
+    if header.crit || header.jwe {
+        return Err(INVALID);
+    }
+    if !header.typ.as_deref().is_some_and(is_dpop_typ) {
+        return Err(INVALID);
+    }
+    let alg = header
+        .alg
+        .as_deref()
+        .and_then(Algorithm::from_name)
+        .filter(|a| rules.algorithms.contains(*a))
+        .ok_or(INVALID)?;
+    let jwk = header.jwk.as_ref().and_then(Value::as_object).ok_or(INVALID)?;
+    let jkt = thumbprint(jwk).ok_or(INVALID)?;
+
+    let claims = b64_decode(p).ok_or(INVALID)?;
+    let claims = parse_claims(&claims).map_err(|_| INVALID)?;
+    let string = |name: &str| claims.get(name).and_then(Value::as_str);
+    let jti = string("jti")
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or(INVALID)?;
+    if string("htm") != Some(req.method) {
+        return Err(INVALID);
+    }
+    let htu = string("htu").and_then(htu::normalize).ok_or(INVALID)?;
+    if htu != req.url {
+        return Err(INVALID);
+    }
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .filter(|iat| iat.is_finite())
+        .ok_or(INVALID)?;
+    if (iat - req.now).abs() > rules.window {
+        return Err(INVALID);
+    }
+    if string("ath") != Some(token_hash(req.token).as_str()) {
+        return Err(INVALID);
+    }
+
+    let signature = b64_decode(s).filter(|s| !s.is_empty()).ok_or(INVALID)?;
+    let key = parse_jwk(&Value::Object(jwk.clone())).map_err(|_| INVALID)?;
+    if !key.verify(alg, &proof.as_bytes()[..h.len() + 1 + p.len()], &signature) {
+        return Err(INVALID);
+    }
+
+    // The previous slot's nonce is still good; the response carries the current one.
+    if rules
+        .nonces
+        .is_some_and(|n| n.check(string("nonce"), req.now) == NonceCheck::Refused)
+    {
+        return Err(AuthErrorKind::UseDpopNonce);
+    }
+    Ok(Proof {
+        replay_key: ReplayKey::new(jti, &jkt),
+        jkt,
+        remember_for: (iat + rules.window - req.now).max(1.0),
+    })
+}
+
+/// RFC 9449 §4.2: `dpop+jwt`; media types compare case-insensitively, and the
+/// `application/` prefix may be written out (RFC 7515 §4.1.9).
+fn is_dpop_typ(typ: &str) -> bool {
+    let typ = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    typ.eq_ignore_ascii_case("dpop+jwt")
+}
+
+/// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` for a key this
+/// check does not take: private members, a symmetric or unknown `kty`, members of the
+/// wrong type or encoding, EC coordinates not of the curve's full length.
+pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return None;
+    }
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+    // Base64url members: strict encoding, so the canonical form is the one given.
+    let b64 = |name: &str| member(name).filter(|v| b64_decode(v).is_some());
+    // The required members in lexicographic order, no whitespace (RFC 7638 §3.2). Every
+    // value is base64url or a fixed name: no JSON escaping is needed.
+    let canonical = match member("kty")? {
+        "EC" => {
+            let crv = member("crv")?;
+            let size = match crv {
+                "P-256" => 32,
+                "P-384" => 48,
+                "P-521" => 66,
+                _ => return None,
+            };
+            let (x, y) = (b64("x")?, b64("y")?);
+            if [x, y].iter().any(|c| b64_decode(c).map(|b| b.len()) != Some(size)) {
+                return None;
+            }
+            format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#)
+        }
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64("e")?, b64("n")?),
+        "OKP" => {
+            let crv = member("crv").filter(|c| *c == "Ed25519")?;
+            format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{}"}}"#, b64("x")?)
+        }
+        _ => return None,
+    };
+    Some(b64_encode(&Sha256::digest(canonical.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc_7638_example_thumbprint() {
+        // RFC 7638 §3.1.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(
+            thumbprint(jwk.as_object().unwrap()).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn keys_a_proof_cannot_carry() {
+        let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+        let ok = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+        assert!(thumbprint(ok.as_object().unwrap()).is_some());
+        for bad in [
+            json!({"kty": "OKP", "crv": "Ed25519", "x": x, "d": x}),
+            json!({"kty": "oct", "k": x}),
+            json!({"kty": "OKP", "crv": "Ed448", "x": x}),
+            json!({"kty": "OKP", "crv": "Ed25519", "x": format!("{x}=")}),
+            json!({"kty": "OKP", "crv": "Ed25519", "x": 5}),
+            json!({"kty": "OKP", "crv": "Ed25519"}),
+            json!({"kty": "EC", "crv": "P-256", "x": x, "y": &x[1..]}),
+            json!({"kty": "XYZ"}),
+            json!({}),
+        ] {
+            assert_eq!(thumbprint(bad.as_object().unwrap()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dpop_typ_spellings() {
+        assert!(is_dpop_typ("dpop+jwt"));
+        assert!(is_dpop_typ("DPoP+JWT"));
+        assert!(is_dpop_typ("application/dpop+jwt"));
+        assert!(!is_dpop_typ("JWT"));
+        assert!(!is_dpop_typ("at+jwt"));
+        assert!(!is_dpop_typ("dpop+jwt "));
+    }
+}
