@@ -193,7 +193,9 @@ where
             Verdict::Wait => {
                 let (this, token) = (self.clone(), token.into_owned());
                 Decision::Wait(Box::pin(async move {
-                    this.after_wait(token, None).await.map(|claims| (claims, None))
+                    this.after_wait(token, None)
+                        .await
+                        .map(|claims| (claims, None))
                 }))
             }
         }
@@ -274,7 +276,11 @@ where
         if let Some(claims) = self.cached(rules, token, jkt, now) {
             return self.checked(claims).into();
         }
-        let scheme = if jkt.is_some() { Scheme::Dpop } else { Scheme::Bearer };
+        let scheme = if jkt.is_some() {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        };
         let checked = match rules.check(token, scheme, now) {
             Ok(checked) => checked,
             Err(kind) => return Verdict::Reject(kind.into()),
@@ -382,7 +388,11 @@ where
         token: String,
         jkt: Option<&str>,
     ) -> Result<Arc<T>, AuthError> {
-        let scheme = if jkt.is_some() { Scheme::Dpop } else { Scheme::Bearer };
+        let scheme = if jkt.is_some() {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        };
         let rules = self
             .rules
             .as_ref()
@@ -526,10 +536,7 @@ mod tests {
     fn optional_and_misconfigured_layers() {
         let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X}]});
         let optional = authenticator(JwksAuth::from_jwks(jwks.clone()).optional());
-        assert!(matches!(
-            optional.decide(&anonymous()),
-            Decision::Anonymous
-        ));
+        assert!(matches!(optional.decide(&anonymous()), Decision::Anonymous));
         // Present but bad is still rejected behind an optional layer.
         assert_eq!(
             kind(optional.decide(&bearer("x.y.z"))),

@@ -348,11 +348,11 @@ pub mod future {
 pub use alg::{ALL_ALGORITHMS, Algorithm, DEFAULT_ALGORITHMS};
 pub use authorize::{Authorize, AuthorizeService, RequireScope, Scopes};
 pub use claims::StandardClaims;
+pub use crypto::CRYPTO_BACKEND;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use dpop::redis::RedisReplayStore;
 pub use dpop::{Dpop, MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
-pub use crypto::CRYPTO_BACKEND;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
     RefreshErrorKind,

@@ -157,12 +157,7 @@ pin_project! {
 }
 
 impl<F, S, B, T> ResponseFuture<F, S, B, T> {
-    fn inner(
-        fut: F,
-        responder: Arc<Responder>,
-        grpc: bool,
-        nonce: Option<HeaderValue>,
-    ) -> Self {
+    fn inner(fut: F, responder: Arc<Responder>, grpc: bool, nonce: Option<HeaderValue>) -> Self {
         Self {
             state: State::Inner {
                 fut,

@@ -329,7 +329,9 @@ mod tests {
     const H: &str = r#"{"alg":"RS256","kid":"k"}"#;
 
     fn check(rules: &Rules, header: &str, payload: &str) -> Result<(), AuthErrorKind> {
-        rules.check(&token(header, payload), Scheme::Bearer, NOW).map(|_| ())
+        rules
+            .check(&token(header, payload), Scheme::Bearer, NOW)
+            .map(|_| ())
     }
 
     #[test]
@@ -382,9 +384,13 @@ mod tests {
             r.check(&format!("{t}.x"), Scheme::Bearer, NOW).err(),
             Some(AuthErrorKind::Malformed)
         );
-        assert_eq!(r.check("a.b", Scheme::Bearer, NOW).err(), Some(AuthErrorKind::Malformed));
         assert_eq!(
-            r.check(&format!("{}.{}.", enc(H), enc(p)), Scheme::Bearer, NOW).err(),
+            r.check("a.b", Scheme::Bearer, NOW).err(),
+            Some(AuthErrorKind::Malformed)
+        );
+        assert_eq!(
+            r.check(&format!("{}.{}.", enc(H), enc(p)), Scheme::Bearer, NOW)
+                .err(),
             Some(AuthErrorKind::Malformed)
         );
         assert_eq!(check(&r, "[]", p), Err(AuthErrorKind::Malformed));

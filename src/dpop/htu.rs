@@ -54,7 +54,11 @@ pub(crate) fn normalize(url: &str) -> Option<String> {
         None => {}
     }
     let path = percent_normalize(path)?;
-    out.push_str(&remove_dot_segments(if path.is_empty() { "/" } else { &path }));
+    out.push_str(&remove_dot_segments(if path.is_empty() {
+        "/"
+    } else {
+        &path
+    }));
     Some(out)
 }
 
@@ -139,7 +143,10 @@ mod tests {
     fn equivalent_forms_normalise_alike() {
         let n = |s| normalize(s).unwrap();
         assert_eq!(n("https://api.example.com/x"), "https://api.example.com/x");
-        assert_eq!(n("HTTPS://API.Example.COM:443/x"), "https://api.example.com/x");
+        assert_eq!(
+            n("HTTPS://API.Example.COM:443/x"),
+            "https://api.example.com/x"
+        );
         assert_eq!(n("http://h:80"), "http://h/");
         assert_eq!(n("http://h:8080/a/./b/../c"), "http://h:8080/a/c");
         assert_eq!(n("http://h/%7euser/%2f"), "http://h/~user/%2F");
@@ -171,8 +178,14 @@ mod tests {
 
     #[test]
     fn request_urls_join_a_base_and_a_path() {
-        assert_eq!(request_url("https://a.example/", "/x"), "https://a.example/x");
-        assert_eq!(request_url("https://a.example/api", "/x"), "https://a.example/api/x");
+        assert_eq!(
+            request_url("https://a.example/", "/x"),
+            "https://a.example/x"
+        );
+        assert_eq!(
+            request_url("https://a.example/api", "/x"),
+            "https://a.example/api/x"
+        );
         assert_eq!(request_url("https://a.example", "*"), "https://a.example/");
     }
 }

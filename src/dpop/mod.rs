@@ -234,7 +234,10 @@ impl DpopCheck {
                 .clone()
                 .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
             nonces: config.nonces.then(|| {
-                let secret = config.nonce_secret.clone().unwrap_or_else(nonce::random_secret);
+                let secret = config
+                    .nonce_secret
+                    .clone()
+                    .unwrap_or_else(nonce::random_secret);
                 nonce::Nonces::new(secret, config.nonce_lifetime)
             }),
             challenge: Arc::new(DpopChallenge {

@@ -95,7 +95,11 @@ pub(crate) fn check(
         .and_then(Algorithm::from_name)
         .filter(|a| rules.algorithms.contains(*a))
         .ok_or(INVALID)?;
-    let jwk = header.jwk.as_ref().and_then(Value::as_object).ok_or(INVALID)?;
+    let jwk = header
+        .jwk
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or(INVALID)?;
     let jkt = thumbprint(jwk).ok_or(INVALID)?;
 
     let claims = b64_decode(p).ok_or(INVALID)?;
@@ -175,7 +179,10 @@ pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
                 _ => return None,
             };
             let (x, y) = (b64("x")?, b64("y")?);
-            if [x, y].iter().any(|c| b64_decode(c).map(|b| b.len()) != Some(size)) {
+            if [x, y]
+                .iter()
+                .any(|c| b64_decode(c).map(|b| b.len()) != Some(size))
+            {
                 return None;
             }
             format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#)

@@ -119,9 +119,7 @@ impl AuthErrorKind {
         match self {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable | Self::ReplayStoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::KeysUnavailable | Self::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -141,9 +139,7 @@ impl AuthErrorKind {
     /// The RFC 6750 `error` code, if this kind has one.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Self::MissingCredentials | Self::KeysUnavailable | Self::ReplayStoreUnavailable => {
-                None
-            }
+            Self::MissingCredentials | Self::KeysUnavailable | Self::ReplayStoreUnavailable => None,
             Self::InvalidRequest => Some("invalid_request"),
             Self::InvalidDpopProof | Self::DpopKeyMismatch | Self::DpopReplay => {
                 Some("invalid_dpop_proof")

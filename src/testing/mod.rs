@@ -51,9 +51,11 @@ use serde_json::{Value, json};
 use crate::JwksAuth;
 use crate::alg::Algorithm;
 
+mod dpop;
 mod key;
 mod token;
 
+pub use dpop::{DpopKey, ProofBuilder};
 pub use key::{JwkExport, TestKey, alg_name};
 pub use token::TokenBuilder;
 

@@ -102,6 +102,11 @@ impl<'a> TokenBuilder<'a> {
         self.claim("exp", now + secs)
     }
 
+    /// Bind the token to a DPoP key: `cnf: {"jkt": <its thumbprint>}` (RFC 9449 §6.1).
+    pub fn bound_to(self, key: &super::DpopKey) -> Self {
+        self.claim("cnf", serde_json::json!({"jkt": key.thumbprint()}))
+    }
+
     /// Leave `kid` out of the header.
     pub fn no_kid(mut self) -> Self {
         self.kid = KidChoice::None;

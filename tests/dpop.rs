@@ -1,0 +1,900 @@
+//! DPoP (RFC 9449) through a real `Router`: tokens from a real loopback issuer bound to
+//! really generated client keys, proofs really signed.
+//!
+//! Every rejection asserts the exact status, scheme and error code, that the handler did
+//! not run, and that the key set was not fetched (each target loads its keys first).
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use common::*;
+use jwks_auth::testing::{DpopKey, TestIssuer};
+use jwks_auth::{
+    Algorithm, AuthErrorKind as K, Claims, ConfigErrorKind, Dpop, JwksAuth, MemoryReplayStore,
+    RequireScope,
+};
+use serde_json::json;
+
+const BASE: &str = "https://api.example.com";
+const URL: &str = "https://api.example.com/me";
+
+/// The `algs` of the default proof allow-list.
+fn default_algs() -> String {
+    jwks_auth::DEFAULT_ALGORITHMS
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn dpop_challenge(kind: K) -> String {
+    format!(
+        r#"DPoP error="{}", error_description="{}", algs="{}""#,
+        kind.error_code().unwrap(),
+        kind.description(),
+        default_algs()
+    )
+}
+
+/// A protected `/me` behind a DPoP layer whose keys are loaded.
+struct Target {
+    issuer: TestIssuer,
+    app: Router,
+    hits: Hits,
+    client: DpopKey,
+}
+
+impl Target {
+    async fn start(dpop: Dpop) -> Self {
+        let issuer = TestIssuer::start().await;
+        let auth = issuer.layer().dpop(dpop);
+        auth.ready().await.expect("keys");
+        let (app, hits) = app(auth);
+        Self {
+            issuer,
+            app,
+            hits,
+            client: DpopKey::generate(Algorithm::ES256),
+        }
+    }
+
+    fn token(&self) -> String {
+        self.issuer
+            .token()
+            .bound_to(&self.client)
+            .subject("alice")
+            .sign()
+    }
+
+    /// `method path` with `Authorization: DPoP {token}` and these `DPoP` headers.
+    async fn send(&self, method: &str, path: &str, token: &str, proofs: &[&str]) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("DPoP {token}"));
+        for proof in proofs {
+            request = request.header("dpop", *proof);
+        }
+        send_request(&self.app, request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn get(&self, token: &str, proof: &str) -> Reply {
+        self.send("GET", "/me", token, &[proof]).await
+    }
+
+    #[track_caller]
+    fn accepted(&self, case: &str, reply: &Reply, hits_before: usize) {
+        assert_eq!(reply.status, StatusCode::OK, "{case}: {reply:?}");
+        assert_eq!(reply.body, "alice", "{case}");
+        assert_eq!(self.hits.get(), hits_before + 1, "{case}");
+    }
+
+    /// Sends and asserts the rejection: status, exact challenge, no handler, no fetch.
+    async fn rejects(&self, case: &str, token: &str, proofs: &[&str], kind: K) {
+        let (hits, fetches) = (self.hits.get(), self.issuer.fetch_count());
+        let reply = self.send("GET", "/me", token, proofs).await;
+        assert_eq!(reply.status, kind.status(), "{case}: {reply:?}");
+        assert_eq!(
+            reply.challenge(),
+            Some(dpop_challenge(kind).as_str()),
+            "{case}"
+        );
+        assert_eq!(reply.json()["error"], kind.error_code().unwrap(), "{case}");
+        assert_eq!(self.hits.get(), hits, "{case}: the handler ran");
+        assert_eq!(
+            self.issuer.fetch_count(),
+            fetches,
+            "{case}: the key set was fetched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bound_token_with_its_proof_is_accepted_once_per_proof() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let token = t.token();
+    let proof = t.client.proof("GET", URL, &token);
+    t.accepted("first use", &t.get(&token, &proof).await, 0);
+    // The same proof again: a replay.
+    t.rejects("replayed proof", &token, &[&proof], K::DpopReplay)
+        .await;
+    // A fresh proof with the same token: accepted (the token from the cache, the proof
+    // checked in full).
+    let fresh = t.client.proof("GET", URL, &token);
+    t.accepted("fresh proof", &t.get(&token, &fresh).await, 1);
+    // The token from the cache never excuses a bad proof.
+    let other_url = t
+        .client
+        .proof("GET", "https://api.example.com/other", &token);
+    t.rejects(
+        "cached token, bad proof",
+        &token,
+        &[&other_url],
+        K::InvalidDpopProof,
+    )
+    .await;
+    assert_eq!(t.issuer.fetch_count(), 1);
+}
+
+#[tokio::test]
+async fn every_proof_algorithm_in_the_default_list() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let mut algs = vec![
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::RS256,
+        Algorithm::PS256,
+    ];
+    if jwks_auth::CRYPTO_BACKEND == "aws_lc_rs" {
+        algs.push(Algorithm::ES512);
+    }
+    for (i, alg) in algs.into_iter().enumerate() {
+        let client = DpopKey::generate(alg);
+        let token = t.issuer.token().bound_to(&client).subject("alice").sign();
+        let reply = t.get(&token, &client.proof("GET", URL, &token)).await;
+        t.accepted(&format!("{alg}"), &reply, i);
+    }
+}
+
+#[tokio::test]
+async fn a_bound_token_as_a_bearer_token_is_refused_in_every_mode() {
+    let issuer = TestIssuer::start().await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let algs = default_algs();
+    let bound = K::BoundToken.description();
+    let required = K::DpopRequired.description();
+    for (dpop, challenge) in [
+        (
+            None,
+            format!(r#"Bearer error="invalid_token", error_description="{bound}""#),
+        ),
+        (
+            Some(Dpop::allowed().base_url(BASE)),
+            format!(
+                r#"Bearer error="invalid_token", error_description="{bound}", DPoP algs="{algs}""#
+            ),
+        ),
+        (
+            Some(Dpop::required().base_url(BASE)),
+            format!(r#"DPoP error="invalid_token", error_description="{required}", algs="{algs}""#),
+        ),
+    ] {
+        let auth = match dpop {
+            Some(d) => issuer.layer().dpop(d),
+            None => issuer.layer(),
+        };
+        let (app, hits) = app(auth);
+        let reply = send(&app, &token).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+        assert_eq!(reply.challenge(), Some(challenge.as_str()));
+        assert_eq!(hits.get(), 0);
+        // Even with a valid proof beside it: the scheme says bearer.
+        let request = Request::get("/me")
+            .header("authorization", format!("Bearer {token}"))
+            .header("dpop", client.proof("GET", URL, &token))
+            .body(Body::empty())
+            .unwrap();
+        let reply = send_request(&app, request).await;
+        assert!(reply.status.is_client_error(), "{reply:?}");
+        assert_eq!(hits.get(), 0);
+    }
+}
+
+#[tokio::test]
+async fn allowed_takes_both_schemes_and_challenges_with_both() {
+    let t = Target::start(Dpop::allowed().base_url(BASE)).await;
+    let algs = default_algs();
+    let reply = send_auth(&t.app, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge(),
+        Some(format!(r#"Bearer, DPoP algs="{algs}""#).as_str())
+    );
+    // A plain bearer token.
+    let bearer = t.issuer.token().subject("alice").sign();
+    t.accepted("bearer", &send(&t.app, &bearer).await, 0);
+    // A DPoP token.
+    let token = t.token();
+    let reply = t.get(&token, &t.client.proof("GET", URL, &token)).await;
+    t.accepted("dpop", &reply, 1);
+    // An unbound token with the DPoP scheme: invalid_token, told in DPoP, Bearer beside.
+    let reply = t.get(&bearer, &t.client.proof("GET", URL, &bearer)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge(),
+        Some(
+            format!(
+                r#"DPoP error="invalid_token", error_description="{}", algs="{algs}", Bearer"#,
+                K::UnboundToken.description()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(t.hits.get(), 2);
+}
+
+#[tokio::test]
+async fn required_without_credentials_challenges_with_dpop_only() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let reply = send_auth(&t.app, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge(),
+        Some(format!(r#"DPoP algs="{}""#, default_algs()).as_str())
+    );
+}
+
+#[tokio::test]
+async fn hostile_and_broken_proofs() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let token = t.token();
+    let key = &t.client;
+    let proof = || key.proof_for("GET", URL).access_token(&token);
+    let other = DpopKey::generate(Algorithm::ES256);
+    let mut cases: Vec<(String, Vec<String>, K)> = Vec::new();
+    let mut case = |name: &str, proofs: Vec<String>, kind: K| {
+        cases.push((name.to_owned(), proofs, kind));
+    };
+    let invalid = K::InvalidDpopProof;
+    case("no proof", vec![], invalid);
+    case("two proofs", vec![proof().sign(), proof().sign()], invalid);
+    case("empty proof", vec![String::new()], invalid);
+    case("not a JWS", vec!["a.b".into()], invalid);
+    case("five segments", vec!["a.b.c.d.e".into()], invalid);
+    let valid = proof().sign();
+    let [h, p, s]: [&str; 3] = valid.split('.').collect::<Vec<_>>().try_into().unwrap();
+    case("padded segment", vec![format!("{h}=.{p}.{s}")], invalid);
+    case("no signature", vec![format!("{h}.{p}.")], invalid);
+    let mut flipped = s.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    case(
+        "signature bit flipped",
+        vec![format!("{h}.{p}.{flipped}")],
+        invalid,
+    );
+    case(
+        "oversized",
+        vec![proof().claim("pad", "x".repeat(9000)).sign()],
+        invalid,
+    );
+    // header
+    case(
+        "no typ",
+        vec![proof().without_header("typ").sign()],
+        invalid,
+    );
+    case(
+        "typ JWT",
+        vec![proof().header("typ", "JWT").sign()],
+        invalid,
+    );
+    case(
+        "typ at+jwt",
+        vec![proof().header("typ", "at+jwt").sign()],
+        invalid,
+    );
+    case(
+        "alg none",
+        vec![format!(
+            "{}.{p}.",
+            b64(br#"{"typ":"dpop+jwt","alg":"none"}"#)
+        )],
+        invalid,
+    );
+    case(
+        "alg HS256",
+        vec![proof().header("alg", "HS256").sign()],
+        invalid,
+    );
+    case(
+        "alg of another key type",
+        vec![proof().header("alg", "RS256").sign()],
+        invalid,
+    );
+    case(
+        "crit",
+        vec![
+            proof()
+                .header("crit", json!(["exp"]))
+                .header("exp", 1)
+                .sign(),
+        ],
+        invalid,
+    );
+    case(
+        "enc",
+        vec![proof().header("enc", "A128GCM").sign()],
+        invalid,
+    );
+    case(
+        "no jwk",
+        vec![proof().without_header("jwk").sign()],
+        invalid,
+    );
+    case(
+        "jwk a string",
+        vec![proof().header("jwk", "key").sign()],
+        invalid,
+    );
+    let mut private = key.jwk();
+    private["d"] = json!(b64(&[7u8; 32]));
+    case(
+        "jwk with a private member",
+        vec![proof().header("jwk", private).sign()],
+        invalid,
+    );
+    case(
+        "jwk symmetric",
+        vec![
+            proof()
+                .header("jwk", json!({"kty": "oct", "k": "c2VjcmV0"}))
+                .sign(),
+        ],
+        invalid,
+    );
+    case(
+        "jwk of another key (signature fails)",
+        vec![proof().header("jwk", other.jwk()).sign()],
+        invalid,
+    );
+    case(
+        "jwku instead of jwk",
+        vec![
+            proof()
+                .without_header("jwk")
+                .header("jku", "http://127.0.0.1:1/")
+                .sign(),
+        ],
+        invalid,
+    );
+    let (header, claims) = proof().parts();
+    assert_eq!(
+        t.get(&token, &key.sign_compact(&header, &claims))
+            .await
+            .status,
+        StatusCode::OK,
+        "control: the raw texts as they are"
+    );
+    let dup_header = header.replacen('{', r#"{"typ":"dpop+jwt","#, 1);
+    case(
+        "duplicate header member",
+        vec![key.sign_compact(&dup_header, &claims)],
+        invalid,
+    );
+    let dup_claims = claims.replacen('{', r#"{"htm":"GET","#, 1);
+    case(
+        "duplicate claim",
+        vec![key.sign_compact(&header, &dup_claims)],
+        invalid,
+    );
+    // claims
+    case("no jti", vec![proof().without_claim("jti").sign()], invalid);
+    case("empty jti", vec![proof().claim("jti", "").sign()], invalid);
+    case(
+        "jti too long",
+        vec![proof().claim("jti", "j".repeat(257)).sign()],
+        invalid,
+    );
+    case(
+        "jti a number",
+        vec![proof().claim("jti", 5).sign()],
+        invalid,
+    );
+    case("no htm", vec![proof().without_claim("htm").sign()], invalid);
+    case(
+        "htm POST",
+        vec![proof().claim("htm", "POST").sign()],
+        invalid,
+    );
+    case(
+        "htm lower case",
+        vec![proof().claim("htm", "get").sign()],
+        invalid,
+    );
+    case("no htu", vec![proof().without_claim("htu").sign()], invalid);
+    case(
+        "htu another host",
+        vec![proof().claim("htu", "https://evil.example/me").sign()],
+        invalid,
+    );
+    case(
+        "htu another path",
+        vec![proof().claim("htu", "https://api.example.com/admin").sign()],
+        invalid,
+    );
+    case(
+        "htu http",
+        vec![proof().claim("htu", "http://api.example.com/me").sign()],
+        invalid,
+    );
+    case(
+        "htu another port",
+        vec![
+            proof()
+                .claim("htu", "https://api.example.com:8443/me")
+                .sign(),
+        ],
+        invalid,
+    );
+    case(
+        "htu relative",
+        vec![proof().claim("htu", "/me").sign()],
+        invalid,
+    );
+    case(
+        "htu with userinfo",
+        vec![proof().claim("htu", "https://u@api.example.com/me").sign()],
+        invalid,
+    );
+    case(
+        "htu a number",
+        vec![proof().claim("htu", 1).sign()],
+        invalid,
+    );
+    case("no iat", vec![proof().without_claim("iat").sign()], invalid);
+    case(
+        "iat 2 min old",
+        vec![proof().issued_in(-120).sign()],
+        invalid,
+    );
+    case(
+        "iat 2 min ahead",
+        vec![proof().issued_in(120).sign()],
+        invalid,
+    );
+    case(
+        "iat a string",
+        vec![proof().claim("iat", "1700000000").sign()],
+        invalid,
+    );
+    case("no ath", vec![proof().without_claim("ath").sign()], invalid);
+    case(
+        "ath of another token",
+        vec![proof().access_token("another").sign()],
+        invalid,
+    );
+    case(
+        "ath not base64url",
+        vec![proof().claim("ath", "!!").sign()],
+        invalid,
+    );
+    // the binding
+    case(
+        "proof by another key",
+        vec![other.proof("GET", URL, &token)],
+        K::DpopKeyMismatch,
+    );
+    let count = cases.len();
+    for (name, proofs, kind) in cases {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        t.rejects(&name, &token, &proofs, kind).await;
+    }
+    // Controls: equivalent URLs, query and fragment ignored.
+    for (i, htu) in [
+        "https://api.example.com/me?x=1#f",
+        "HTTPS://API.EXAMPLE.COM:443/me",
+        "https://api.example.com/./me",
+        "https://api.example.com/%6De",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = t.get(&token, &proof().claim("htu", htu).sign()).await;
+        t.accepted(htu, &reply, i + 1);
+    }
+    println!("hostile and broken proofs: {count} cases");
+}
+
+#[tokio::test]
+async fn tokens_that_are_bad_with_a_good_proof() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let expired = t.issuer.token().bound_to(&t.client).expires_in(-600).sign();
+    let proof = t.client.proof("GET", URL, &expired);
+    t.rejects("expired token", &expired, &[&proof], K::Expired)
+        .await;
+    let unbound = t.issuer.token().sign();
+    let proof = t.client.proof("GET", URL, &unbound);
+    t.rejects("unbound token", &unbound, &[&proof], K::UnboundToken)
+        .await;
+    for cnf in [
+        json!({"jkt": "short"}),
+        json!({"x5t#S256": "abc"}),
+        json!("jkt"),
+    ] {
+        let token = t.issuer.token().claim("cnf", cnf.clone()).sign();
+        let proof = t.client.proof("GET", URL, &token);
+        t.rejects(&format!("cnf {cnf}"), &token, &[&proof], K::UnboundToken)
+            .await;
+    }
+    let other = DpopKey::generate(Algorithm::ES256);
+    let elsewhere = t.issuer.token().bound_to(&other).sign();
+    let proof = t.client.proof("GET", URL, &elsewhere);
+    t.rejects(
+        "token bound to another key",
+        &elsewhere,
+        &[&proof],
+        K::DpopKeyMismatch,
+    )
+    .await;
+    // A bad signature on the token: the token's error, in the DPoP challenge.
+    let good = t.token();
+    let forged = format!("{}AAAA", &good[..good.len() - 4]);
+    let proof = t.client.proof("GET", URL, &forged);
+    t.rejects("forged token", &forged, &[&proof], K::InvalidSignature)
+        .await;
+}
+
+#[tokio::test]
+async fn a_proof_is_for_one_method_and_one_url() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let token = t.token();
+    let proof = t.client.proof("GET", URL, &token);
+    let reply = t.send("POST", "/me", &token, &[&proof]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // Query strings do not matter.
+    let reply = t.send("GET", "/me?page=2", &token, &[&proof]).await;
+    t.accepted("with a query", &reply, 0);
+}
+
+#[tokio::test]
+async fn nonces_are_issued_rotated_and_required() {
+    let t = Target::start(
+        Dpop::required()
+            .base_url(BASE)
+            .nonce_secret(b"shared by every replica".to_vec()),
+    )
+    .await;
+    let token = t.token();
+    let (hits, fetches) = (t.hits.get(), t.issuer.fetch_count());
+    let reply = t.get(&token, &t.client.proof("GET", URL, &token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge(),
+        Some(dpop_challenge(K::UseDpopNonce).as_str())
+    );
+    let nonce = reply.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(nonce.len(), 32);
+    assert_eq!((t.hits.get(), t.issuer.fetch_count()), (hits, fetches));
+    // A forged nonce is no better.
+    let forged = format!("{}A", &nonce[..31]);
+    let proof = t
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(&forged)
+        .sign();
+    let reply = t.get(&token, &proof).await;
+    assert_eq!(reply.json()["error"], "use_dpop_nonce");
+    // With the nonce: accepted, and the response carries the current nonce.
+    let proof = t
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(&nonce)
+        .sign();
+    let reply = t.get(&token, &proof).await;
+    t.accepted("with the nonce", &reply, hits);
+    assert_eq!(reply.headers["dpop-nonce"], nonce.as_str());
+    // Another replica with the same secret accepts it.
+    let replica = t.issuer.layer().dpop(
+        Dpop::required()
+            .base_url(BASE)
+            .nonce_secret(b"shared by every replica".to_vec()),
+    );
+    let (replica, replica_hits) = app(replica);
+    let proof = t
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(&nonce)
+        .sign();
+    let request = Request::get("/me")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send_request(&replica, request).await.status, StatusCode::OK);
+    assert_eq!(replica_hits.get(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_store_shared_by_two_layers() {
+    let issuer = TestIssuer::start().await;
+    let store = Arc::new(MemoryReplayStore::new());
+    let layer = |store: Arc<MemoryReplayStore>| {
+        issuer
+            .layer()
+            .dpop(Dpop::required().base_url(BASE).replay_store(store))
+    };
+    let (a, a_hits) = app(layer(store.clone()));
+    let (b, b_hits) = app(layer(store.clone()));
+    let client = DpopKey::generate(Algorithm::EdDSA);
+    let token = issuer.token().bound_to(&client).sign();
+    let proof = client.proof("GET", URL, &token);
+    let request = || {
+        Request::get("/me")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send_request(&a, request()).await.status, StatusCode::OK);
+    let reply = send_request(&b, request()).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+    assert_eq!((a_hits.get(), b_hits.get()), (1, 0));
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn the_base_url_is_configuration_and_checked() {
+    let issuer = TestIssuer::start().await;
+    for dpop in [
+        Dpop::required(),
+        Dpop::allowed().base_url("api.example.com"),
+        Dpop::allowed().base_url("https://api.example.com/?x=1"),
+        Dpop::allowed().base_url("ftp://api.example.com"),
+    ] {
+        let auth = issuer.layer().dpop(dpop);
+        let err = auth.ready().await.unwrap_err();
+        assert_eq!(
+            err.config_error().map(|e| e.kind().clone()),
+            Some(ConfigErrorKind::DpopBaseUrl),
+            "{err}"
+        );
+        let (app, hits) = app(auth);
+        assert_eq!(
+            send_auth(&app, &[]).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(hits.get(), 0);
+    }
+    let auth = issuer
+        .layer()
+        .dpop(Dpop::required().base_url(BASE).algorithms([]));
+    assert_eq!(
+        auth.ready()
+            .await
+            .unwrap_err()
+            .config_error()
+            .map(|e| e.kind().clone()),
+        Some(ConfigErrorKind::NoAlgorithms)
+    );
+}
+
+#[tokio::test]
+async fn trusting_the_host_header_and_nested_routers() {
+    let issuer = TestIssuer::start().await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    // Host header: the URL comes from the request.
+    let (app, hits) = app(issuer.layer().dpop(Dpop::required().trust_host_header()));
+    let request = |host: &str, htu: &str| {
+        Request::get("/me")
+            .header("host", host)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", client.proof("GET", htu, &token))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let reply = send_request(&app, request("api.local:8080", "http://api.local:8080/me")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let reply = send_request(&app, request("api.local:8080", "http://other:8080/me")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(hits.get(), 1);
+    // A layer inside `nest`: the proof names the full path the client called.
+    let inner = Router::new()
+        .route(
+            "/me",
+            get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }),
+        )
+        .layer(issuer.layer().dpop(Dpop::required().base_url(BASE)));
+    let nested = Router::new().nest("/v1", inner);
+    let request = |htu: &str| {
+        Request::get("/v1/me")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", client.proof("GET", htu, &token))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let full = send_request(&nested, request("https://api.example.com/v1/me")).await;
+    assert_eq!(full.status, StatusCode::OK, "{full:?}");
+    let stripped = send_request(&nested, request("https://api.example.com/me")).await;
+    assert_eq!(stripped.status, StatusCode::UNAUTHORIZED);
+    // A base URL with a path prefix a proxy strips.
+    let (prefixed, _) = common::app(
+        issuer
+            .layer()
+            .dpop(Dpop::required().base_url("https://example.com/api/")),
+    );
+    let request = Request::get("/me")
+        .header("authorization", format!("DPoP {token}"))
+        .header(
+            "dpop",
+            client.proof("GET", "https://example.com/api/me", &token),
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send_request(&prefixed, request).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn optional_layers_scopes_and_multi_issuer() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::start().await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let auth = JwksAuth::multi_issuer()
+        .trust_issuer(a.issuer(), a.jwks_url())
+        .trust_issuer(b.issuer(), b.jwks_url())
+        .audience(jwks_auth::testing::AUDIENCE)
+        .optional()
+        .dpop(Dpop::required().base_url(BASE));
+    let app = Router::new()
+        .route("/admin", get(|| async { "admin" }))
+        .route_layer(RequireScope::all(["admin"]))
+        .route(
+            "/me",
+            get(|c: Option<Claims>| async move {
+                c.map_or("anonymous".to_owned(), |Claims(c)| {
+                    c.sub.unwrap_or_default()
+                })
+            }),
+        )
+        .layer(auth);
+    let send = |path: &'static str, token: Option<String>, proof: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::get(path);
+            if let Some(token) = token {
+                request = request.header("authorization", format!("DPoP {token}"));
+            }
+            if let Some(proof) = proof {
+                request = request.header("dpop", proof);
+            }
+            send_request(&app, request.body(Body::empty()).unwrap()).await
+        }
+    };
+    let reply = send("/me", None, None).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+    for issuer in [&a, &b] {
+        let token = issuer.token().bound_to(&client).subject("bob").sign();
+        let proof = client.proof("GET", URL, &token);
+        let reply = send("/me", Some(token.clone()), Some(proof)).await;
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "bob"));
+        // Present but bad is still refused behind an optional layer.
+        let reply = send("/me", Some(token), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let url = "https://api.example.com/admin";
+    let admin = a.token().bound_to(&client).scope("admin").sign();
+    let reply = send(
+        "/admin",
+        Some(admin.clone()),
+        Some(client.proof("GET", url, &admin)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let user = a.token().bound_to(&client).scope("read").sign();
+    let reply = send(
+        "/admin",
+        Some(user.clone()),
+        Some(client.proof("GET", url, &user)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply
+            .challenge()
+            .unwrap()
+            .starts_with(r#"DPoP error="insufficient_scope""#),
+        "{reply:?}"
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// A valid proof changed anywhere (a byte replaced, removed or inserted) is never
+        /// accepted.
+        #[test]
+        fn mutated_proofs_are_never_accepted(
+            position in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"AQgw_-.xyz0189=+/ {}\"".to_vec()),
+            op in 0..3u8,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let t = shared().await;
+                let token = t.token();
+                let proof = t.client.proof("GET", URL, &token);
+                let mut bytes = proof.clone().into_bytes();
+                let i = position.index(bytes.len());
+                match op {
+                    0 => bytes[i] = byte,
+                    1 => { bytes.remove(i); }
+                    _ => bytes.insert(i, byte),
+                }
+                let Ok(mutated) = String::from_utf8(bytes) else { return };
+                if mutated == proof {
+                    return;
+                }
+                let hits = t.hits.get();
+                let Ok(value) = axum::http::HeaderValue::from_str(&mutated) else { return };
+                let request = Request::get("/me")
+                    .header("authorization", format!("DPoP {token}"))
+                    .header("dpop", value)
+                    .body(Body::empty())
+                    .unwrap();
+                let reply = send_request(&t.app, request).await;
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{mutated}");
+                assert_eq!(t.hits.get(), hits);
+            });
+        }
+    }
+
+    /// One target for every case (a fresh issuer per case would dominate the run); each
+    /// case runs on its own runtime, so the layer is static and built from a static set.
+    async fn shared() -> &'static Target {
+        static TARGET: tokio::sync::OnceCell<Target> = tokio::sync::OnceCell::const_new();
+        TARGET
+            .get_or_init(|| async { Target::start_static().await })
+            .await
+    }
+}
+
+impl Target {
+    /// A target whose keys are a fixed set (no server to outlive its runtime).
+    async fn start_static() -> Self {
+        let issuer = TestIssuer::start().await;
+        let jwks: serde_json::Value = serde_json::from_str(&issuer.jwks_document()).unwrap();
+        let auth = JwksAuth::from_jwks(jwks)
+            .issuer(issuer.issuer())
+            .audience(jwks_auth::testing::AUDIENCE)
+            .dpop(Dpop::required().base_url(BASE));
+        let (app, hits) = app(auth);
+        Self {
+            issuer,
+            app,
+            hits,
+            client: DpopKey::generate(Algorithm::ES256),
+        }
+    }
+}
