@@ -28,7 +28,9 @@ use crate::limits::REPLAY_ENTRIES;
 pub struct ReplayKey([u8; 16]);
 
 impl ReplayKey {
-    pub(crate) fn new(jti: &str, jkt: &str) -> Self {
+    /// The key of a proof with this `jti` signed by the key with this thumbprint (what
+    /// the layer computes; public for tests of your own stores).
+    pub fn new(jti: &str, jkt: &str) -> Self {
         let digest = Sha256::new()
             .chain_update(jti.as_bytes())
             .chain_update([0])

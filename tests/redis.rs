@@ -1,0 +1,236 @@
+//! The Redis DPoP replay store against a real `redis-server` on loopback (feature
+//! `redis`). Each test starts its own server on a free port; a missing `redis-server`
+//! (set `REDIS_SERVER` to its path if it is not on `PATH`) is a failure, never a skip.
+//! `.ci/run` installs it.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use jwks_auth::testing::{DpopKey, TestIssuer};
+use jwks_auth::{Algorithm, AuthErrorKind as K, Dpop, RedisReplayStore, ReplayKey, ReplayStore};
+
+const BASE: &str = "https://api.example.com";
+const URL: &str = "https://api.example.com/me";
+
+/// A `redis-server` child process on 127.0.0.1, without persistence.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self { port, child: None };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn restart(&mut self) {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&binary)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {binary:?} ({e}): the redis tests need a real redis-server \
+                     (Debian: apt-get install redis-server; .ci/run installs it)"
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn command<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query_async(&mut connection).await.unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dpop_request(token: &str, proof: &str) -> Request<Body> {
+    Request::get("/me")
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn layer(issuer: &TestIssuer, redis: &RedisServer) -> jwks_auth::JwksAuth {
+    // A store per layer, each with its own connection: two replicas.
+    let store = RedisReplayStore::new(&redis.url()).unwrap();
+    issuer.layer().dpop(
+        Dpop::required()
+            .base_url(BASE)
+            .replay_store(Arc::new(store)),
+    )
+}
+
+#[tokio::test]
+async fn a_proof_replayed_to_another_replica_is_refused() {
+    let redis = RedisServer::start();
+    let issuer = TestIssuer::start().await;
+    let (a, a_hits) = app(layer(&issuer, &redis));
+    let (b, b_hits) = app(layer(&issuer, &redis));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).subject("alice").sign();
+    let proof = client.proof("GET", URL, &token);
+
+    let reply = send_request(&a, dpop_request(&token, &proof)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    // The same proof to the other replica: refused there too.
+    let reply = send_request(&b, dpop_request(&token, &proof)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+    assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+    assert_eq!(
+        reply.json()["error_description"],
+        K::DpopReplay.description()
+    );
+    assert_eq!((a_hits.get(), b_hits.get()), (1, 0));
+    // And back to the first.
+    let reply = send_request(&a, dpop_request(&token, &proof)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // A fresh proof is fine on either.
+    let fresh = client.proof("GET", URL, &token);
+    let reply = send_request(&b, dpop_request(&token, &fresh)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!((a_hits.get(), b_hits.get()), (1, 1));
+    // Two proofs accepted: two keys, each expiring with the window (60 s either way of
+    // iat: at most 121 s).
+    let keys: Vec<String> = redis.command(&["KEYS", "jwks-auth:dpop:*"]).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in keys {
+        let ttl: i64 = redis.command(&["PTTL", &key]).await;
+        assert!(ttl > 0 && ttl <= 121_000, "{key}: {ttl} ms");
+    }
+}
+
+#[tokio::test]
+async fn entries_expire() {
+    let redis = RedisServer::start();
+    let store = RedisReplayStore::new(&redis.url()).unwrap().prefix("test:");
+    let issuer = TestIssuer::start().await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let auth = issuer.layer().dpop(
+        Dpop::required()
+            .base_url(BASE)
+            .window(Duration::from_secs(1))
+            .replay_store(Arc::new(store)),
+    );
+    let (app, hits) = app(auth);
+    let proof = client.proof("GET", URL, &token);
+    assert_eq!(
+        send_request(&app, dpop_request(&token, &proof))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let keys: Vec<String> = redis.command(&["KEYS", "test:*"]).await;
+    assert_eq!(keys.len(), 1);
+    let ttl: i64 = redis.command(&["PTTL", &keys[0]]).await;
+    assert!(
+        ttl > 0 && ttl <= 3_000,
+        "{ttl} ms: at most the window either way of iat"
+    );
+    assert_eq!(hits.get(), 1);
+
+    // The store itself: fresh once, a replay until the expiry, fresh again after it.
+    let store = RedisReplayStore::new(&redis.url()).unwrap().prefix("unit:");
+    let key = ReplayKey::new("jti-1", &client.thumbprint());
+    let ttl = Duration::from_millis(300);
+    assert!(store.insert(key, ttl).await.unwrap());
+    assert!(!store.insert(key, ttl).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(store.insert(key, ttl).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_stopped_mid_run_is_503_then_recovery() {
+    let mut redis = RedisServer::start();
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(layer(&issuer, &redis));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).subject("alice").sign();
+    let send = || {
+        let proof = client.proof("GET", URL, &token);
+        send_request(&app, dpop_request(&token, &proof))
+    };
+    assert_eq!(send().await.status, StatusCode::OK);
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = send().await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+        assert!(reply.headers.contains_key("retry-after"), "{reply:?}");
+        assert_eq!(reply.challenge(), None);
+        assert_eq!(reply.json()["error"], "temporarily_unavailable");
+        // Bounded: the store's 1 s timeout, never a hang.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(hits.get(), 1, "nothing accepted while the store was away");
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = send().await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hits.get(), 2);
+}
