@@ -19,6 +19,9 @@
 //! | `JWKS_ALLOW_HTTP` | `1` to allow plain http to a non-loopback host | off |
 //! | `JWT_CACHE_ENTRIES` | size of the verified-token cache (0: off) | 10000 (the crate default) |
 //! | `JWT_REALM` | the `realm` of every challenge (401, 400 and the 403 of `/admin`) | none |
+//! | `JWT_DPOP` | DPoP (RFC 9449): `off`, `allowed` (bearer and DPoP-bound tokens) or `required` | `off` |
+//! | `PUBLIC_BASE_URL` | with DPoP, the URL clients call this server at (a proof's `htu` is this plus the path) | `http://` + the address bound |
+//! | `DPOP_REPLAY_REDIS_URL` | with DPoP, a Redis server for the replay store shared by replicas (built with `--features redis`) | in-memory store |
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /whoami`
 //! (the `sub` as text), `GET /admin` (needs scope `admin`), `GET /health` (200 once keys

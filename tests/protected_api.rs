@@ -19,6 +19,7 @@ fn example_binary() -> PathBuf {
         ("rust_crypto", cfg!(feature = "rust_crypto")),
         ("test-util", cfg!(feature = "test-util")),
         ("metrics", cfg!(feature = "metrics")),
+        ("redis", cfg!(feature = "redis")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
@@ -181,6 +182,21 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         vec![
             ("OIDC_ISSUER", "https://idp.example"),
             ("JWKS_URL", "https://idp.example/jwks.json"),
+        ],
+        vec![
+            ("JWKS_URL", "https://idp.example/jwks.json"),
+            ("JWT_DPOP", "maybe"),
+        ],
+        vec![
+            ("JWKS_URL", "https://idp.example/jwks.json"),
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("JWT_DPOP", "required"),
+            ("PUBLIC_BASE_URL", "api.example.com"),
+        ],
+        vec![
+            ("JWKS_URL", "https://idp.example/jwks.json"),
+            ("JWT_DPOP", "required"),
+            ("DPOP_REPLAY_REDIS_URL", "not a url"),
         ],
     ] {
         let output = Command::new(example_binary())
@@ -369,5 +385,94 @@ async fn the_metrics_endpoint_counts_decisions_fetches_and_keys() {
     assert!(
         !text.contains(&token[..20]) && !text.contains("rsa-1"),
         "{text}"
+    );
+}
+
+/// `GET url` with `Authorization: DPoP {token}` and a `DPoP` proof.
+async fn get_dpop(url: &str, token: &str, proof: &str) -> (u16, Option<String>, String) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, response.text().await.unwrap_or_default())
+}
+
+async fn dpop_server_accepts_proofs_once(envs: &[(&str, &str)]) {
+    use jwks_auth::Algorithm;
+    use jwks_auth::testing::DpopKey;
+
+    let issuer = TestIssuer::start().await;
+    let jwks = issuer.jwks_url();
+    let mut all = vec![
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", jwks_auth::testing::AUDIENCE),
+        ("JWT_DPOP", "required"),
+    ];
+    all.extend_from_slice(envs);
+    let (_server, base) = start(&all);
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer
+        .token()
+        .bound_to(&client)
+        .subject("alice")
+        .scope("admin")
+        .sign();
+    // PUBLIC_BASE_URL defaults to http:// and the address bound.
+    let me = format!("{base}/me");
+    let proof = client.proof("GET", &me, &token);
+    let (status, _, body) = get_dpop(&me, &token, &proof).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("alice"), "{body}");
+    let (status, challenge, _) = get_dpop(&me, &token, &proof).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .unwrap()
+            .starts_with(r#"DPoP error="invalid_dpop_proof""#),
+        "a replay"
+    );
+    let admin = format!("{base}/admin");
+    let (status, _, _) = get_dpop(&admin, &token, &client.proof("GET", &admin, &token)).await;
+    assert_eq!(status, 200);
+    // The stolen token as a bearer token.
+    let (status, challenge, _) = get(&me, Some(&token)).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .unwrap()
+            .starts_with(r#"DPoP error="invalid_token""#)
+    );
+}
+
+#[tokio::test]
+async fn jwt_dpop_required_accepts_proofs_once_and_refuses_bearer_use() {
+    dpop_server_accepts_proofs_once(&[]).await;
+}
+
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+mod redis_server;
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn dpop_replay_redis_url_puts_the_replay_store_in_redis() {
+    let redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    dpop_server_accepts_proofs_once(&[("DPOP_REPLAY_REDIS_URL", url.as_str())]).await;
+    let keys: Vec<String> = redis.command(&["KEYS", "jwks-auth:dpop:*"]).await;
+    assert_eq!(
+        keys.len(),
+        2,
+        "the two accepted proofs are recorded in redis: {keys:?}"
     );
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use jwks_auth::JwksAuth;
+use jwks_auth::{Dpop, JwksAuth};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -20,8 +20,63 @@ fn secs(name: &str) -> Result<Option<Duration>, String> {
         .transpose()
 }
 
-/// The layer and the listen address from the environment (see `protected_api`).
-pub(crate) fn config() -> Result<(JwksAuth, SocketAddr), String> {
+/// DPoP from the environment: `JWT_DPOP`, `PUBLIC_BASE_URL`, `DPOP_REPLAY_REDIS_URL`.
+/// The base URL defaults to `http://` and the address actually bound, so it is applied
+/// after binding ([`apply`](DpopEnv::apply)).
+pub(crate) struct DpopEnv {
+    dpop: Option<Dpop>,
+    base_url: Option<String>,
+}
+
+impl DpopEnv {
+    fn from_env() -> Result<Self, String> {
+        let dpop = match env("JWT_DPOP").as_deref().map(str::trim) {
+            None | Some("off") => None,
+            Some("allowed") => Some(Dpop::allowed()),
+            Some("required") => Some(Dpop::required()),
+            Some(other) => {
+                return Err(format!(
+                    "JWT_DPOP must be off, allowed or required, got {other:?}"
+                ));
+            }
+        };
+        let dpop = match (dpop, env("DPOP_REPLAY_REDIS_URL")) {
+            (Some(dpop), Some(url)) => Some(redis_store(dpop, url.trim())?),
+            (dpop, _) => dpop,
+        };
+        Ok(Self {
+            dpop,
+            base_url: env("PUBLIC_BASE_URL").map(|u| u.trim().to_owned()),
+        })
+    }
+
+    /// The layer with DPoP, if it is on, for a server listening on `addr`.
+    pub(crate) fn apply(self, auth: JwksAuth, addr: SocketAddr) -> JwksAuth {
+        match self.dpop {
+            Some(dpop) => {
+                let base = self.base_url.unwrap_or_else(|| format!("http://{addr}"));
+                auth.dpop(dpop.base_url(base))
+            }
+            None => auth,
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(dpop: Dpop, url: &str) -> Result<Dpop, String> {
+    let store =
+        jwks_auth::RedisReplayStore::new(url).map_err(|e| format!("DPOP_REPLAY_REDIS_URL: {e}"))?;
+    Ok(dpop.replay_store(std::sync::Arc::new(store)))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(_: Dpop, _: &str) -> Result<Dpop, String> {
+    Err("DPOP_REPLAY_REDIS_URL needs the example built with --features redis".into())
+}
+
+/// The layer, the listen address and the DPoP settings from the environment (see
+/// `protected_api`).
+pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     let mut auth = match (env("JWKS_URL"), env("OIDC_ISSUER")) {
         (Some(url), None) => JwksAuth::new(url.trim()),
         (None, Some(issuer)) => JwksAuth::from_issuer(issuer.trim()),
@@ -64,11 +119,12 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr), String> {
     if let Some(err) = auth.status().last_error {
         return Err(format!("JWKS_URL/OIDC_ISSUER: {err}"));
     }
+    let dpop = DpopEnv::from_env()?;
     let addr = env("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
     let addr = addr
         .parse()
         .map_err(|_| format!("LISTEN_ADDR must be an address like 127.0.0.1:3000, got {addr:?}"))?;
-    Ok((auth, addr))
+    Ok((auth, addr, dpop))
 }
 
 /// Logs to stderr, `RUST_LOG` or `info`; coloured only on a terminal (piped into a file
@@ -88,7 +144,7 @@ pub(crate) fn init_logging() {
 /// The configuration, then the log, then the listener: exits 2 on bad configuration (the
 /// message is the first line on stderr) and 1 if the address cannot be bound.
 pub(crate) async fn configure_and_bind() -> (JwksAuth, tokio::net::TcpListener) {
-    let (auth, addr) = match config() {
+    let (auth, addr, dpop) = match config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("configuration error: {e}");
@@ -96,13 +152,23 @@ pub(crate) async fn configure_and_bind() -> (JwksAuth, tokio::net::TcpListener) 
         }
     };
     init_logging();
-    match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => (auth, listener),
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
         Err(e) => {
             eprintln!("cannot listen on {addr}: {e}");
             std::process::exit(1);
         }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    let auth = dpop.apply(auth, bound);
+    // A base URL the layer cannot use is a configuration error: say so now.
+    if let Err(e) = auth.ready_within(Duration::ZERO).await
+        && let Some(config) = e.config_error()
+    {
+        eprintln!("configuration error: PUBLIC_BASE_URL: {config}");
+        std::process::exit(2);
     }
+    (auth, listener)
 }
 
 /// Prints `listening on ADDR`, then serves `app` (HTTP/1 and HTTP/2 cleartext) until

@@ -12,6 +12,9 @@ use axum::routing::get;
 use jwks_auth::{Claims, JwksAuth};
 use tower::ServiceExt;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+
 /// Unpadded base64url, as JWS segments are encoded.
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
