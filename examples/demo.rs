@@ -10,14 +10,16 @@ mod common;
 
 use std::time::Duration;
 
-use jwks_auth::Algorithm;
-use jwks_auth::testing::TestIssuer;
+use jwks_auth::testing::{DpopKey, TestIssuer};
+use jwks_auth::{Algorithm, Dpop};
 
 struct Step {
     label: &'static str,
     path: &'static str,
     authorization: Option<String>,
     expected: u16,
+    /// A `DPoP` proof header.
+    dpop: Option<String>,
 }
 
 fn bearer(token: &str) -> Option<String> {
@@ -50,6 +52,9 @@ async fn run(client: &reqwest::Client, base: &str, steps: &[Step]) -> usize {
         let mut request = client.get(format!("{base}{}", step.path));
         if let Some(value) = &step.authorization {
             request = request.header("authorization", value);
+        }
+        if let Some(proof) = &step.dpop {
+            request = request.header("dpop", proof);
         }
         let (status, challenge) = match request.send().await {
             Ok(response) => (
@@ -87,12 +92,13 @@ async fn run(client: &reqwest::Client, base: &str, steps: &[Step]) -> usize {
 async fn main() {
     let serve = std::env::args().any(|a| a == "--serve");
     let issuer = TestIssuer::start().await;
-    let auth = issuer.layer();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local address");
     let base = format!("http://{addr}");
+    // Bearer tokens, and DPoP-bound tokens with their proofs (RFC 9449).
+    let auth = issuer.layer().dpop(Dpop::allowed().base_url(&base));
     tokio::spawn(async move {
         let _ = axum::serve(listener, common::routes(auth)).await;
     });
@@ -120,60 +126,70 @@ async fn main() {
             path: "/public",
             authorization: None,
             expected: 200,
+            dpop: None,
         },
         Step {
             label: "valid RS256 token",
             path: "/me",
             authorization: bearer(&valid),
             expected: 200,
+            dpop: None,
         },
         Step {
             label: "valid ES256 token",
             path: "/me",
             authorization: bearer(&issuer.token().alg(Algorithm::ES256).sign()),
             expected: 200,
+            dpop: None,
         },
         Step {
             label: "valid EdDSA token",
             path: "/me",
             authorization: bearer(&issuer.token().alg(Algorithm::EdDSA).sign()),
             expected: 200,
+            dpop: None,
         },
         Step {
             label: "no token",
             path: "/me",
             authorization: None,
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "Basic credentials",
             path: "/me",
             authorization: Some("Basic dXNlcjpwYXNz".into()),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "'Bearer' without a token",
             path: "/me",
             authorization: Some("Bearer".into()),
             expected: 400,
+            dpop: None,
         },
         Step {
             label: "expired token",
             path: "/me",
             authorization: bearer(&issuer.token().expires_in(-3600).sign()),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "wrong audience",
             path: "/me",
             authorization: bearer(&issuer.token().audience("billing-api").sign()),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "tampered payload",
             path: "/me",
             authorization: bearer(&tamper(&valid)),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "alg: none",
@@ -184,21 +200,70 @@ async fn main() {
                 valid.split('.').nth(1).unwrap_or("")
             )),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "missing scope 'admin'",
             path: "/admin",
             authorization: bearer(&valid),
             expected: 403,
+            dpop: None,
         },
         Step {
             label: "with scope 'admin'",
             path: "/admin",
             authorization: bearer(&issuer.token().scope("read admin").sign()),
             expected: 200,
+            dpop: None,
         },
     ];
     let mut surprises = run(&client, &base, &first).await;
+
+    // DPoP: a token bound to the client's key is good only with a fresh proof signed by
+    // that key, for this method and URL, once.
+    let client_key = DpopKey::generate(Algorithm::ES256);
+    let bound = issuer.token().bound_to(&client_key).sign();
+    let me = format!("{base}/me");
+    let proof = client_key.proof("GET", &me, &bound);
+    let dpop = |token: &str| Some(format!("DPoP {token}"));
+    let dpop_steps = vec![
+        Step {
+            label: "DPoP: bound token with its proof",
+            path: "/me",
+            authorization: dpop(&bound),
+            expected: 200,
+            dpop: Some(proof.clone()),
+        },
+        Step {
+            label: "DPoP: the same proof replayed",
+            path: "/me",
+            authorization: dpop(&bound),
+            expected: 401,
+            dpop: Some(proof),
+        },
+        Step {
+            label: "DPoP: stolen token used as bearer",
+            path: "/me",
+            authorization: bearer(&bound),
+            expected: 401,
+            dpop: None,
+        },
+        Step {
+            label: "DPoP: proof made for another URL",
+            path: "/me",
+            authorization: dpop(&bound),
+            expected: 401,
+            dpop: Some(client_key.proof("GET", &format!("{base}/admin"), &bound)),
+        },
+        Step {
+            label: "DPoP: proof by another key",
+            path: "/me",
+            authorization: dpop(&bound),
+            expected: 401,
+            dpop: Some(DpopKey::generate(Algorithm::ES256).proof("GET", &me, &bound)),
+        },
+    ];
+    surprises += run(&client, &base, &dpop_steps).await;
 
     issuer.rotate().await;
     let fetches = issuer.fetch_count();
@@ -208,18 +273,21 @@ async fn main() {
             path: "/me",
             authorization: bearer(&issuer.token().sign()),
             expected: 200,
+            dpop: None,
         },
         Step {
             label: "key rotated: retired key",
             path: "/me",
             authorization: bearer(&valid),
             expected: 401,
+            dpop: None,
         },
         Step {
             label: "health",
             path: "/health",
             authorization: None,
             expected: 200,
+            dpop: None,
         },
     ];
     surprises += run(&client, &base, &rotated).await;

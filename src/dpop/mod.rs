@@ -222,7 +222,14 @@ impl fmt::Debug for DpopCheck {
 impl DpopCheck {
     pub(crate) fn build(config: &Dpop) -> Result<Self, ConfigError> {
         config.validate()?;
-        let algorithms = AlgSet::from_algs(config.algorithms.iter().copied());
+        // ES512 only where the backend verifies it (with `rust_crypto` alone it does not).
+        let algorithms = AlgSet::from_algs(
+            config
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|a| *a != Algorithm::ES512 || crate::crypto::SUPPORTS_P521),
+        );
         let algs: Vec<&str> = algorithms.iter().map(Algorithm::as_str).collect();
         Ok(Self {
             required: config.required,
