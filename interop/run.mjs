@@ -16,6 +16,12 @@
 //    `alg: "Ed25519"`), and signs compact JWS by hand: EdDSA and Ed25519 headers for the
 //    Ed25519 key, ES512 for the P-521 one.
 //
+// 4. DPoP (RFC 9449): the same `oidc-provider` with its DPoP feature on issues DPoP-bound
+//    JWT access tokens (`cnf.jkt`) to a client whose proofs `jose` signs (ES256 and
+//    EdDSA keys); the example server with JWT_DPOP=required accepts them on /me and
+//    /admin, and refuses a replayed proof, a proof by another key and the token used as
+//    a bearer token.
+//
 // Every check that fails prints what it saw and makes the process exit non-zero; nothing
 // is skipped. Everything binds to 127.0.0.1.
 
@@ -196,7 +202,7 @@ async function privateJwk(alg, kid) {
   return { ...(await jose.exportJWK(privateKey)), kid, alg, use: 'sig' };
 }
 
-function provider(issuer, keys, signingAlg) {
+function provider(issuer, keys, signingAlg, { dpop = false } = {}) {
   const op = new Provider(issuer, {
     jwks: { keys },
     cookies: { keys: ['interop-cookie-key-not-secret'] },
@@ -207,11 +213,13 @@ function provider(issuer, keys, signingAlg) {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
+      ...(dpop ? { dpop_bound_access_tokens: true } : {}),
     }],
     scopes: ['read', 'admin'],
     features: {
       clientCredentials: { enabled: true },
       devInteractions: { enabled: false },
+      dPoP: { enabled: dpop },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,
@@ -232,12 +240,13 @@ function provider(issuer, keys, signingAlg) {
   return op.callback();
 }
 
-async function grant(issuer, scope) {
+async function grant(issuer, scope, dpopProof) {
   const res = await fetch(`${issuer}/token`, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
+      ...(dpopProof ? { dpop: dpopProof } : {}),
     },
     body: new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE, scope }),
   });
@@ -370,10 +379,89 @@ async function webCryptoSigner() {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// 4. DPoP: oidc-provider binds the tokens, jose signs the client's proofs.
+
+/** A DPoP client: a key pair, and proofs signed by `jose` (RFC 9449 §4.2). */
+async function dpopClient(alg) {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const jwk = await jose.exportJWK(publicKey);
+  const proof = async (htm, htu, accessToken) => {
+    const claims = { jti: crypto.randomUUID(), htm, htu };
+    if (accessToken) {
+      const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken));
+      claims.ath = Buffer.from(digest).toString('base64url');
+    }
+    return new jose.SignJWT(claims)
+      .setProtectedHeader({ typ: 'dpop+jwt', alg, jwk })
+      .setIssuedAt()
+      .sign(privateKey);
+  };
+  return { alg, jwk, thumbprint: await jose.calculateJwkThumbprint(jwk, 'sha256'), proof };
+}
+
+/** GET with `Authorization: DPoP` and a proof. */
+async function callDpop(base, path, token, proof) {
+  const headers = { authorization: `DPoP ${token}`, ...(proof ? { dpop: proof } : {}) };
+  const res = await fetch(`${base}${path}`, { headers });
+  const text = await res.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: res.status, challenge: res.headers.get('www-authenticate'), body };
+}
+
+async function dpopWithOpenIdProvider() {
+  console.log(`\n== DPoP: oidc-provider ${version('oidc-provider')} binds tokens, jose ${version('jose')} signs proofs, the example server (JWT_DPOP=required) checks them`);
+  let handler = null;
+  const host = await listen((req, res) => handler(req, res));
+  const issuer = host.base;
+  const signing = await privateJwk('ES256', 'op-dpop');
+  const rsa = await privateJwk('RS256', 'op-rsa');
+  handler = provider(issuer, [signing, rsa], 'ES256', { dpop: true });
+  const server = await startExample({ OIDC_ISSUER: issuer, JWT_AUDIENCE: AUDIENCE, JWT_DPOP: 'required' });
+  try {
+    const none = await call(server.base, '/me');
+    check(none.status === 401 && /^DPoP algs="[^"]*ES256[^"]*"$/.test(none.challenge ?? ''), 'no credentials: 401 with a DPoP challenge naming algs', none);
+    for (const alg of ['ES256', 'EdDSA']) {
+      const client = await dpopClient(alg);
+      const token = await grant(issuer, 'read', await client.proof('POST', `${issuer}/token`));
+      const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url'));
+      check(claims.cnf?.jkt === client.thumbprint, `${alg}: the provider bound the token to the client's key (cnf.jkt)`, claims.cnf);
+
+      const me = `${server.base}/me`;
+      const proof = await client.proof('GET', me, token);
+      const accepted = await callDpop(server.base, '/me', token, proof);
+      check(accepted.status === 200 && accepted.body.sub === CLIENT.client_id, `${alg}: DPoP token with a jose proof: /me 200`, accepted);
+      const replayed = await callDpop(server.base, '/me', token, proof);
+      check(replayed.status === 401 && /^DPoP error="invalid_dpop_proof"/.test(replayed.challenge ?? ''), `${alg}: the same proof replayed: 401 invalid_dpop_proof`, replayed);
+      const bearer = await call(server.base, '/me', token);
+      check(bearer.status === 401 && /^DPoP error="invalid_token"/.test(bearer.challenge ?? ''), `${alg}: the token used as a bearer token: 401`, bearer);
+      const thief = await dpopClient(alg);
+      const stolen = await callDpop(server.base, '/me', token, await thief.proof('GET', me, token));
+      check(stolen.status === 401 && /invalid_dpop_proof/.test(stolen.challenge ?? ''), `${alg}: the token with a proof by another key: 401`, stolen);
+      const elsewhere = await callDpop(server.base, '/me', token, await client.proof('GET', `${server.base}/admin`, token));
+      check(elsewhere.status === 401, `${alg}: a proof for another URL: 401`, elsewhere);
+      const admin = `${server.base}/admin`;
+      const readOnly = await callDpop(server.base, '/admin', token, await client.proof('GET', admin, token));
+      check(readOnly.status === 403 && /^DPoP error="insufficient_scope"/.test(readOnly.challenge ?? ''), `${alg}: scope read: /admin 403 in a DPoP challenge`, readOnly);
+      const adminToken = await grant(issuer, 'read admin', await client.proof('POST', `${issuer}/token`));
+      const allowed = await callDpop(server.base, '/admin', adminToken, await client.proof('GET', admin, adminToken));
+      check(allowed.status === 200, `${alg}: scope admin: /admin 200`, allowed);
+    }
+  } catch (e) {
+    check(false, 'DPoP scenario', String(e?.stack ?? e));
+  } finally {
+    await stop(server);
+    if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    host.server.close();
+  }
+}
+
 try {
   await joseSigner();
   await webCryptoSigner();
   await openIdProvider();
+  await dpopWithOpenIdProvider();
 } catch (e) {
   check(false, 'interop run', String(e?.stack ?? e));
 }
