@@ -27,7 +27,12 @@ mod imp {
     pub(crate) fn request(result: Result<(), &AuthError>) {
         let (outcome, kind) = match result {
             Ok(()) => ("accepted", "none"),
-            Err(e) if e.kind() == AuthErrorKind::KeysUnavailable => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable
+                ) =>
+            {
                 ("unavailable", e.kind().as_str())
             }
             Err(e) => ("rejected", e.kind().as_str()),

@@ -20,6 +20,7 @@ pub(crate) fn criterion(sample_size: usize) -> criterion::Criterion {
 }
 
 /// jsonwebtoken's name for one of the crate's algorithms (for the baselines).
+#[allow(dead_code, reason = "not every bench has a jsonwebtoken baseline")]
 pub(crate) fn jwt_alg(alg: jwks_auth::Algorithm) -> jsonwebtoken::Algorithm {
     alg.as_str()
         .parse()
