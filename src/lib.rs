@@ -140,7 +140,67 @@
 //!   missing;
 //! - a token carrying `cnf` (sender-constrained: DPoP `jkt`, mutual-TLS `x5t#S256`) is
 //!   rejected when presented as a bearer token ([`AuthErrorKind::BoundToken`]): a stolen
-//!   bound token must not replay as a plain bearer token (RFC 9449 §7.2, RFC 8705).
+//!   bound token must not replay as a plain bearer token (RFC 9449 §7.2, RFC 8705). With
+//!   DPoP on, a token sent as `Authorization: DPoP` must carry `cnf.jkt` instead (see
+//!   [DPoP](#dpop-sender-constrained-tokens)).
+//!
+//! # DPoP: sender-constrained tokens
+//!
+//! Off by default. [`JwksAuth::dpop`] with [`Dpop::allowed`] (bearer and DPoP-bound
+//! tokens) or [`Dpop::required`] (DPoP-bound only) turns on RFC 9449. A request is then
+//! `Authorization: DPoP <token>` plus exactly one `DPoP: <proof>` header, and the layer:
+//!
+//! 1. checks the proof, with no key set and no I/O (`dpop/proof.rs`): at most
+//!    [`limits::MAX_PROOF_LEN`] bytes, strict base64url, no duplicate JSON members, no
+//!    `crit`, `typ` `dpop+jwt`, an `alg` from the proof allow-list (asymmetric only), a
+//!    public `jwk` (no private members; EC coordinates at full length) that verifies the
+//!    signature; `jti` of 1 to [`limits::MAX_JTI_LEN`] bytes; `htm` the method; `htu`
+//!    the configured base URL plus the request's path, both normalised (RFC 3986: case,
+//!    default port, percent-encoding, dot segments; query and fragment ignored); `iat`
+//!    within the window either way (default 60 s); `ath` the hash of the token; the
+//!    server nonce when nonces are on;
+//! 2. verifies the token as above (from the cache or in full), which must carry
+//!    `cnf.jkt` equal to the proof key's RFC 7638 thumbprint;
+//! 3. records the proof (a digest of `jti` and the thumbprint) in the [`ReplayStore`]
+//!    until its `iat` leaves the window: a second use is refused.
+//!
+//! Decisions where the RFC leaves room, all fail-closed:
+//!
+//! - the `htu` base is configuration ([`Dpop::base_url`]), because behind a proxy the
+//!   `Host` header is not what the client called; without it the layer is misconfigured
+//!   ([`ConfigErrorKind::DpopBaseUrl`]: `ready()` says so, requests get 503) unless
+//!   [`Dpop::trust_host_header`] opts into taking it from the request. Inside
+//!   `Router::nest` the full original path is used;
+//! - a `DPoP` header with the `Bearer` scheme (or without credentials) is a malformed
+//!   request (400): the layer does not guess which the client meant. A bearer token on a
+//!   `required` layer is [`AuthErrorKind::DpopRequired`] (401); tokens from the other
+//!   token sources (cookie, header, query, function) are bearer tokens;
+//! - a bound token is cached with its binding: a cache hit needs the same `jkt`, so a
+//!   cached DPoP token is never accepted as a bearer token, and the proof is checked on
+//!   every request;
+//! - the default [`MemoryReplayStore`] is per process and bounded
+//!   ([`limits::REPLAY_ENTRIES`]); full of live entries it answers 503 rather than
+//!   forget one. `RedisReplayStore` (feature `redis`) shares the record between
+//!   replicas (`SET NX PX`); while Redis cannot answer (1 s bound), requests get 503. A
+//!   Redis restart without persistence forgets proofs seen in the last window;
+//! - nonces ([`Dpop::nonces`]) are stateless: a time slot and a MAC. Every response to a
+//!   DPoP request carries the current one (`DPoP-Nonce`); the previous slot's stays
+//!   valid. Replicas accept each other's only with a shared [`Dpop::nonce_secret`];
+//! - ES512 is left out of the proof algorithms where the backend cannot verify it
+//!   (`rust_crypto` alone); [`JwksAuth::verify`] is bearer-only;
+//! - errors are told in the scheme the request used ([`AuthError::www_authenticate`]),
+//!   with `algs`; `allowed` layers add the other scheme's bare challenge.
+//!
+//! | case (DPoP on) | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials | 401 | `Bearer, DPoP algs="…"` (`allowed`), `DPoP algs="…"` (`required`) |
+//! | bad, replayed or foreign-key proof | 401 | `DPoP error="invalid_dpop_proof", …` |
+//! | bad or unbound token with the DPoP scheme | 401 | `DPoP error="invalid_token", …` |
+//! | proof without the current nonce | 401 | `DPoP error="use_dpop_nonce", …` and `DPoP-Nonce` |
+//! | replay store unreachable | 503 | none; `Retry-After` |
+//!
+//! With feature `test-util`, `testing::DpopKey` signs proofs and
+//! `TokenBuilder::bound_to` mints bound tokens.
 //!
 //! # Key sources
 //!
@@ -243,6 +303,7 @@
 //! | fetch timeout | 5 s (connect 2 s) | [`JwksAuth::fetch_timeout`] |
 //! | plain http | loopback only | [`JwksAuth::allow_http`] |
 //! | verified-token cache | on: 10,000 entries, 16 MiB | [`JwksAuth::cache`], [`JwksAuth::no_cache`] |
+//! | DPoP | off; when on: `iat` ±60 s, the default algorithms, in-memory replay store (1,000,000 entries), no nonces | [`JwksAuth::dpop`], [`Dpop`] |
 //!
 //! # Metrics
 //!
@@ -283,6 +344,10 @@
 //! - `keys` (the key set snapshot, per-key filtering, [`SkipReason`]) and `crypto` (the
 //!   compile-time signature backend);
 //! - `cache` (the verified-token cache, typed over the claims type);
+//! - `dpop` (DPoP: [`Dpop`] and its runtime form in `mod.rs`; `proof.rs` the proof
+//!   check and thumbprint, pure; `htu.rs` URL normalisation; `nonce.rs` server nonces;
+//!   `replay.rs` [`ReplayStore`] and [`MemoryReplayStore`]; `redis.rs`
+//!   `RedisReplayStore`, feature `redis`);
 //! - `respond` (the one renderer of rejections, and `AuthError`'s responses);
 //! - `authorize` ([`Authorize`], [`RequireScope`], [`Scopes`], and the typed route layers
 //!   on `JwksAuth`);
@@ -296,13 +361,14 @@
 //!   [`RefreshError`], [`ReadyError`]) and [`limits`] (every bound, in one place);
 //! - `metrics` (feature `metrics`: counters, a histogram and gauges through the `metrics`
 //!   facade; empty inline functions without the feature);
-//! - [`testing`] (feature `test-util`: a real loopback identity provider; `key.rs` the
-//!   keys, `token.rs` the token builder).
+//! - `testing` (feature `test-util`: a real loopback identity provider; `key.rs` the
+//!   keys, `token.rs` the token builder, `dpop.rs` DPoP client keys and proofs).
 //!
 //! Outside `src/`: `tests/` has one integration suite per concern (`builder.rs` for how
 //! layers are built and share state), with hostile input in `adversarial.rs` (by class)
-//! and `properties.rs` (proptest); `interop/` holds the Node run against `jose` and
-//! `oidc-provider` that `.ci/run` starts; `SECURITY.md` is the threat model and what each
+//! and `properties.rs` (proptest), DPoP in `dpop.rs` and, with feature `redis`, against
+//! real Redis servers in `redis.rs`; `interop/` holds the Node run against `jose` and
+//! `oidc-provider` (DPoP included) and the Python gRPC check that `.ci/run` starts; `SECURITY.md` is the threat model and what each
 //! class of attack gets; `CHANGELOG.md` lists the breaking changes.
 
 #![forbid(unsafe_code)]

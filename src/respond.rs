@@ -31,8 +31,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue};
 
-use crate::dpop::DpopChallenge;
-use crate::error::{AuthError, AuthErrorKind};
+use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
 
 /// RFC 9449 §8.1: the server's current nonce.
 pub(crate) const DPOP_NONCE: &str = "dpop-nonce";

@@ -8,7 +8,7 @@
 //! - [`Dpop`]: the configuration, plain data (`.dpop(Dpop::required())` on the layer);
 //! - `proof`: the proof check, pure; `htu`: the URL comparison; `nonce`: server nonces;
 //! - `replay` ([`ReplayStore`], [`MemoryReplayStore`]) and, with feature `redis`,
-//!   `redis` ([`RedisReplayStore`](crate::RedisReplayStore)): proofs seen before;
+//!   `redis` (`RedisReplayStore`): proofs seen before;
 //! - [`DpopCheck`]: the configuration made runtime state, used by the authenticator.
 
 use std::fmt;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS};
-use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, DpopChallenge};
 use crate::limits::{DPOP_WINDOW, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT, RETRY_AFTER_CLAMP};
 
 mod htu;
@@ -185,15 +185,6 @@ fn base(url: &str) -> Option<String> {
         return None;
     }
     htu::normalize(url).map(|n| n.trim_end_matches('/').to_owned())
-}
-
-/// What a DPoP challenge says, besides the error: the accepted proof algorithms.
-#[derive(Debug, Clone)]
-pub(crate) struct DpopChallenge {
-    /// Only DPoP: no `Bearer` challenge.
-    pub(crate) required: bool,
-    /// `algs="…"`, space-separated.
-    pub(crate) algs: Arc<str>,
 }
 
 /// The runtime form of [`Dpop`].

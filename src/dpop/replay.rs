@@ -5,7 +5,7 @@
 //! its `iat` leaves the window, after which the proof is refused by its `iat` anyway.
 //!
 //! [`ReplayStore`] is the trait; [`MemoryReplayStore`] the default (per process, bounded)
-//! and, with feature `redis`, [`RedisReplayStore`](crate::RedisReplayStore) shares the
+//! and, with feature `redis`, `RedisReplayStore` shares the
 //! record between replicas. A store that cannot answer makes the request fail closed
 //! (503 with `Retry-After`), never accept.
 

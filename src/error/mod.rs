@@ -229,6 +229,15 @@ impl fmt::Display for AuthErrorKind {
     }
 }
 
+/// What a DPoP challenge says, besides the error: the accepted proof algorithms.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// Only DPoP: no `Bearer` challenge.
+    pub(crate) required: bool,
+    /// `algs="…"`, space-separated.
+    pub(crate) algs: Arc<str>,
+}
+
 /// A rejected request: what went wrong, and how to answer it.
 ///
 /// `AuthError` is what the layer answers with (through its [`IntoResponse`](axum::response::IntoResponse) impl) and it
@@ -255,7 +264,7 @@ pub struct AuthError {
     /// is told in a `DPoP` challenge.
     pub(crate) dpop: bool,
     /// The layer's DPoP settings, when DPoP is on (added by the renderer, like the realm).
-    pub(crate) challenge: Option<Arc<crate::dpop::DpopChallenge>>,
+    pub(crate) challenge: Option<Arc<DpopChallenge>>,
     /// The current server nonce, sent as `DPoP-Nonce`.
     pub(crate) nonce: Option<http::HeaderValue>,
     /// Set once a layer's renderer produced the response, so that a layer seeing this
