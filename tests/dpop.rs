@@ -544,6 +544,24 @@ async fn tokens_that_are_bad_with_a_good_proof() {
         K::DpopKeyMismatch,
     )
     .await;
+    // A token naming an unknown key with a bad proof: the proof is checked first, so
+    // nothing is fetched.
+    let unknown_kid = t
+        .issuer
+        .token()
+        .bound_to(&t.client)
+        .kid("rotated-later")
+        .sign();
+    let proof = t
+        .client
+        .proof("GET", "https://api.example.com/other", &unknown_kid);
+    t.rejects(
+        "unknown kid, bad proof",
+        &unknown_kid,
+        &[&proof],
+        K::InvalidDpopProof,
+    )
+    .await;
     // A bad signature on the token: the token's error, in the DPoP challenge.
     let good = t.token();
     let forged = format!("{}AAAA", &good[..good.len() - 4]);
@@ -897,4 +915,21 @@ impl Target {
             client: DpopKey::generate(Algorithm::ES256),
         }
     }
+}
+
+#[test]
+fn a_runtime_without_timers_is_enough_for_static_keys_and_the_memory_store() {
+    // The in-memory store answers at once: no timer is armed for it, so a runtime built
+    // without the time driver does not panic.
+    let setup = tokio::runtime::Runtime::new().unwrap();
+    let target = setup.block_on(Target::start_static());
+    let token = target.token();
+    let proof = target.client.proof("GET", URL, &token);
+    let bare = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let reply = bare.block_on(target.get(&token, &proof));
+    target.accepted("no time driver", &reply, 0);
+    let reply = bare.block_on(target.get(&token, &proof));
+    assert_eq!(reply.json()["error"], "invalid_dpop_proof");
 }

@@ -476,3 +476,41 @@ async fn dpop_replay_redis_url_puts_the_replay_store_in_redis() {
         "the two accepted proofs are recorded in redis: {keys:?}"
     );
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_processes_sharing_redis_refuse_a_proof_replayed_to_the_other() {
+    use jwks_auth::Algorithm;
+    use jwks_auth::testing::DpopKey;
+
+    let redis = redis_server::RedisServer::start();
+    let issuer = TestIssuer::start().await;
+    let (jwks, url) = (issuer.jwks_url(), redis.url());
+    // Two replicas behind one public name.
+    let envs = [
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", jwks_auth::testing::AUDIENCE),
+        ("JWT_DPOP", "required"),
+        ("PUBLIC_BASE_URL", "https://api.example.com"),
+        ("DPOP_REPLAY_REDIS_URL", url.as_str()),
+    ];
+    let (_a, a) = start(&envs);
+    let (_b, b) = start(&envs);
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).subject("alice").sign();
+    let proof = client.proof("GET", "https://api.example.com/me", &token);
+    let (status, _, body) = get_dpop(&format!("{a}/me"), &token, &proof).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, challenge, _) = get_dpop(&format!("{b}/me"), &token, &proof).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .unwrap()
+            .contains(r#"error_description="the DPoP proof was already used""#)
+    );
+    // A fresh proof is fine on the other replica.
+    let fresh = client.proof("GET", "https://api.example.com/me", &token);
+    let (status, _, _) = get_dpop(&format!("{b}/me"), &token, &fresh).await;
+    assert_eq!(status, 200);
+}

@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -320,15 +321,22 @@ impl DpopCheck {
     /// [`REPLAY_STORE_TIMEOUT`]) is a rejection.
     pub(crate) async fn remember(&self, proof: &proof::Proof, now: f64) -> Result<(), AuthError> {
         let ttl = Duration::from_secs_f64(proof.remember_for.min(2.0 * self.window + 1.0));
-        let insert = self.replay.insert(proof.replay_key, ttl);
-        match tokio::time::timeout(REPLAY_STORE_TIMEOUT, insert).await {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err(self.error(AuthErrorKind::DpopReplay, now)),
-            Ok(Err(e)) => {
+        let mut insert = self.replay.insert(proof.replay_key, ttl);
+        // A store that answers at once (the in-memory one) needs no timer.
+        let answer = match std::future::poll_fn(|cx| Poll::Ready(insert.as_mut().poll(cx))).await {
+            Poll::Ready(answer) => Some(answer),
+            Poll::Pending => tokio::time::timeout(REPLAY_STORE_TIMEOUT, insert)
+                .await
+                .ok(),
+        };
+        match answer {
+            Some(Ok(true)) => Ok(()),
+            Some(Ok(false)) => Err(self.error(AuthErrorKind::DpopReplay, now)),
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "jwks-auth: DPoP replay store failed; answering 503");
                 Err(self.unavailable())
             }
-            Err(_) => {
+            None => {
                 tracing::warn!("jwks-auth: DPoP replay store timed out; answering 503");
                 Err(self.unavailable())
             }
