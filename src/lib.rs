@@ -180,12 +180,16 @@
 //!   every request;
 //! - the default [`MemoryReplayStore`] is per process and bounded
 //!   ([`limits::REPLAY_ENTRIES`]); full of live entries it answers 503 rather than
-//!   forget one. `RedisReplayStore` (feature `redis`) shares the record between
+//!   forget one. Layers built from one [`Dpop`] value (a layer and its `.optional()`
+//!   variant) share it. Put one DPoP layer on a route: a second would see the proof the
+//!   first recorded as a replay. `RedisReplayStore` (feature `redis`) shares the record between
 //!   replicas (`SET NX PX`); while Redis cannot answer (1 s bound), requests get 503. A
 //!   Redis restart without persistence forgets proofs seen in the last window;
 //! - nonces ([`Dpop::nonces`]) are stateless: a time slot and a MAC. Every response to a
 //!   DPoP request carries the current one (`DPoP-Nonce`); the previous slot's stays
-//!   valid. Replicas accept each other's only with a shared [`Dpop::nonce_secret`];
+//!   valid. Replicas accept each other's only with a shared [`Dpop::nonce_secret`].
+//!   Browser clients read it across origins only if your CORS layer exposes
+//!   `DPoP-Nonce` and `WWW-Authenticate`;
 //! - ES512 is left out of the proof algorithms where the backend cannot verify it
 //!   (`rust_crypto` alone); [`JwksAuth::verify`] is bearer-only;
 //! - errors are told in the scheme the request used ([`AuthError::www_authenticate`]),

@@ -933,3 +933,29 @@ fn a_runtime_without_timers_is_enough_for_static_keys_and_the_memory_store() {
     let reply = bare.block_on(target.get(&token, &proof));
     assert_eq!(reply.json()["error"], "invalid_dpop_proof");
 }
+
+#[tokio::test]
+async fn derived_layers_share_the_default_replay_store() {
+    let issuer = TestIssuer::start().await;
+    let required = issuer.layer().dpop(Dpop::required().base_url(BASE));
+    let optional = required.clone().optional();
+    let (a, _) = app(required);
+    let (b, b_hits) = app(optional);
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let proof = client.proof("GET", URL, &token);
+    let request = || {
+        Request::get("/me")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send_request(&a, request()).await.status, StatusCode::OK);
+    let reply = send_request(&b, request()).await;
+    assert_eq!(
+        reply.json()["error_description"],
+        K::DpopReplay.description()
+    );
+    assert_eq!(b_hits.get(), 0);
+}

@@ -12,7 +12,7 @@
 //! - [`DpopCheck`]: the configuration made runtime state, used by the authenticator.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -55,6 +55,9 @@ pub struct Dpop {
     base_url: Option<String>,
     trust_host: bool,
     replay: Option<Arc<dyn ReplayStore>>,
+    /// The default in-memory store, made on first use and shared by every layer built
+    /// from this value (clones included), so that derived layers share one record.
+    default_replay: Arc<OnceLock<Arc<dyn ReplayStore>>>,
     nonces: bool,
     nonce_secret: Option<Vec<u8>>,
     nonce_lifetime: Duration,
@@ -84,6 +87,7 @@ impl Dpop {
             base_url: None,
             trust_host: false,
             replay: None,
+            default_replay: Arc::new(OnceLock::new()),
             nonces: false,
             nonce_secret: None,
             nonce_lifetime: NONCE_LIFETIME,
@@ -134,9 +138,10 @@ impl Dpop {
         self
     }
 
-    /// Where proofs already seen are remembered (default: a [`MemoryReplayStore`] per
-    /// layer). Share one store between layers, or between replicas with the Redis store
-    /// (feature `redis`).
+    /// Where proofs already seen are remembered (default: one [`MemoryReplayStore`],
+    /// shared by every layer built from this `Dpop` value, e.g. a layer and its
+    /// `.optional()` variant). Share a store between other layers, or between replicas
+    /// with the Redis store (feature `redis`).
     pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
         self.replay = Some(store);
         self
@@ -228,10 +233,13 @@ impl DpopCheck {
             algorithms,
             window: config.window.as_secs_f64(),
             base: config.base_url.as_deref().and_then(base),
-            replay: config
-                .replay
-                .clone()
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new())),
+            replay: match &config.replay {
+                Some(store) => store.clone(),
+                None => config
+                    .default_replay
+                    .get_or_init(|| Arc::new(MemoryReplayStore::new()))
+                    .clone(),
+            },
             nonces: config.nonces.then(|| {
                 let secret = config
                     .nonce_secret
