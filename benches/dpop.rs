@@ -232,9 +232,46 @@ fn report() {
     }
 }
 
+/// The default in-memory replay store under a flood of distinct proofs: twice its
+/// capacity offered, memory measured as the process's resident set (Linux).
+fn report_replay_memory() {
+    use jwks_auth::{MemoryReplayStore, ReplayKey, ReplayStore};
+    let rss = || {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map(|pages| pages * 4096)
+    };
+    let store = MemoryReplayStore::new();
+    let offered = 2 * store.capacity();
+    let keys: Vec<ReplayKey> = (0..offered)
+        .map(|i| ReplayKey::new(&i.to_string(), "thumbprint"))
+        .collect();
+    let before = rss();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let (mut fresh, mut refused) = (0, 0);
+    for key in &keys {
+        match rt.block_on(store.insert(*key, std::time::Duration::from_secs(120))) {
+            Ok(true) => fresh += 1,
+            Ok(false) => panic!("a new proof reported as a replay"),
+            Err(_) => refused += 1,
+        }
+    }
+    let growth = rss().zip(before).map(|(a, b)| a.saturating_sub(b));
+    println!(
+        "replay store after {offered} distinct live proofs: {fresh} recorded, {refused} \
+         refused (503), {} entries, resident memory +{} MB",
+        store.len(),
+        growth.map_or("?".into(), |g| (g / 1_000_000).to_string())
+    );
+}
+
 fn main() {
     let mut c = support::criterion(40);
     bench(&mut c);
     c.final_summary();
     report();
+    report_replay_memory();
 }
