@@ -960,3 +960,82 @@ async fn derived_layers_share_the_default_replay_store() {
     );
     assert_eq!(b_hits.get(), 0);
 }
+
+#[tokio::test]
+async fn grpc_calls_get_grpc_statuses_for_dpop_rejections() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let token = t.token();
+    let grpc = |proof: &str| {
+        Request::post("/me")
+            .header("content-type", "application/grpc")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // A proof for GET on a POST: UNAUTHENTICATED, with the DPoP challenge kept.
+    let wrong_method = t.client.proof("GET", URL, &token);
+    let reply = send_request(&t.app, grpc(&wrong_method)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["grpc-status"], "16");
+    assert_eq!(
+        reply.headers["grpc-message"],
+        K::InvalidDpopProof.description()
+    );
+    assert!(
+        reply
+            .challenge()
+            .unwrap()
+            .starts_with(r#"DPoP error="invalid_dpop_proof""#)
+    );
+    assert_eq!(t.hits.get(), 0);
+}
+
+#[tokio::test]
+async fn a_nonce_rotates_and_the_previous_one_still_works() {
+    // Slots of 2 s: one real sleep, to the start of the next slot (at most 2.2 s). The
+    // rest of the schedule (a nonce two slots old is refused) is the unit test's.
+    let lifetime = 2.0;
+    let t = Target::start(
+        Dpop::required()
+            .base_url(BASE)
+            .nonce_secret(b"rotation".to_vec())
+            .nonce_lifetime(std::time::Duration::from_secs(2)),
+    )
+    .await;
+    let token = t.token();
+    let reply = t.get(&token, &t.client.proof("GET", URL, &token)).await;
+    let first = reply.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    // The nonce names its slot (8 bytes, big-endian): sleep to the start of the next.
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&first)
+        .unwrap();
+    let slot = u64::from_be_bytes(bytes[..8].try_into().unwrap()) as f64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let next_slot = (slot + 1.0) * lifetime;
+    tokio::time::sleep(std::time::Duration::from_secs_f64(
+        (next_slot - now).max(0.0) + 0.2,
+    ))
+    .await;
+    let proof = t
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(&first)
+        .sign();
+    let reply = t.get(&token, &proof).await;
+    t.accepted("the previous slot's nonce", &reply, 0);
+    let second = reply.headers["dpop-nonce"].to_str().unwrap();
+    assert_ne!(second, first, "the response carries the rotated nonce");
+    let proof = t
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(second)
+        .sign();
+    t.accepted("the current nonce", &t.get(&token, &proof).await, 1);
+}
