@@ -22,6 +22,9 @@ use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, DpopChallenge};
 use crate::limits::{DPOP_WINDOW, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT, RETRY_AFTER_CLAMP};
 
+/// `iat` is whole seconds: a narrower window would refuse honest proofs.
+const MIN_DPOP_WINDOW: Duration = Duration::from_secs(1);
+
 mod htu;
 mod nonce;
 pub(crate) mod proof;
@@ -106,15 +109,17 @@ impl Dpop {
         Self::new(true)
     }
 
-    /// How far a proof's `iat` may be from the server's clock, either way (default 60 s).
-    /// A proof is remembered for replay until its `iat` leaves this window.
+    /// How far a proof's `iat` may be from the server's clock, either way (default 60 s,
+    /// at least 1 s: `iat` is whole seconds). A proof is remembered for replay until its
+    /// `iat` leaves this window.
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
     }
 
     /// The algorithms a proof may be signed with (default: the layer's default list,
-    /// asymmetric only). An empty list is a [`ConfigError`].
+    /// asymmetric only). A list with none the backend verifies (empty, or only ES512
+    /// with `rust_crypto` alone) is a [`ConfigError`].
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
@@ -171,9 +176,20 @@ impl Dpop {
         self
     }
 
+    /// The configured algorithms the backend can verify: ES512 only with `aws_lc_rs`
+    /// (with `rust_crypto` alone it cannot), so that `algs` never names one it refuses.
+    fn proof_algorithms(&self) -> AlgSet {
+        AlgSet::from_algs(
+            self.algorithms
+                .iter()
+                .copied()
+                .filter(|a| *a != Algorithm::ES512 || crate::crypto::SUPPORTS_P521),
+        )
+    }
+
     /// Checks what can be wrong without building anything.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if AlgSet::from_algs(self.algorithms.iter().copied()).is_empty() {
+        if self.proof_algorithms().is_empty() {
             return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
         }
         match &self.base_url {
@@ -219,19 +235,12 @@ impl fmt::Debug for DpopCheck {
 impl DpopCheck {
     pub(crate) fn build(config: &Dpop) -> Result<Self, ConfigError> {
         config.validate()?;
-        // ES512 only where the backend verifies it (with `rust_crypto` alone it does not).
-        let algorithms = AlgSet::from_algs(
-            config
-                .algorithms
-                .iter()
-                .copied()
-                .filter(|a| *a != Algorithm::ES512 || crate::crypto::SUPPORTS_P521),
-        );
+        let algorithms = config.proof_algorithms();
         let algs: Vec<&str> = algorithms.iter().map(Algorithm::as_str).collect();
         Ok(Self {
             required: config.required,
             algorithms,
-            window: config.window.as_secs_f64(),
+            window: config.window.max(MIN_DPOP_WINDOW).as_secs_f64(),
             base: config.base_url.as_deref().and_then(base),
             replay: match &config.replay {
                 Some(store) => store.clone(),
