@@ -290,7 +290,7 @@ fn binding(claims: &ClaimSet, scheme: Scheme) -> Result<Option<Box<str>>, AuthEr
 }
 
 /// RFC 7515 §4.1.9: compare case-insensitively, the `application/` prefix optional.
-fn typ_matches(typ: &str, required: &str) -> bool {
+pub(crate) fn typ_matches(typ: &str, required: &str) -> bool {
     fn strip(s: &str) -> &str {
         match s.get(..12) {
             Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &s[12..],

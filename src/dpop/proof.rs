@@ -3,7 +3,8 @@
 //! Cheapest first, with the access token's strictness:
 //!
 //! 1. at most [`MAX_PROOF_LEN`] bytes; three strict base64url segments;
-//! 2. header: a JSON object without duplicate members; `typ` `dpop+jwt`; `alg` in the
+//! 2. header: a JSON object without duplicate members; `typ` `dpop+jwt` (compared as
+//!    media types, like an access token's `typ`); `alg` in the
 //!    proof allow-list (asymmetric only: `none` and HS* are not [`Algorithm`]s); no `crit`,
 //!    no `enc`/`zip`; `jwk` a public key (no private members, full-length EC
 //!    coordinates) that fits `alg`;
@@ -27,6 +28,7 @@ use crate::error::AuthErrorKind;
 use crate::json::{parse_claims, parse_header};
 use crate::keys::{PRIVATE_MEMBERS, parse_jwk};
 use crate::limits::{MAX_JTI_LEN, MAX_PROOF_LEN};
+use crate::verify::typ_matches;
 
 /// What a proof is checked against.
 pub(crate) struct ProofRequest<'a> {
@@ -86,7 +88,11 @@ pub(crate) fn check(
     if header.crit || header.jwe {
         return Err(INVALID);
     }
-    if !header.typ.as_deref().is_some_and(is_dpop_typ) {
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|typ| typ_matches(typ, "dpop+jwt"))
+    {
         return Err(INVALID);
     }
     let alg = header
@@ -95,12 +101,8 @@ pub(crate) fn check(
         .and_then(Algorithm::from_name)
         .filter(|a| rules.algorithms.contains(*a))
         .ok_or(INVALID)?;
-    let jwk = header
-        .jwk
-        .as_ref()
-        .and_then(Value::as_object)
-        .ok_or(INVALID)?;
-    let jkt = thumbprint(jwk).ok_or(INVALID)?;
+    let jwk = header.jwk.as_ref().ok_or(INVALID)?;
+    let jkt = jwk.as_object().and_then(thumbprint).ok_or(INVALID)?;
 
     let claims = b64_decode(p).ok_or(INVALID)?;
     let claims = parse_claims(&claims).map_err(|_| INVALID)?;
@@ -128,7 +130,7 @@ pub(crate) fn check(
     }
 
     let signature = b64_decode(s).filter(|s| !s.is_empty()).ok_or(INVALID)?;
-    let key = parse_jwk(&Value::Object(jwk.clone())).map_err(|_| INVALID)?;
+    let key = parse_jwk(jwk).map_err(|_| INVALID)?;
     if !key.verify(alg, &proof.as_bytes()[..h.len() + 1 + p.len()], &signature) {
         return Err(INVALID);
     }
@@ -147,16 +149,6 @@ pub(crate) fn check(
     })
 }
 
-/// RFC 9449 §4.2: `dpop+jwt`; media types compare case-insensitively, and the
-/// `application/` prefix may be written out (RFC 7515 §4.1.9).
-fn is_dpop_typ(typ: &str) -> bool {
-    let typ = match typ.get(..12) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
-        _ => typ,
-    };
-    typ.eq_ignore_ascii_case("dpop+jwt")
-}
-
 /// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` for a key this
 /// check does not take: private members, a symmetric or unknown `kty`, members of the
 /// wrong type or encoding, EC coordinates not of the curve's full length.
@@ -167,6 +159,10 @@ pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
     let member = |name: &str| jwk.get(name).and_then(Value::as_str);
     // Base64url members: strict encoding, so the canonical form is the one given.
     let b64 = |name: &str| member(name).filter(|v| b64_decode(v).is_some());
+    // EC coordinates: strict, and of the curve's full length.
+    let coordinate = |name: &str, size: usize| {
+        member(name).filter(|v| b64_decode(v).is_some_and(|b| b.len() == size))
+    };
     // The required members in lexicographic order, no whitespace (RFC 7638 §3.2). Every
     // value is base64url or a fixed name: no JSON escaping is needed.
     let canonical = match member("kty")? {
@@ -178,13 +174,7 @@ pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
                 "P-521" => 66,
                 _ => return None,
             };
-            let (x, y) = (b64("x")?, b64("y")?);
-            if [x, y]
-                .iter()
-                .any(|c| b64_decode(c).map(|b| b.len()) != Some(size))
-            {
-                return None;
-            }
+            let (x, y) = (coordinate("x", size)?, coordinate("y", size)?);
             format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#)
         }
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64("e")?, b64("n")?),
@@ -240,11 +230,12 @@ mod tests {
 
     #[test]
     fn dpop_typ_spellings() {
-        assert!(is_dpop_typ("dpop+jwt"));
-        assert!(is_dpop_typ("DPoP+JWT"));
-        assert!(is_dpop_typ("application/dpop+jwt"));
-        assert!(!is_dpop_typ("JWT"));
-        assert!(!is_dpop_typ("at+jwt"));
-        assert!(!is_dpop_typ("dpop+jwt "));
+        let is_dpop = |typ| typ_matches(typ, "dpop+jwt");
+        assert!(is_dpop("dpop+jwt"));
+        assert!(is_dpop("DPoP+JWT"));
+        assert!(is_dpop("application/dpop+jwt"));
+        assert!(!is_dpop("JWT"));
+        assert!(!is_dpop("at+jwt"));
+        assert!(!is_dpop("dpop+jwt "));
     }
 }
