@@ -21,18 +21,13 @@
 mod imp {
     use std::time::Duration;
 
-    use crate::error::{AuthError, AuthErrorKind, RefreshError, RefreshErrorKind};
+    use crate::error::{AuthError, RefreshError, RefreshErrorKind};
 
     /// A decision of the layer: `Ok` for accepted, `Err` for a rejection.
     pub(crate) fn request(result: Result<(), &AuthError>) {
         let (outcome, kind) = match result {
             Ok(()) => ("accepted", "none"),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable
-                ) =>
-            {
+            Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
                 ("unavailable", e.kind().as_str())
             }
             Err(e) => ("rejected", e.kind().as_str()),

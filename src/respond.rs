@@ -29,7 +29,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
 
@@ -134,10 +134,7 @@ impl AuthError {
     /// requires DPoP), with `algs="…"` in the `DPoP` challenge; a layer that allows both
     /// schemes adds the other one, bare: `Bearer realm="api", DPoP realm="api", algs="ES256"`.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        if matches!(
-            self.kind,
-            AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable
-        ) {
+        if self.kind.status() == StatusCode::SERVICE_UNAVAILABLE {
             return None;
         }
         let dpop = self.challenge.as_deref();
@@ -189,7 +186,8 @@ impl AuthError {
     }
 
     /// The headers of the default response: `WWW-Authenticate`, `Cache-Control: no-store`,
-    /// on a 503 `Retry-After`, and with DPoP nonces the current `DPoP-Nonce`. Everything but the body and its `Content-Type`.
+    /// on a 503 `Retry-After`, and with DPoP nonces the current `DPoP-Nonce`. Everything
+    /// but the body and its `Content-Type`.
     pub fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -240,9 +238,7 @@ impl AuthError {
     pub fn body_json(&self) -> String {
         let error = match self.kind {
             AuthErrorKind::MissingCredentials => "unauthorized",
-            AuthErrorKind::KeysUnavailable | AuthErrorKind::ReplayStoreUnavailable => {
-                "temporarily_unavailable"
-            }
+            kind if kind.status() == StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
             kind => kind.error_code().unwrap_or("unauthorized"),
         };
         // Both strings are fixed ASCII without quotes or backslashes.
