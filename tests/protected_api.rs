@@ -81,6 +81,11 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
     if let Some(t) = token {
         request = request.header("authorization", format!("Bearer {t}"));
     }
+    reply(request).await
+}
+
+/// Sends `request`: status, challenge, body.
+async fn reply(request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let challenge = response
@@ -390,20 +395,12 @@ async fn the_metrics_endpoint_counts_decisions_fetches_and_keys() {
 
 /// `GET url` with `Authorization: DPoP {token}` and a `DPoP` proof.
 async fn get_dpop(url: &str, token: &str, proof: &str) -> (u16, Option<String>, String) {
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .get(url)
         .header("authorization", format!("DPoP {token}"))
         .header("dpop", proof)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, challenge, response.text().await.unwrap_or_default())
+        .timeout(Duration::from_secs(10));
+    reply(request).await
 }
 
 async fn dpop_server_accepts_proofs_once(envs: &[(&str, &str)]) {
