@@ -396,71 +396,51 @@ async fn hostile_and_broken_proofs() {
         vec![key.sign_compact(&header, &dup_claims)],
         invalid,
     );
-    // claims
-    case("no jti", vec![proof().without_claim("jti").sign()], invalid);
-    case("empty jti", vec![proof().claim("jti", "").sign()], invalid);
-    case(
-        "jti too long",
-        vec![proof().claim("jti", "j".repeat(257)).sign()],
-        invalid,
-    );
-    case(
-        "jti a number",
-        vec![proof().claim("jti", 5).sign()],
-        invalid,
-    );
-    case("no htm", vec![proof().without_claim("htm").sign()], invalid);
-    case(
-        "htm POST",
-        vec![proof().claim("htm", "POST").sign()],
-        invalid,
-    );
-    case(
-        "htm lower case",
-        vec![proof().claim("htm", "get").sign()],
-        invalid,
-    );
-    case("no htu", vec![proof().without_claim("htu").sign()], invalid);
-    case(
-        "htu another host",
-        vec![proof().claim("htu", "https://evil.example/me").sign()],
-        invalid,
-    );
-    case(
-        "htu another path",
-        vec![proof().claim("htu", "https://api.example.com/admin").sign()],
-        invalid,
-    );
-    case(
-        "htu http",
-        vec![proof().claim("htu", "http://api.example.com/me").sign()],
-        invalid,
-    );
-    case(
-        "htu another port",
-        vec![
-            proof()
-                .claim("htu", "https://api.example.com:8443/me")
-                .sign(),
-        ],
-        invalid,
-    );
-    case(
-        "htu relative",
-        vec![proof().claim("htu", "/me").sign()],
-        invalid,
-    );
-    case(
-        "htu with userinfo",
-        vec![proof().claim("htu", "https://u@api.example.com/me").sign()],
-        invalid,
-    );
-    case(
-        "htu a number",
-        vec![proof().claim("htu", 1).sign()],
-        invalid,
-    );
-    case("no iat", vec![proof().without_claim("iat").sign()], invalid);
+    // claims: (case, claim, its new value or `None` to leave it out)
+    let claim_cases: [(&str, &str, Option<serde_json::Value>); 19] = [
+        ("no jti", "jti", None),
+        ("empty jti", "jti", Some(json!(""))),
+        ("jti too long", "jti", Some(json!("j".repeat(257)))),
+        ("jti a number", "jti", Some(json!(5))),
+        ("no htm", "htm", None),
+        ("htm POST", "htm", Some(json!("POST"))),
+        ("htm lower case", "htm", Some(json!("get"))),
+        ("no htu", "htu", None),
+        (
+            "htu another host",
+            "htu",
+            Some(json!("https://evil.example/me")),
+        ),
+        (
+            "htu another path",
+            "htu",
+            Some(json!("https://api.example.com/admin")),
+        ),
+        ("htu http", "htu", Some(json!("http://api.example.com/me"))),
+        (
+            "htu another port",
+            "htu",
+            Some(json!("https://api.example.com:8443/me")),
+        ),
+        ("htu relative", "htu", Some(json!("/me"))),
+        (
+            "htu with userinfo",
+            "htu",
+            Some(json!("https://u@api.example.com/me")),
+        ),
+        ("htu a number", "htu", Some(json!(1))),
+        ("no iat", "iat", None),
+        ("iat a string", "iat", Some(json!("1700000000"))),
+        ("no ath", "ath", None),
+        ("ath not base64url", "ath", Some(json!("!!"))),
+    ];
+    for (name, claim, value) in claim_cases {
+        let proof = match value {
+            Some(value) => proof().claim(claim, value),
+            None => proof().without_claim(claim),
+        };
+        case(name, vec![proof.sign()], invalid);
+    }
     case(
         "iat 2 min old",
         vec![proof().issued_in(-120).sign()],
@@ -472,19 +452,8 @@ async fn hostile_and_broken_proofs() {
         invalid,
     );
     case(
-        "iat a string",
-        vec![proof().claim("iat", "1700000000").sign()],
-        invalid,
-    );
-    case("no ath", vec![proof().without_claim("ath").sign()], invalid);
-    case(
         "ath of another token",
         vec![proof().access_token("another").sign()],
-        invalid,
-    );
-    case(
-        "ath not base64url",
-        vec![proof().claim("ath", "!!").sign()],
         invalid,
     );
     // the binding
