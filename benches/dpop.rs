@@ -52,7 +52,7 @@ fn bare_key(token: &str, jwk: &serde_json::Value) -> (ParsedPublicKey, Vec<u8>, 
 }
 
 #[cfg(feature = "redis")]
-fn redis_store() -> Option<(std::process::Child, jwks_auth::RedisReplayStore)> {
+fn redis_store() -> Option<(std::process::Child, jwks_auth::dpop::RedisReplayStore)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -73,7 +73,7 @@ fn redis_store() -> Option<(std::process::Child, jwks_auth::RedisReplayStore)> {
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             let url = format!("redis://127.0.0.1:{port}/");
-            return Some((child, jwks_auth::RedisReplayStore::new(&url).ok()?));
+            return Some((child, jwks_auth::dpop::RedisReplayStore::new(&url).ok()?));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -101,11 +101,11 @@ fn bench(c: &mut Criterion) {
     #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     let mut apps: Vec<(&str, Router, bool)> = vec![
         ("bearer_cached", router(layer()), false),
-        ("bearer_uncached", router(layer().no_cache()), false),
+        ("bearer_uncached", router(layer().cache(0)), false),
         ("dpop_memory_cached", router(layer().dpop(dpop())), true),
         (
             "dpop_memory_uncached",
-            router(layer().no_cache().dpop(dpop())),
+            router(layer().cache(0).dpop(dpop())),
             true,
         ),
     ];
@@ -235,7 +235,7 @@ fn report() {
 /// The default in-memory replay store under a flood of distinct proofs: twice its
 /// capacity offered, memory measured as the process's resident set (Linux).
 fn report_replay_memory() {
-    use jwks_auth::{MemoryReplayStore, ReplayKey, ReplayStore};
+    use jwks_auth::dpop::{MemoryReplayStore, ReplayKey, ReplayStore};
     let rss = || {
         std::fs::read_to_string("/proc/self/statm")
             .ok()

@@ -34,7 +34,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
 use jsonwebtoken::{DecodingKey, Validation};
 use jwks_auth::Algorithm;
-use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
+use jwks_auth::testing::{TestIssuer, TestKey};
 use jwks_auth::{Claims, JwksAuth, StandardClaims};
 use serde_json::json;
 use support::jwt_alg;
@@ -109,7 +109,7 @@ fn bench_paths(c: &mut Criterion) {
         let jwk = key.jwk();
         let token = key.sign_compact(
             alg,
-            &format!(r#"{{"alg":"{}","kid":"k1","typ":"JWT"}}"#, alg_name(alg)),
+            &format!(r#"{{"alg":"{}","kid":"k1","typ":"JWT"}}"#, alg.as_str()),
             &claims_json("https://idp.example/"),
         );
         let (message, signature) = token.rsplit_once('.').expect("token");
@@ -124,7 +124,7 @@ fn bench_paths(c: &mut Criterion) {
         let auth = JwksAuth::from_jwks(json!({ "keys": [jwk] }))
             .issuer("https://idp.example/")
             .audience("orders-api")
-            .no_cache();
+            .cache(0);
         let cached = auth.clone().cache(1024);
         assert!(now(auth.verify(&token)).is_ok());
         assert!(now(cached.verify(&token)).is_ok());
@@ -167,7 +167,7 @@ fn bench_layer(c: &mut Criterion) {
     let auth = JwksAuth::from_jwks(json!({ "keys": [key.jwk()] }))
         .issuer("https://idp.example/")
         .audience("orders-api")
-        .no_cache();
+        .cache(0);
     let unlayered: Router = Router::new().route("/me", get(|| async { "ok" }));
     let layered: Router = Router::new()
         .route(
@@ -219,7 +219,7 @@ fn bench_swaps(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let issuer = rt.block_on(TestIssuer::start());
-    let auth = issuer.layer().no_cache();
+    let auth = issuer.layer().cache(0);
     rt.block_on(auth.ready()).expect("keys");
     let token = issuer.token().sign();
     assert!(now(auth.verify(&token)).is_ok());
@@ -322,7 +322,8 @@ fn report_cache_memory() {
         );
         assert!(now(auth.verify(&token)).is_ok());
     }
-    let (entries, bytes) = auth.cache_usage();
+    let status = auth.status();
+    let (entries, bytes) = (status.cache_entries, status.cache_bytes);
     println!(
         "cache after {flood} distinct valid tokens (default bound): {entries} entries, \
          {bytes} bytes of tokens and overhead ({} per entry), claims on top",

@@ -11,7 +11,7 @@ mod common;
 use axum::Router;
 use axum::routing::{get, post};
 use jwks_auth::testing::TestIssuer;
-use jwks_auth::{AuthError, AuthErrorKind, Authorize, StandardClaims};
+use jwks_auth::{AuthError, AuthErrorKind, StandardClaims};
 use serde_json::json;
 
 #[tokio::main]
@@ -21,7 +21,10 @@ async fn main() {
     let auth = issuer
         .layer()
         // Browsers send the session cookie; API clients the bearer header.
-        .token_from_cookie("session")
+        .token_sources([
+            jwks_auth::TokenSource::Bearer,
+            jwks_auth::TokenSource::Cookie("session".into()),
+        ])
         // Every token must belong to a verified user: 403 otherwise.
         .check(
             |claims: &StandardClaims| match claims.extra.get("email_verified") {
@@ -29,24 +32,24 @@ async fn main() {
                 _ => Err(AuthErrorKind::AccessDenied.into()),
             },
         )
-        // Our API's error format. `response_with_body` starts from the default response,
-        // so the status, the RFC 6750 challenge, `Cache-Control` and (on 503)
-        // `Retry-After` are kept; `as_str()` is a stable code per kind.
+        // Our API's error format. The status, the RFC 6750 challenge, `Cache-Control`
+        // and (on 503) `Retry-After` are kept from the default response; `as_str()` is
+        // a stable code per kind.
         .on_rejection(|err: &AuthError| {
-            err.response_with_body(axum::Json(json!({
+            axum::Json(json!({
                 "error": err.kind().error_code(),
                 "code": err.kind().as_str(),
                 "message": err.to_string(),
-            })))
+            }))
         });
 
     let orders = Router::new()
         .route("/orders", post(|| async { "order created" }))
-        // Typed to the layer's claims: `RequireScope::all` would do for `StandardClaims`.
+        // Route layers come from the layer, typed to its claims.
         .route_layer(auth.require_scopes(["orders:write"]));
     let admin = Router::new()
         .route("/admin", get(|| async { "admin area" }))
-        .route_layer(Authorize::predicate(|c: &StandardClaims| {
+        .route_layer(auth.authorize(|c: &StandardClaims| {
             c.extra
                 .get("roles")
                 .and_then(|r| r.as_array())
@@ -140,16 +143,23 @@ async fn main() {
     let token = issuer.token().subject("source-demo").sign();
     let header_app = me(issuer
         .layer()
-        .bearer_header(false)
-        .token_from_header(axum::http::HeaderName::from_static("x-api-token")));
-    let query_app = me(issuer.layer().token_from_query("access_token"));
-    let fn_app = me(issuer.layer().token_from(|headers, _uri| {
-        headers
-            .get("x-forwarded-authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Token "))
-            .map(str::to_owned)
-    }));
+        .token_sources([jwks_auth::TokenSource::Header(
+            axum::http::HeaderName::from_static("x-api-token"),
+        )]));
+    let query_app = me(issuer.layer().token_sources([
+        jwks_auth::TokenSource::Bearer,
+        jwks_auth::TokenSource::Query("access_token".into()),
+    ]));
+    let fn_app = me(issuer.layer().token_sources([
+        jwks_auth::TokenSource::Bearer,
+        jwks_auth::TokenSource::custom(|headers, _uri| {
+            headers
+                .get("x-forwarded-authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Token "))
+                .map(str::to_owned)
+        }),
+    ]));
     let more = vec![
         common::expect(
             &header_app,

@@ -20,7 +20,7 @@
 
 mod common;
 
-use jwks_auth::{SharedClaims, StandardClaims};
+use jwks_auth::{Scopes, SharedClaims, StandardClaims};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};

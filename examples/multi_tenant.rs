@@ -17,10 +17,11 @@ async fn main() {
     let acme = TestIssuer::start().await;
     let zeta = TestIssuer::start().await;
     let stranger = TestIssuer::start().await;
-    let auth = JwksAuth::multi_issuer()
-        .trust_issuer(acme.issuer(), acme.jwks_url())
-        .trust_discovered_issuer(zeta.issuer())
-        .audience(AUDIENCE);
+    let auth = JwksAuth::multi_issuer([
+        jwks_auth::TrustedIssuer::new(acme.issuer(), acme.jwks_url()),
+        jwks_auth::TrustedIssuer::discovered(zeta.issuer()),
+    ])
+    .audience(AUDIENCE);
     let app = Router::new()
         .route(
             "/whoami",
@@ -68,7 +69,7 @@ async fn main() {
         .await,
     ];
     for (name, issuer) in [("acme", &acme), ("zeta", &zeta)] {
-        if let Some(status) = auth.issuer_status(issuer.issuer()) {
+        if let Some(status) = auth.status().issuer(issuer.issuer()).cloned() {
             println!(
                 "{name}: {} keys, ready: {}",
                 status.key_count,

@@ -46,8 +46,10 @@ pub enum Algorithm {
     Ed25519,
 }
 
-/// Every algorithm this crate can verify, in a fixed order.
-pub const ALL_ALGORITHMS: [Algorithm; 11] = [
+/// Algorithms a token may be signed with, by default: every one this crate can verify,
+/// in a fixed order: RS256/384/512, PS256/384/512, ES256, ES384, ES512, EdDSA and
+/// Ed25519.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 11] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -60,10 +62,6 @@ pub const ALL_ALGORITHMS: [Algorithm; 11] = [
     Algorithm::EdDSA,
     Algorithm::Ed25519,
 ];
-
-/// Algorithms a token may be signed with, by default: every one this crate supports,
-/// RS256/384/512, PS256/384/512, ES256, ES384, ES512, EdDSA and Ed25519.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 11] = ALL_ALGORITHMS;
 
 impl Algorithm {
     /// The JOSE name (`"RS256"`, `"EdDSA"`, …).
@@ -85,7 +83,7 @@ impl Algorithm {
 
     /// The algorithm with this JOSE name; `None` for `none`, HS* and anything unknown.
     pub fn from_name(name: &str) -> Option<Self> {
-        ALL_ALGORITHMS.into_iter().find(|a| a.as_str() == name)
+        DEFAULT_ALGORITHMS.into_iter().find(|a| a.as_str() == name)
     }
 
     /// The kind of key that can verify this algorithm.
@@ -132,9 +130,11 @@ impl KeyFamily {
         alg.family() == self
     }
 
-    /// The algorithms of this family, in [`ALL_ALGORITHMS`] order.
+    /// The algorithms of this family, in [`DEFAULT_ALGORITHMS`] order.
     pub(crate) fn algorithms(self) -> impl Iterator<Item = Algorithm> {
-        ALL_ALGORITHMS.into_iter().filter(move |a| self.fits(*a))
+        DEFAULT_ALGORITHMS
+            .into_iter()
+            .filter(move |a| self.fits(*a))
     }
 }
 
@@ -160,7 +160,7 @@ impl AlgSet {
     }
 
     pub(crate) fn iter(self) -> impl Iterator<Item = Algorithm> {
-        ALL_ALGORITHMS
+        DEFAULT_ALGORITHMS
             .into_iter()
             .filter(move |a| self.contains(*a))
     }
@@ -177,6 +177,34 @@ pub(crate) fn b64_decode(s: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s).ok()
 }
 
+/// A compact JWS (`header.payload.signature`), split; the parts are still base64url.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    /// Exactly three dot-separated parts, or `None`.
+    pub(crate) fn split(jws: &'a str) -> Option<Self> {
+        let mut parts = jws.split('.');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(header), Some(payload), Some(signature), None) => Some(Self {
+                header,
+                payload,
+                signature,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The length of the signing input, `header.payload`, at the start of the JWS.
+    pub(crate) fn signing_len(&self) -> usize {
+        self.header.len() + 1 + self.payload.len()
+    }
+}
+
 /// Base64url without padding.
 pub(crate) fn b64_encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -188,7 +216,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_hs_does_not_exist() {
-        for alg in ALL_ALGORITHMS {
+        for alg in DEFAULT_ALGORITHMS {
             assert_eq!(Algorithm::from_name(alg.as_str()), Some(alg));
         }
         for name in [

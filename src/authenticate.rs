@@ -1,27 +1,33 @@
-//! The request-time decision, top to bottom: credentials → cache → verification → check →
-//! verdict.
+//! The request-time pipeline, in one pass, top to bottom.
 //!
 //! [`Authenticator`] is built once per layer configuration, on first use, and shared by
-//! every service the layer makes. Its [`decide`](Authenticator::decide) is synchronous:
-//! no lock (but the cache's shard, when enabled), no await. Only a token that needs the
-//! first key set or a forced refresh gets [`Decision::Wait`], and then
-//! [`after_wait`](Authenticator::after_wait) waits (bounded) and decides once more.
+//! every service the layer makes. [`authenticate`](Authenticator::authenticate) runs the
+//! steps in order and stops at the first that decides; every step works on what the
+//! previous ones computed, and nothing is done twice:
 //!
-//! 1. credentials from the configured token sources ([`token`](crate::token)): none is
-//!    401, or anonymous behind an `optional` layer; a malformed one is 400;
-//! 2. the verified-token cache, when enabled: an exact hit whose `exp`/`nbf` still hold
-//!    and whose key is still in the current key set;
-//! 3. everything that needs no key ([`Rules::check`]): size, shape, header, claims;
-//! 4. the key store of the token's issuer, key selection and the signature;
-//! 5. the claims deserialized into `T`, remembered in the cache;
-//! 6. the user's check, on fresh and cached claims alike.
+//! 1. **credentials** ([`token`](crate::token)): none is 401, or anonymous behind an
+//!    `optional` layer; a malformed one is 400; with DPoP on, `Authorization: DPoP`
+//!    first;
+//! 2. **the DPoP proof**, for a token sent with the DPoP scheme: checked before anything
+//!    about the token, with no key set and no I/O ([`DpopCheck::check_proof`]);
+//! 3. **the verified-token cache**: an exact hit with the same binding, within
+//!    `exp`/`nbf`, whose key is still in its key set;
+//! 4. **the token, parsed once** ([`Rules::check`]): size, shape, header, claims, and the
+//!    binding the scheme asks for. Everything that needs no key;
+//! 5. **the key store** of the token's issuer: key selection and the signature. A key
+//!    set that is not there yet, or an unknown `kid`, makes the request wait for the
+//!    fetch or forced refresh the store allows; the wait then continues with the parsed
+//!    token (its `exp`/`nbf` checked again), never parsing it again;
+//! 6. **the claims** deserialized into `T` and remembered in the cache;
+//! 7. **the user's check**, on fresh and cached claims alike;
+//! 8. **the replay record** of the DPoP proof, last, so that only a proof that got
+//!    everything else right is spent. A store that answers at once (the in-memory one)
+//!    needs no wait.
 //!
-//! With DPoP ([`Dpop`](crate::Dpop)), a token sent as `Authorization: DPoP` takes its own
-//! path: its proof is checked first (no key set, no I/O), then the token as above (the
-//! token may come from the cache; the proof never does) bound to the proof's key, then
-//! the proof is recorded in the replay store, which may be remote: that last step is
-//! always [`Decision::Wait`].
+//! The result is a [`Step`]: admit, reject, or wait (boxed, only when something must
+//! really be waited for). The service counts and renders it once, at the boundary.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,49 +37,61 @@ use http::{HeaderValue, Request};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
-use crate::config::{Check, KeyStores, RequestConfig, SourceConfig};
-use crate::dpop::DpopCheck;
+use crate::config::{Check, KeyStores, RequestConfig, Validated};
 use crate::dpop::proof::Proof;
-use crate::error::{AuthError, AuthErrorKind, ConfigError};
-use crate::extract::Admitted;
-use crate::limits::RETRY_AFTER_CLAMP;
+use crate::dpop::{DpopCheck, Record};
+use crate::error::{AuthError, AuthErrorKind};
 use crate::metrics;
 use crate::refresh;
 use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
-use crate::token::{TokenSource, dpop_token, find_token};
-use crate::verify::{Checked, KeyStep, Rules, Scheme, now_secs};
+use crate::token::{Credentials, TokenSource, find_credentials};
+use crate::verify::{KeyStep, Rules, Scheme, Unverified, now_secs};
 
-/// What an accepted request gets: its claims, and a `DPoP-Nonce` for the response.
-pub(crate) type Admission<T> = (Arc<T>, Option<HeaderValue>);
+/// What a request must wait for, and then its claims.
+pub(crate) type Pending<T> = Pin<Box<dyn Future<Output = Result<Arc<T>, AuthError>> + Send>>;
 
-/// The rest of a decision that must wait (for keys, or for the replay store).
-pub(crate) type Pending<T> = Pin<Box<dyn Future<Output = Result<Admission<T>, AuthError>> + Send>>;
-
-/// What [`Authenticator::decide`] concluded without waiting.
-pub(crate) enum Decision<T> {
-    /// Verified: let the request through with these claims.
-    Accept(Arc<T>),
-    /// No credentials behind an `optional` layer: let it through without claims.
-    Anonymous,
+/// Where one request's authentication stands.
+pub(crate) enum Step<T> {
+    /// Let it through with these claims (`None`: anonymous, behind an `optional` layer).
+    Admit(Option<Arc<T>>),
     /// Answer with this rejection.
     Reject(AuthError),
-    /// The token passed its cheap checks but needs a key set or a refresh, or its DPoP
-    /// proof must be recorded: await this.
+    /// Wait for the first key set, a forced refresh or a remote replay store, then admit
+    /// or reject.
     Wait(Pending<T>),
 }
 
-/// The same, for one token (no credentials step).
-enum Verdict<T> {
-    Accept(Arc<T>),
-    Reject(AuthError),
-    Wait,
+impl<T> From<Result<Arc<T>, AuthError>> for Step<T> {
+    fn from(result: Result<Arc<T>, AuthError>) -> Self {
+        match result {
+            Ok(claims) => Step::Admit(Some(claims)),
+            Err(e) => Step::Reject(e),
+        }
+    }
+}
+
+/// The key that verified a token's signature, as the cache remembers it.
+struct KeyRef {
+    /// The key store (issuer) it is in.
+    store: usize,
+    kid: Option<Arc<str>>,
+    id: u64,
+    /// The key set generation it was seen in.
+    generation: u64,
+}
+
+/// The outcome of key resolution for one parsed token.
+enum Keys<'s> {
+    /// The key that verified the signature.
+    Verified(KeyRef),
+    /// No key set yet, or an unknown `kid`: this store can fetch, so waiting may help.
+    Wait(&'s Arc<KeyStore>),
 }
 
 /// The runtime state of one layer configuration.
 pub(crate) struct Authenticator<T> {
-    /// `Err` when the configuration makes verification impossible: every request gets 503.
-    rules: Result<Rules, ConfigError>,
+    rules: Rules,
     keys: Arc<KeyStores>,
     cache: Option<TokenCache<T>>,
     check: Option<Check<T>>,
@@ -102,21 +120,10 @@ impl<T> Authenticator<T>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(
-        request: &RequestConfig<T>,
-        source: &SourceConfig,
-        keys: Arc<KeyStores>,
-    ) -> Self {
-        let dpop = request.dpop.as_ref().map(DpopCheck::build).transpose();
-        let (rules, dpop) = match (request.rules_for(source), dpop) {
-            (Ok(rules), Ok(dpop)) => (Ok(rules), dpop),
-            (Err(e), _) | (_, Err(e)) => (Err(e), None),
-        };
-        if let Err(e) = &rules {
-            tracing::error!(error = %e, "jwks-auth: the layer is misconfigured; every request will get 503");
-        }
+    /// The runtime state of a validated configuration.
+    pub(crate) fn new(request: &RequestConfig<T>, valid: Validated, keys: Arc<KeyStores>) -> Self {
         Self {
-            rules,
+            rules: valid.rules,
             keys,
             cache: (request.cache > 0).then(|| TokenCache::new(request.cache)),
             check: request.check.clone(),
@@ -126,176 +133,117 @@ where
                 realm: request.realm.clone(),
                 hook: request.on_rejection.clone(),
                 claims_type: std::any::type_name::<T>(),
-                dpop: dpop.as_ref().map(|d| d.challenge.clone()),
+                dpop: valid.dpop.as_ref().map(|d| d.challenge.clone()),
             }),
-            dpop,
+            dpop: valid.dpop,
         }
     }
 
     /// Starts the refresh tasks that are not running (cheap when they are).
     pub(crate) fn start(&self) {
-        for store in self.keys.iter() {
-            refresh::ensure_started(store);
-        }
+        self.keys.iter().for_each(refresh::ensure_started);
     }
 
-    /// The request path, without waiting; counted (feature `metrics`).
-    pub(crate) fn decide<B>(self: &Arc<Self>, req: &Request<B>) -> Decision<T> {
-        let decision = self.decide_uncounted(req);
-        match &decision {
-            Decision::Accept(_) => metrics::request(Ok(())),
-            Decision::Anonymous => metrics::anonymous(),
-            Decision::Reject(e) => metrics::request(Err(e)),
-            Decision::Wait(_) => {}
-        }
-        decision
-    }
-
-    fn decide_uncounted<B>(self: &Arc<Self>, req: &Request<B>) -> Decision<T> {
-        let rules = match &self.rules {
-            Ok(rules) => rules,
-            Err(_) => return Decision::Reject(AuthError::unavailable(RETRY_AFTER_CLAMP.1)),
-        };
+    /// The pipeline for one request (see the module docs). Returns the scheme the
+    /// request used, which decides how a rejection is told.
+    pub(crate) fn authenticate<B>(self: &Arc<Self>, req: &Request<B>) -> (Scheme, Step<T>) {
         let (headers, uri) = (req.headers(), req.uri());
-        if let Some(dpop) = &self.dpop {
-            let now = now_secs();
-            let token = match dpop_token(headers, rules.max_token_len) {
-                Ok(token) => token,
-                Err(e) => return Decision::Reject(dpop.flag(e, now)),
+        // 1. credentials
+        let dpop_on = self.dpop.is_some();
+        let max = self.rules.max_token_len;
+        let Credentials { scheme, token } =
+            match find_credentials(&self.sources, dpop_on, headers, uri, max) {
+                Ok(Some(credentials)) => credentials,
+                Ok(None) if self.optional => return (Scheme::Bearer, Step::Admit(None)),
+                Ok(None) => {
+                    return (
+                        Scheme::Bearer,
+                        Step::Reject(AuthErrorKind::MissingCredentials.into()),
+                    );
+                }
+                Err((scheme, e)) => return (scheme, Step::Reject(e)),
             };
-            if let Some(token) = token {
-                // Another source carrying another token: two credentials.
-                return match find_token(&self.sources, headers, uri, rules.max_token_len) {
-                    Ok(Some(other)) if other != token => {
-                        Decision::Reject(dpop.flag(AuthErrorKind::InvalidRequest.into(), now))
-                    }
-                    Err(e) => Decision::Reject(dpop.flag(e, now)),
-                    Ok(_) => self.decide_dpop(dpop, rules, req, token, now),
-                };
+        let now = now_secs();
+        // 2. the DPoP proof
+        let proof = match (&self.dpop, scheme) {
+            (Some(dpop), Scheme::Dpop) => {
+                // The URL as the client sent it, before any `nest` stripped a prefix.
+                let uri = req
+                    .extensions()
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(uri, |o| &o.0);
+                match dpop.check_proof(req.method(), uri, headers, &token, now) {
+                    Ok(proof) => Some(proof),
+                    Err(kind) => return (scheme, Step::Reject(kind.into())),
+                }
             }
-            if headers.contains_key("dpop") {
-                // A proof without the DPoP scheme: the client is confused, say so.
-                return Decision::Reject(dpop.flag(AuthErrorKind::InvalidRequest.into(), now));
+            (Some(dpop), Scheme::Bearer) if dpop.required => {
+                return (scheme, Step::Reject(AuthErrorKind::DpopRequired.into()));
             }
-        }
-        let token = match find_token(&self.sources, headers, uri, rules.max_token_len) {
-            Ok(Some(token)) => token,
-            Ok(None) if self.optional => return Decision::Anonymous,
-            Ok(None) => return Decision::Reject(AuthErrorKind::MissingCredentials.into()),
-            Err(e) => return Decision::Reject(e),
+            _ => None,
         };
-        if self.dpop.as_ref().is_some_and(|d| d.required) {
-            return Decision::Reject(AuthErrorKind::DpopRequired.into());
+        (scheme, self.token_step(token, scheme, proof, now))
+    }
+
+    /// Steps 3 to 8 for one token.
+    fn token_step(
+        self: &Arc<Self>,
+        token: Cow<'_, str>,
+        scheme: Scheme,
+        proof: Option<Proof>,
+        now: f64,
+    ) -> Step<T> {
+        let jkt = proof.as_ref().map(|p| &*p.jkt);
+        // 3. the cache
+        if let Some(claims) = self.cached(&token, jkt, now) {
+            return self.settle(Ok(claims), proof);
         }
-        match self.verify_now(rules, &token, None) {
-            Verdict::Accept(claims) => Decision::Accept(claims),
-            Verdict::Reject(e) => Decision::Reject(e),
-            Verdict::Wait => {
-                let (this, token) = (self.clone(), token.into_owned());
-                Decision::Wait(Box::pin(async move {
-                    this.after_wait(token, None)
-                        .await
-                        .map(|claims| (claims, None))
+        // 4. the token, parsed once
+        let unverified = match self.rules.check(&token, scheme, now) {
+            Ok(unverified) => unverified,
+            Err(kind) => return Step::Reject(kind.into()),
+        };
+        // 5. the key store, the signature
+        let Some((index, store)) = self.keys.for_issuer(unverified.issuer()) else {
+            return Step::Reject(AuthErrorKind::InvalidIssuer.into());
+        };
+        match self.resolve(&token, &unverified, (index, store), true) {
+            Ok(Keys::Verified(key)) => {
+                let claims = self.accept(&token, unverified, key, jkt, now);
+                self.settle(claims, proof)
+            }
+            Ok(Keys::Wait(store)) => {
+                let (this, store, token) = (self.clone(), store.clone(), token.into_owned());
+                Step::Wait(Box::pin(async move {
+                    refresh::ensure_started(&store);
+                    store.wait_for_keys().await;
+                    let now = now_secs();
+                    this.rules.in_time(unverified.exp, unverified.nbf, now)?;
+                    let Keys::Verified(key) =
+                        this.resolve(&token, &unverified, (index, &store), false)?
+                    else {
+                        // Not returned without waiting allowed; fail closed all the same.
+                        return Err(AuthErrorKind::UnknownKey.into());
+                    };
+                    let jkt = proof.as_ref().map(|p| &*p.jkt);
+                    let claims = this.accept(&token, unverified, key, jkt, now);
+                    match this.settle(claims, proof) {
+                        Step::Admit(Some(claims)) => Ok(claims),
+                        Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
+                        Step::Reject(e) => Err(e),
+                        Step::Wait(replay) => replay.await,
+                    }
                 }))
             }
+            Err(e) => Step::Reject(e),
         }
-    }
-
-    /// A token sent with the DPoP scheme: the proof, the token bound to its key, then
-    /// the replay store.
-    fn decide_dpop<B>(
-        self: &Arc<Self>,
-        dpop: &DpopCheck,
-        rules: &Rules,
-        req: &Request<B>,
-        token: &str,
-        now: f64,
-    ) -> Decision<T> {
-        // The URL as the client sent it, before any `nest` stripped a prefix.
-        let uri = req
-            .extensions()
-            .get::<axum::extract::OriginalUri>()
-            .map_or(req.uri(), |o| &o.0);
-        let proof = match dpop.check_proof(req.method(), uri, req.headers(), token, now) {
-            Ok(proof) => proof,
-            Err(e) => return Decision::Reject(e),
-        };
-        let verdict = self.verify_now(rules, token, Some(&proof.jkt));
-        if let Verdict::Reject(e) = verdict {
-            return Decision::Reject(dpop.flag(e, now));
-        }
-        let this = self.clone();
-        let token = token.to_owned();
-        Decision::Wait(Box::pin(async move {
-            let result = this.dpop_rest(verdict, token, proof).await;
-            metrics::request(result.as_ref().map(|_| ()));
-            result
-        }))
-    }
-
-    async fn dpop_rest(
-        self: Arc<Self>,
-        verdict: Verdict<T>,
-        token: String,
-        proof: Proof,
-    ) -> Result<Admission<T>, AuthError> {
-        let Some(dpop) = &self.dpop else {
-            return Err(AuthErrorKind::InvalidDpopProof.into());
-        };
-        let claims = match verdict {
-            Verdict::Accept(claims) => Ok(claims),
-            Verdict::Reject(e) => Err(e),
-            Verdict::Wait => self.after_wait_uncounted(token, Some(&proof.jkt)).await,
-        };
-        let now = now_secs();
-        let claims = claims.map_err(|e| dpop.flag(e, now))?;
-        dpop.remember(&proof, now).await?;
-        Ok((claims, dpop.nonce(now)))
-    }
-
-    /// Verifies one token: [`JwksAuth::verify`](crate::JwksAuth::verify) outside HTTP.
-    pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<T>, AuthError> {
-        let rules = self
-            .rules
-            .as_ref()
-            .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
-        let result = match self.verify_now(rules, token, None) {
-            Verdict::Accept(claims) => Ok(claims),
-            Verdict::Reject(e) => Err(e),
-            Verdict::Wait => return self.clone().after_wait(token.to_owned(), None).await,
-        };
-        metrics::request(result.as_ref().map(|_| ()));
-        result
-    }
-
-    /// `jkt`: the thumbprint of the DPoP proof's key, for a token sent with the DPoP
-    /// scheme (which must be bound to it); `None` for a bearer token (which must not be
-    /// bound).
-    fn verify_now(&self, rules: &Rules, token: &str, jkt: Option<&str>) -> Verdict<T> {
-        let now = now_secs();
-        if let Some(claims) = self.cached(rules, token, jkt, now) {
-            return self.checked(claims).into();
-        }
-        let scheme = if jkt.is_some() {
-            Scheme::Dpop
-        } else {
-            Scheme::Bearer
-        };
-        let checked = match rules.check(token, scheme, now) {
-            Ok(checked) => checked,
-            Err(kind) => return Verdict::Reject(kind.into()),
-        };
-        let Some((index, store)) = self.keys.for_issuer(checked.issuer()) else {
-            return Verdict::Reject(AuthErrorKind::InvalidIssuer.into());
-        };
-        self.verify_with(token, checked, index, store, true, jkt, now)
     }
 
     /// A cache hit: the same token with the same binding, still within `exp`/`nbf`, its
     /// key still in the set.
-    fn cached(&self, rules: &Rules, token: &str, jkt: Option<&str>, now: f64) -> Option<Arc<T>> {
+    fn cached(&self, token: &str, jkt: Option<&str>, now: f64) -> Option<Arc<T>> {
         let cache = self.cache.as_ref()?;
-        let leeway = rules.leeway.as_secs_f64();
+        let leeway = self.rules.leeway.as_secs_f64();
         // The set that verified the token, or one that still has its key (a key id
         // lookup only after a refresh replaced the set).
         let key_present = |p: &Provenance| {
@@ -316,104 +264,78 @@ where
         hit
     }
 
-    /// Steps 4 to 6 against one store. With `may_wait`, a missing key set or an unknown
-    /// `kid` is `Wait` when the store can fetch; without, they are final. A DPoP token
-    /// must be bound to `jkt`, the proof's key.
-    #[allow(clippy::too_many_arguments)]
-    fn verify_with(
+    /// Step 5: the key that verifies the token's signature in `store`. With `may_wait`,
+    /// a missing key set or an unknown `kid` is [`Keys::Wait`] when the store can
+    /// fetch; without (after a wait), they are final.
+    fn resolve<'s>(
         &self,
         token: &str,
-        checked: Checked<'_>,
-        index: usize,
-        store: &KeyStore,
+        unverified: &Unverified,
+        (index, store): (usize, &'s Arc<KeyStore>),
         may_wait: bool,
-        jkt: Option<&str>,
-        now: f64,
-    ) -> Verdict<T> {
+    ) -> Result<Keys<'s>, AuthError> {
         let may_wait = may_wait && store.remote().is_some();
         let found = store.with_keys(|keys| {
-            checked
-                .verify_signature(keys)
-                .map(|key| (key.kid.clone(), key.id, keys.generation()))
+            unverified.verify_signature(token, keys).map(|key| {
+                Keys::Verified(KeyRef {
+                    store: index,
+                    kid: key.kid.clone(),
+                    id: key.id,
+                    generation: keys.generation(),
+                })
+            })
         });
-        let (kid, key_id, generation) = match found {
-            Ok(Ok(key)) => key,
-            Ok(Err(KeyStep::Reject(kind))) => return Verdict::Reject(kind.into()),
-            Ok(Err(KeyStep::UnknownKid)) if may_wait => return Verdict::Wait,
-            Ok(Err(KeyStep::UnknownKid)) => {
-                return Verdict::Reject(AuthErrorKind::UnknownKey.into());
-            }
-            Err(NoKeys::NotYet) if may_wait => return Verdict::Wait,
-            Err(NoKeys::NotYet | NoKeys::Unavailable) => {
-                return Verdict::Reject(store.unavailable());
-            }
-        };
-        if checked.jkt.as_deref() != jkt {
-            return Verdict::Reject(AuthErrorKind::DpopKeyMismatch.into());
+        match found {
+            Ok(Ok(keys)) => Ok(keys),
+            Ok(Err(KeyStep::Reject(kind))) => Err(kind.into()),
+            Ok(Err(KeyStep::UnknownKid)) if may_wait => Ok(Keys::Wait(store)),
+            Ok(Err(KeyStep::UnknownKid)) => Err(AuthErrorKind::UnknownKey.into()),
+            Err(NoKeys::NotYet) if may_wait => Ok(Keys::Wait(store)),
+            Err(NoKeys::NotYet | NoKeys::Unavailable) => Err(store.unavailable()),
+        }
+    }
+
+    /// Step 6: the verified token, bound to `jkt` (the proof's key; `None` for a bearer
+    /// token), its claims into `T`, remembered in the cache.
+    fn accept(
+        &self,
+        token: &str,
+        unverified: Unverified,
+        key: KeyRef,
+        jkt: Option<&str>,
+        now: f64,
+    ) -> Result<Arc<T>, AuthError> {
+        if unverified.jkt.as_deref() != jkt {
+            return Err(AuthErrorKind::DpopKeyMismatch.into());
         }
         let provenance = Provenance {
-            exp: checked.exp,
-            nbf: checked.nbf,
-            kid,
-            key_id,
-            store: index,
-            generation,
-            jkt: checked.jkt.clone(),
+            exp: unverified.exp,
+            nbf: unverified.nbf,
+            kid: key.kid,
+            key_id: key.id,
+            store: key.store,
+            generation: key.generation,
+            jkt: unverified.jkt.clone(),
         };
-        let claims = match checked.into_claims::<T>() {
-            Ok(claims) => claims,
-            Err(kind) => return Verdict::Reject(kind.into()),
-        };
-        let claims = Arc::new(claims);
+        let claims = Arc::new(unverified.into_claims::<T>()?);
         if let Some(cache) = &self.cache {
             cache.insert(token, claims.clone(), provenance, now);
         }
-        self.checked(claims).into()
+        Ok(claims)
     }
 
-    /// The slow path: wait for keys as the refresh gate allows, then verify once more
-    /// (counted, feature `metrics`).
-    pub(crate) async fn after_wait(
-        self: Arc<Self>,
-        token: String,
-        jkt: Option<&str>,
-    ) -> Result<Arc<T>, AuthError> {
-        let result = self.after_wait_uncounted(token, jkt).await;
-        metrics::request(result.as_ref().map(|_| ()));
-        result
-    }
-
-    async fn after_wait_uncounted(
-        self: &Arc<Self>,
-        token: String,
-        jkt: Option<&str>,
-    ) -> Result<Arc<T>, AuthError> {
-        let scheme = if jkt.is_some() {
-            Scheme::Dpop
-        } else {
-            Scheme::Bearer
+    /// Steps 7 and 8: the user's check, then the proof's replay record.
+    fn settle(&self, claims: Result<Arc<T>, AuthError>, proof: Option<Proof>) -> Step<T> {
+        let claims = match claims.and_then(|claims| self.checked(claims)) {
+            Ok(claims) => claims,
+            Err(e) => return Step::Reject(e),
         };
-        let rules = self
-            .rules
-            .as_ref()
-            .map_err(|_| AuthError::unavailable(RETRY_AFTER_CLAMP.1))?;
-        let (index, store) = {
-            let checked = rules.check(&token, scheme, now_secs())?;
-            let (index, store) = self
-                .keys
-                .for_issuer(checked.issuer())
-                .ok_or_else(|| AuthError::from(AuthErrorKind::InvalidIssuer))?;
-            (index, store.clone())
+        let (Some(dpop), Some(proof)) = (&self.dpop, proof) else {
+            return Step::Admit(Some(claims));
         };
-        refresh::ensure_started(&store);
-        store.wait_for_keys().await;
-        let now = now_secs();
-        let checked = rules.check(&token, scheme, now)?;
-        match self.verify_with(&token, checked, index, &store, false, jkt, now) {
-            Verdict::Accept(claims) => Ok(claims),
-            Verdict::Reject(e) => Err(e),
-            // Not returned without `may_wait`; fail closed all the same.
-            Verdict::Wait => Err(AuthErrorKind::UnknownKey.into()),
+        match dpop.record(&proof) {
+            Record::Done(result) => result.map(|()| claims).into(),
+            Record::Wait(wait) => Step::Wait(Box::pin(async move { wait.await.map(|()| claims) })),
         }
     }
 
@@ -425,13 +347,28 @@ where
         }
     }
 
-    /// Puts the claims (shared, not copied) and the layer's responder in an accepted
-    /// request: one extension.
-    pub(crate) fn admit<B>(&self, req: &mut http::Request<B>, claims: Option<Arc<T>>) {
-        req.extensions_mut().insert(Admitted {
-            responder: self.responder.clone(),
-            claims: claims.map(|c| c as Arc<dyn std::any::Any + Send + Sync>),
-        });
+    /// Verifies one token outside HTTP ([`JwksAuth::verify`](crate::JwksAuth::verify)):
+    /// steps 3 to 7 for a bearer token.
+    pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<T>, AuthError> {
+        let step = self.token_step(Cow::Borrowed(token), Scheme::Bearer, None, now_secs());
+        let result = match step {
+            Step::Admit(Some(claims)) => Ok(claims),
+            Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
+            Step::Reject(e) => Err(e),
+            Step::Wait(wait) => wait.await,
+        };
+        metrics::request(result.as_ref().map(|_| true));
+        result
+    }
+}
+
+impl<T> Authenticator<T> {
+    /// The current DPoP nonce for a response to a request that used `scheme`.
+    pub(crate) fn nonce(&self, scheme: Scheme) -> Option<HeaderValue> {
+        match (&self.dpop, scheme) {
+            (Some(dpop), Scheme::Dpop) => dpop.nonce(now_secs()),
+            _ => None,
+        }
     }
 
     /// Entries and bytes the verified-token cache holds now (zeros when it is off).
@@ -442,111 +379,5 @@ where
     /// The layer's renderer.
     pub(crate) fn responder(&self) -> &Arc<Responder> {
         &self.responder
-    }
-
-    /// The response to a rejection (a gRPC status for a gRPC call).
-    pub(crate) fn respond(&self, error: AuthError, grpc: bool) -> axum::response::Response {
-        self.responder.respond(error, grpc)
-    }
-}
-
-impl<T> From<Result<Arc<T>, AuthError>> for Verdict<T> {
-    fn from(result: Result<Arc<T>, AuthError>) -> Self {
-        match result {
-            Ok(v) => Verdict::Accept(v),
-            Err(e) => Verdict::Reject(e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The decision without HTTP: a static key set, real keys, real signatures.
-    use super::*;
-    use crate::StandardClaims;
-    use crate::alg::b64_encode;
-    use crate::layer::JwksAuth;
-    use http::header::AUTHORIZATION;
-
-    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-
-    fn authenticator(auth: JwksAuth) -> Arc<Authenticator<StandardClaims>> {
-        let keys = Arc::new(auth.source.build());
-        Arc::new(Authenticator::new(&auth.request, &auth.source, keys))
-    }
-
-    fn bearer(token: &str) -> Request<()> {
-        let mut req = Request::new(());
-        req.headers_mut()
-            .insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        req
-    }
-
-    fn anonymous() -> Request<()> {
-        Request::new(())
-    }
-
-    fn kind<T>(decision: Decision<T>) -> Option<AuthErrorKind> {
-        match decision {
-            Decision::Reject(e) => Some(e.kind()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn the_decision_steps_in_order() {
-        let auth = authenticator(JwksAuth::from_jwks(serde_json::json!({"keys": [
-            {"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": X}
-        ]})));
-        // 1. credentials
-        assert_eq!(
-            kind(auth.decide(&anonymous())),
-            Some(AuthErrorKind::MissingCredentials)
-        );
-        assert_eq!(
-            kind(auth.decide(&bearer("a,b"))),
-            Some(AuthErrorKind::InvalidRequest)
-        );
-        // 3. checks that need no key come before the key lookup
-        let header = b64_encode(br#"{"alg":"EdDSA","kid":"k"}"#);
-        let expired = b64_encode(br#"{"exp":1}"#);
-        let token = format!("{header}.{expired}.c2ln");
-        assert_eq!(
-            kind(auth.decide(&bearer(&token))),
-            Some(AuthErrorKind::Expired)
-        );
-        // 4. a static set never waits: an unknown kid is final
-        let header = b64_encode(br#"{"alg":"EdDSA","kid":"other"}"#);
-        let claims = b64_encode(br#"{"exp":99999999999}"#);
-        let token = format!("{header}.{claims}.c2ln");
-        assert_eq!(
-            kind(auth.decide(&bearer(&token))),
-            Some(AuthErrorKind::UnknownKey)
-        );
-        // 4. the signature, with the key the kid names
-        let header = b64_encode(br#"{"alg":"EdDSA","kid":"k"}"#);
-        let token = format!("{header}.{claims}.{}", b64_encode(&[0u8; 64]));
-        assert_eq!(
-            kind(auth.decide(&bearer(&token))),
-            Some(AuthErrorKind::InvalidSignature)
-        );
-    }
-
-    #[test]
-    fn optional_and_misconfigured_layers() {
-        let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X}]});
-        let optional = authenticator(JwksAuth::from_jwks(jwks.clone()).optional());
-        assert!(matches!(optional.decide(&anonymous()), Decision::Anonymous));
-        // Present but bad is still rejected behind an optional layer.
-        assert_eq!(
-            kind(optional.decide(&bearer("x.y.z"))),
-            Some(AuthErrorKind::Malformed)
-        );
-        // A configuration error answers 503 to everything, credentials or not.
-        let broken = authenticator(JwksAuth::from_jwks(jwks).algorithms([]));
-        assert_eq!(
-            kind(broken.decide(&anonymous())),
-            Some(AuthErrorKind::KeysUnavailable)
-        );
     }
 }

@@ -1,4 +1,4 @@
-//! Per-route authorization on verified claims: [`RequireScope`] and [`Authorize`].
+//! Per-route authorization on verified claims: [`Authorize`], made by the layer.
 //!
 //! (The public documentation is on [`Authorize`].)
 
@@ -17,89 +17,12 @@ use pin_project_lite::pin_project;
 use tower::Service;
 use tower_layer::Layer;
 
-use crate::claims::StandardClaims;
+use crate::claims::{Scopes, StandardClaims};
+use crate::config::Check;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::extract::Admitted;
 use crate::layer::JwksAuth;
-
-/// Claims that carry OAuth scopes.
-///
-/// Implemented for [`StandardClaims`] and `serde_json::Value`. For your own claims type,
-/// implement [`scope_claim`](Self::scope_claim) (and [`scp_claim`](Self::scp_claim) if
-/// your provider sends `scp`): one line, no derive. Then
-/// [`JwksAuth::require_scopes`](crate::JwksAuth::require_scopes) works for it.
-///
-/// ```
-/// use jwks_auth::Scopes;
-///
-/// #[derive(Clone, serde::Deserialize)]
-/// struct MyClaims {
-///     sub: String,
-///     #[serde(default)]
-///     scope: String,
-/// }
-///
-/// impl Scopes for MyClaims {
-///     fn scope_claim(&self) -> Option<&str> {
-///         Some(&self.scope)
-///     }
-/// }
-///
-/// let claims = MyClaims { sub: "u".into(), scope: "orders:read orders:write".into() };
-/// assert!(claims.has_scope("orders:write"));
-/// assert!(!claims.has_scope("orders"));
-/// ```
-pub trait Scopes {
-    /// The `scope` claim: space-separated scopes (RFC 8693 §4.2, RFC 9068).
-    fn scope_claim(&self) -> Option<&str> {
-        None
-    }
-
-    /// The `scp` claim, as Entra and Okta send it: entries, each possibly space-separated.
-    fn scp_claim(&self) -> &[String] {
-        &[]
-    }
-
-    /// Whether the token grants `scope` (exact, case-sensitive). By default, a word of
-    /// [`scope_claim`](Self::scope_claim) or of an entry of [`scp_claim`](Self::scp_claim).
-    fn has_scope(&self, scope: &str) -> bool {
-        self.scope_claim()
-            .into_iter()
-            .chain(self.scp_claim().iter().map(String::as_str))
-            .flat_map(|s| s.split(' '))
-            .any(|w| !w.is_empty() && w == scope)
-    }
-}
-
-impl Scopes for StandardClaims {
-    fn scope_claim(&self) -> Option<&str> {
-        self.scope.as_deref()
-    }
-
-    fn scp_claim(&self) -> &[String] {
-        &self.scp
-    }
-
-    fn has_scope(&self, scope: &str) -> bool {
-        StandardClaims::has_scope(self, scope)
-    }
-}
-
-impl Scopes for serde_json::Value {
-    fn has_scope(&self, scope: &str) -> bool {
-        let words = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.split(' ').any(|w| w == scope),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .filter_map(serde_json::Value::as_str)
-                .any(|s| s.split(' ').any(|w| w == scope)),
-            _ => false,
-        };
-        self.get("scope").is_some_and(words) || self.get("scp").is_some_and(words)
-    }
-}
-
-type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
+use crate::respond::{Reply, Responder};
 
 /// A [`Layer`] that lets a request through only if its verified claims pass a check.
 ///
@@ -108,12 +31,16 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 /// [`Claims<T>`](crate::Claims) that `JwksAuth` put in the request extensions and answer 403 when the
 /// check fails:
 ///
-/// - [`RequireScope::all`] / [`RequireScope::any`]: scopes from `scope` (space-separated)
-///   and `scp` (string or array), exact and case-sensitive; 403 `insufficient_scope` with
-///   `scope="…"` naming what is required;
-/// - [`Authorize::predicate`]: any test on the claims (roles, tenant, …); 403
+/// They are made by the layer, typed to its claims type, so a route layer for another
+/// claims type cannot be taken from it:
+///
+/// - [`JwksAuth::require_scopes`] / [`JwksAuth::require_any_scope`]: scopes from
+///   [`Scopes`], exact and case-sensitive; 403 `insufficient_scope` with `scope="…"`
+///   naming what is required;
+/// - [`JwksAuth::authorize`]: any yes/no test on the claims (roles, tenant, …); 403
 ///   `insufficient_scope` without a `scope` attribute;
-/// - [`Authorize::new`]: a check returning the [`AuthError`] to answer with.
+/// - [`JwksAuth::authorize_with`]: the escape hatch, a check returning the
+///   [`AuthError`] to answer with.
 ///
 /// A request that reaches the layer without claims (no token behind an
 /// [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
@@ -121,29 +48,28 @@ type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 /// `JwksAuth`, every answer (401 and 403) goes through its renderer: its `realm` and its
 /// [`on_rejection`](crate::JwksAuth::on_rejection) hook.
 ///
-/// Prefer the typed constructors on the layer, [`JwksAuth::require_scopes`] and
-/// [`JwksAuth::authorize`]: their claims type is the layer's, so a mismatch cannot
-/// compile. A route layer whose claims type differs from the layer's (say
-/// `RequireScope::all` under a `.claims::<MyClaims>()` layer) is a wiring mistake: it
-/// answers 500 and logs an ERROR naming both types, never a misleading 401.
+/// A route layer taken from one layer but placed under a layer of another claims type is
+/// a wiring mistake: it answers 500 and logs an ERROR naming both types, never a
+/// misleading 401.
 ///
 /// # Example
 ///
 /// ```
 /// use axum::{routing::{get, post}, Router};
-/// use jwks_auth::{Authorize, Claims, JwksAuth, RequireScope, StandardClaims};
+/// use jwks_auth::JwksAuth;
 ///
+/// let auth = JwksAuth::new("https://idp.example/jwks.json")
+///     .issuer("https://idp.example/")
+///     .audience("orders-api");
 /// let orders: Router = Router::new()
 ///     .route("/orders", post(|| async { "created" }))
-///     .route_layer(RequireScope::all(["orders:write"]));
+///     .route_layer(auth.require_scopes(["orders:write"]));
 /// let admin: Router = Router::new()
 ///     .route("/admin", get(|| async { "hello admin" }))
-///     .route_layer(Authorize::predicate(|c: &StandardClaims| {
+///     .route_layer(auth.authorize(|c| {
 ///         c.extra.get("roles").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|r| r == "admin"))
 ///     }));
-/// let app: Router = orders
-///     .merge(admin)
-///     .layer(JwksAuth::new("https://idp.example/jwks.json"));
+/// let app: Router = orders.merge(admin).layer(auth);
 /// ```
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct Authorize<T = StandardClaims> {
@@ -166,76 +92,14 @@ impl<T> fmt::Debug for Authorize<T> {
     }
 }
 
-fn owned(scopes: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
-    scopes.into_iter().map(Into::into).collect()
-}
-
 impl<T: Send + Sync + 'static> Authorize<T> {
-    /// A check that returns the rejection itself.
-    pub fn new<F>(check: F) -> Self
+    fn new<F>(check: F) -> Self
     where
         F: Fn(&T) -> Result<(), AuthError> + Send + Sync + 'static,
     {
         Self {
             check: Arc::new(check),
         }
-    }
-
-    /// A yes/no test; `false` is answered 403 ([`AuthErrorKind::AccessDenied`]).
-    pub fn predicate<F>(test: F) -> Self
-    where
-        F: Fn(&T) -> bool + Send + Sync + 'static,
-    {
-        Self::new(move |claims| {
-            if test(claims) {
-                Ok(())
-            } else {
-                Err(AuthErrorKind::AccessDenied.into())
-            }
-        })
-    }
-}
-
-impl<T: Scopes + Send + Sync + 'static> Authorize<T> {
-    /// Every one of `scopes` is required.
-    pub fn all_scopes(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        let required = owned(scopes);
-        Self::new(move |claims: &T| {
-            if required.iter().all(|s| claims.has_scope(s)) {
-                Ok(())
-            } else {
-                Err(AuthError::insufficient_scope(&required))
-            }
-        })
-    }
-
-    /// At least one of `scopes` is required (the challenge names them all).
-    pub fn any_scope(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        let accepted = owned(scopes);
-        Self::new(move |claims: &T| {
-            if accepted.iter().any(|s| claims.has_scope(s)) {
-                Ok(())
-            } else {
-                Err(AuthError::insufficient_scope(&accepted))
-            }
-        })
-    }
-}
-
-/// Scope requirements for routes whose claims are [`StandardClaims`] (for other claims
-/// types, use [`Authorize::all_scopes`] with a type implementing [`Scopes`]).
-#[derive(Debug, Clone, Copy)]
-pub struct RequireScope;
-
-impl RequireScope {
-    /// Every one of `scopes` is required: `.route_layer(RequireScope::all(["orders:write"]))`.
-    pub fn all(scopes: impl IntoIterator<Item = impl Into<String>>) -> Authorize<StandardClaims> {
-        Authorize::all_scopes(scopes)
-    }
-
-    /// At least one of `scopes` is required.
-    pub fn any(scopes: impl IntoIterator<Item = impl Into<String>>) -> Authorize<StandardClaims> {
-        Authorize::any_scope(scopes)
     }
 }
 
@@ -263,7 +127,13 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        Authorize::predicate(test)
+        Authorize::new(move |claims| {
+            if test(claims) {
+                Ok(())
+            } else {
+                Err(AuthErrorKind::AccessDenied.into())
+            }
+        })
     }
 
     /// A route layer running `check` on the claims, answering with the [`AuthError`] it
@@ -284,7 +154,8 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        Authorize::all_scopes(scopes)
+        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        Authorize::new(move |claims: &T| claims.require_scopes(&scopes))
     }
 
     /// A route layer requiring at least one of `scopes`; typed to this layer's claims.
@@ -295,7 +166,8 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        Authorize::any_scope(scopes)
+        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        Authorize::new(move |claims: &T| claims.require_any_scope(&scopes))
     }
 }
 
@@ -371,21 +243,19 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let admitted = req.extensions().get::<Admitted>();
         let claims = admitted.and_then(Admitted::claims::<T>);
-        let responder = admitted.map(|a| a.responder.clone());
         let verdict = match &claims {
             Some(claims) => (self.check)(claims),
             None => match admitted {
                 // The layer above produces another claims type: a wiring mistake, not
                 // the client's. Answer 500 and say so loudly.
                 Some(a) if a.other_type::<T>() => {
-                    let r = &a.responder;
                     tracing::error!(
-                        layer_claims = r.claims_type,
+                        layer_claims = a.responder.claims_type,
                         route_claims = std::any::type_name::<T>(),
                         "jwks-auth: a route layer checks Claims<{}> but the JwksAuth layer above produces Claims<{}>; \
-                         use auth.authorize(..)/auth.require_scopes(..) or match the types",
+                         take the route layer from that layer (auth.require_scopes(..), auth.authorize(..))",
                         std::any::type_name::<T>(),
-                        r.claims_type,
+                        a.responder.claims_type,
                     );
                     return AuthorizeFuture {
                         state: AuthorizeState::Refused {
@@ -403,13 +273,19 @@ where
                 },
             },
             Err(error) => {
-                tracing::debug!(kind = ?error.kind(), "jwks-auth: request refused by an authorization check");
-                crate::metrics::request(Err(&error));
-                let grpc = crate::respond::is_grpc(req.headers());
-                let response = match responder {
-                    Some(responder) => responder.respond(error, grpc),
-                    None if grpc => crate::respond::grpc_response(error),
-                    None => error.into_response(),
+                tracing::debug!(
+                    kind = error.kind().as_str(),
+                    "jwks-auth: request refused by an authorization check"
+                );
+                // Told as the layer above tells its own rejections: its realm, its hook,
+                // the scheme the request used. Counted once, by that layer.
+                let reply = Reply {
+                    dpop: admitted.is_some_and(|a| a.dpop),
+                    ..Reply::to(req.headers())
+                };
+                let response = match admitted {
+                    Some(a) => a.responder.respond(error, &reply),
+                    None => Responder::default().respond(error, &reply),
                 };
                 AuthorizeFuture {
                     state: AuthorizeState::Refused {

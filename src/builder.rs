@@ -1,22 +1,20 @@
 //! The setters of [`JwksAuth`]: each changes one field of the plain configuration and
-//! returns the layer. None does I/O, parses, or needs a runtime; none can fail (a
-//! configuration mistake is reported at first use, by [`ready`](JwksAuth::ready) and by
-//! 503 answers, never by a panic).
+//! returns the layer. None does I/O, parses, or needs a runtime; none can fail: the
+//! configuration is judged as a whole, in one place, by [`validate`](JwksAuth::validate)
+//! (and when the layer is applied), so the order of the calls never drops a check.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::Response;
-use http::{HeaderMap, HeaderName, Uri};
+use axum::response::IntoResponse;
 
 use crate::alg::{AlgSet, Algorithm};
-use crate::config::{KeySource, Tenant};
+use crate::config::Refresh;
 use crate::dpop::Dpop;
 use crate::error::{AuthError, sanitize_realm};
 use crate::layer::JwksAuth;
-use crate::limits::MIN_REFRESH_INTERVAL;
 use crate::respond::Rejector;
-use crate::token::{TokenFn, TokenSource};
+use crate::token::TokenSource;
 
 impl<T> JwksAuth<T> {
     /// Deserialize verified claims into `U` instead of [`StandardClaims`](crate::StandardClaims);
@@ -65,57 +63,28 @@ impl<T> JwksAuth<T> {
         self
     }
 
-    /// Also take the token from the cookie `name` (browser sessions). The bearer header
-    /// stays a source unless [`bearer_header(false)`](Self::bearer_header). Only this
-    /// cookie is read: other cookies, whatever their bytes, never change the answer.
-    pub fn token_from_cookie(mut self, name: impl Into<String>) -> Self {
-        let source = TokenSource::Cookie(name.into());
-        self.request_mut().sources.push(source);
+    /// Where the token is taken from, replacing the default (`Authorization: Bearer`
+    /// only). Every source is read; two carrying different tokens are a malformed request
+    /// (400). See [`TokenSource`].
+    ///
+    /// ```
+    /// use jwks_auth::{JwksAuth, TokenSource};
+    ///
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json")
+    ///     .token_sources([TokenSource::Bearer, TokenSource::Cookie("session".into())]);
+    /// ```
+    pub fn token_sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.request_mut().sources = sources.into_iter().collect();
         self
     }
 
-    /// Also take the token from the header `name` (the raw token, or `Bearer <token>`),
-    /// e.g. `HeaderName::from_static("x-api-token")`.
-    pub fn token_from_header(mut self, name: HeaderName) -> Self {
-        self.request_mut().sources.push(TokenSource::Header(name));
-        self
-    }
-
-    /// Also take the token from the query parameter `name`. Off unless called: tokens in
-    /// URLs leak into logs, browser history and `Referer` headers (RFC 6750 §5.3).
-    pub fn token_from_query(mut self, name: impl Into<String>) -> Self {
-        let source = TokenSource::Query(name.into());
-        self.request_mut().sources.push(source);
-        self
-    }
-
-    /// Also take the token from what `find` returns for the request's headers and URI.
-    pub fn token_from<F>(mut self, find: F) -> Self
-    where
-        F: Fn(&HeaderMap, &Uri) -> Option<String> + Send + Sync + 'static,
-    {
-        let find: TokenFn = Arc::new(find);
-        self.request_mut().sources.push(TokenSource::Custom(find));
-        self
-    }
-
-    /// Whether `Authorization: Bearer` is a token source (default `true`). With `false`
-    /// and no other source, every request lacks credentials.
-    pub fn bearer_header(mut self, enabled: bool) -> Self {
-        let sources = &mut self.request_mut().sources;
-        sources.retain(|s| !matches!(s, TokenSource::Bearer));
-        if enabled {
-            sources.insert(0, TokenSource::Bearer);
-        }
-        self
-    }
-
-    /// Replace the rejection response. The function gets the [`AuthError`]; start from
-    /// [`AuthError::response_with_body`] (keeps the status, `WWW-Authenticate`,
-    /// `Cache-Control` and `Retry-After`) or [`AuthError::default_response`]. The error is
-    /// put in the response's extensions either way. Route layers
-    /// ([`Authorize`](crate::Authorize), [`RequireScope`](crate::RequireScope)) behind this
-    /// layer answer their 401s and 403s with it too.
+    /// Replace the rejection response's body (or more). The function gets the
+    /// [`AuthError`] and returns anything that is [`IntoResponse`], e.g. a
+    /// `(StatusCode, Json(..))` or a plain `Json(..)`. What it leaves unset is kept from
+    /// the default: the status (when it answers 200), `WWW-Authenticate`,
+    /// `Cache-Control`, `Retry-After` and `DPoP-Nonce`; the error rides in the response's
+    /// extensions either way. The route layers behind this layer, and handlers returning
+    /// an [`AuthError`], are answered with it too. gRPC calls always get gRPC statuses.
     ///
     /// # Example
     ///
@@ -123,45 +92,19 @@ impl<T> JwksAuth<T> {
     /// use jwks_auth::{AuthError, JwksAuth};
     ///
     /// let auth = JwksAuth::new("https://idp.example/jwks.json").on_rejection(|err: &AuthError| {
-    ///     err.response_with_body(axum::Json(serde_json::json!({
+    ///     axum::Json(serde_json::json!({
     ///         "code": err.kind().as_str(),
     ///         "message": err.to_string(),
-    ///     })))
+    ///     }))
     /// });
     /// ```
-    pub fn on_rejection<F>(mut self, respond: F) -> Self
+    pub fn on_rejection<F, R>(mut self, respond: F) -> Self
     where
-        F: Fn(&AuthError) -> Response + Send + Sync + 'static,
+        F: Fn(&AuthError) -> R + Send + Sync + 'static,
+        R: IntoResponse,
     {
-        let respond: Rejector = Arc::new(respond);
+        let respond: Rejector = Arc::new(move |err: &AuthError| respond(err).into_response());
         self.request_mut().on_rejection = Some(respond);
-        self
-    }
-
-    /// Trust `issuer`, whose keys are at `jwks_url` ([`multi_issuer`](Self::multi_issuer)
-    /// layers only; on a layer with a single key source this is a configuration error).
-    pub fn trust_issuer(self, issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
-        self.trust(Tenant {
-            issuer: issuer.into(),
-            jwks: Some(jwks_url.into()),
-        })
-    }
-
-    /// Trust `issuer`, finding its keys through its discovery document, as
-    /// [`from_issuer`](Self::from_issuer) does ([`multi_issuer`](Self::multi_issuer) layers only).
-    pub fn trust_discovered_issuer(self, issuer: impl Into<String>) -> Self {
-        self.trust(Tenant {
-            issuer: issuer.into(),
-            jwks: None,
-        })
-    }
-
-    fn trust(mut self, tenant: Tenant) -> Self {
-        let source = self.source_mut();
-        match &mut source.source {
-            KeySource::Multi(tenants) => tenants.push(tenant),
-            _ => source.mixed = true,
-        }
         self
     }
 
@@ -224,55 +167,11 @@ impl<T> JwksAuth<T> {
         self
     }
 
-    /// Time between periodic refreshes (±10 % jitter); also the cap of the failure
-    /// backoff. Defaults to 5 minutes; at least 1 s.
-    ///
-    /// An interval set here is an upper bound: a `Cache-Control: max-age` from the
-    /// identity provider may make refreshes more frequent (never below a minute), never
-    /// rarer, so a key withdrawn at the provider stops verifying within this interval.
-    /// (With the default interval, `max-age` is followed up to 24 hours.)
-    pub fn refresh_interval(mut self, interval: Duration) -> Self {
-        let timing = &mut self.source_mut().timing;
-        timing.refresh_interval = interval.max(MIN_REFRESH_INTERVAL);
-        timing.interval_explicit = true;
-        self
-    }
-
-    /// Minimum time between two refreshes forced by unknown `kid`s. Defaults to 30 s;
-    /// values under [`MIN_COOLDOWN`](crate::limits::MIN_COOLDOWN) (1 s, zero included)
-    /// are raised to it, so a flood of unknown `kid`s stays bounded.
-    pub fn cooldown(mut self, cooldown: Duration) -> Self {
-        self.source_mut().timing.cooldown = cooldown;
-        self
-    }
-
-    /// How long the last good key set may be used without a successful refresh; after
-    /// that, requests get 503. Defaults to 24 hours.
-    pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.source_mut().timing.max_stale = max_stale;
-        self
-    }
-
-    /// Bound on one key set fetch (connect, headers and body), and so on how long a
-    /// request waits for a refresh. Defaults to 5 s.
-    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
-        self.source_mut().timing.fetch_timeout = timeout;
-        self
-    }
-
-    /// Use this HTTP client for key set fetches instead of the default one (rustls,
-    /// connect timeout 2 s, no redirects, proxies from the environment except for
-    /// loopback URLs). The fetch timeout and body cap still apply; redirect and proxy
-    /// policy are the client's.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.source_mut().client = Some(client);
-        self
-    }
-
-    /// Allow a plain `http` key set URL for hosts that are not loopback. Off by default:
-    /// keys fetched over plain HTTP can be replaced by anyone on the path.
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.source_mut().allow_http = allow;
+    /// How the key set is fetched and kept fresh (intervals, timeouts, plain `http`, the
+    /// HTTP client): see [`Refresh`]. A new key store and refresh task for this layer
+    /// and those derived from it.
+    pub fn refresh(mut self, refresh: Refresh) -> Self {
+        self.source_mut().refresh = refresh;
         self
     }
 
@@ -302,11 +201,6 @@ impl<T> JwksAuth<T> {
     pub fn cache(mut self, max_entries: usize) -> Self {
         self.request_mut().cache = max_entries;
         self
-    }
-
-    /// Turn the verified-token cache off: every request verifies its token in full.
-    pub fn no_cache(self) -> Self {
-        self.cache(0)
     }
 
     /// Accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>` with a fresh

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::limits::{CACHE_BYTES, CACHE_SHARDS as SHARDS};
+use crate::limits::{CACHE_BYTES, SHARDS};
 
 /// How the cached token was verified.
 #[derive(Debug, Clone)]

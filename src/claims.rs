@@ -8,6 +8,8 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::AuthError;
+
 /// The registered claims (RFC 7519 §4.1), the OAuth `scope`/`scp` claims, and every other
 /// claim in [`extra`](Self::extra).
 ///
@@ -65,49 +67,120 @@ pub struct StandardClaims {
 }
 
 impl StandardClaims {
-    /// Every scope of the token: the words of `scope`, then the entries of `scp`
-    /// (each entry split on spaces too).
+    /// Every scope the token grants (see [`Scopes`]).
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope
-            .as_deref()
-            .into_iter()
-            .chain(self.scp.iter().map(String::as_str))
-            .flat_map(|s| s.split(' '))
-            .filter(|s| !s.is_empty())
+        scope_words(self.scope.as_deref(), &self.scp)
+    }
+}
+
+/// Claims that carry OAuth scopes; the one place scopes are matched.
+///
+/// Implemented for [`StandardClaims`]. For your own claims type, implement
+/// [`scope_claim`](Self::scope_claim) (and [`scp_claim`](Self::scp_claim) if your
+/// provider sends `scp`): one line, no derive. Then the layer's route layers
+/// ([`JwksAuth::require_scopes`](crate::JwksAuth::require_scopes)) and the handler-side
+/// checks below work for it.
+///
+/// ```
+/// use jwks_auth::Scopes;
+///
+/// #[derive(Clone, serde::Deserialize)]
+/// struct MyClaims {
+///     sub: String,
+///     #[serde(default)]
+///     scope: String,
+/// }
+///
+/// impl Scopes for MyClaims {
+///     fn scope_claim(&self) -> Option<&str> {
+///         Some(&self.scope)
+///     }
+/// }
+///
+/// let claims = MyClaims { sub: "u".into(), scope: "orders:read orders:write".into() };
+/// assert!(claims.has_scope("orders:write"));
+/// assert!(!claims.has_scope("orders"));
+/// // In a handler returning `Result<_, AuthError>`: 403 `insufficient_scope` naming them.
+/// assert!(claims.require_scopes(["orders:read", "orders:write"]).is_ok());
+/// assert_eq!(claims.require_any_scope(["admin"]).unwrap_err().status(), 403);
+/// ```
+pub trait Scopes {
+    /// The `scope` claim: space-separated scopes (RFC 8693 §4.2, RFC 9068).
+    fn scope_claim(&self) -> Option<&str> {
+        None
     }
 
-    /// Whether the token grants `scope` (exact, case-sensitive match).
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes().any(|s| s == scope)
+    /// The `scp` claim, as Entra and Okta send it: entries, each possibly space-separated.
+    fn scp_claim(&self) -> &[String] {
+        &[]
     }
 
-    /// For handlers: `Ok` if the token grants every one of `scopes`, else the 403
-    /// `insufficient_scope` rejection to return (`AuthError` is a response).
-    ///
-    /// ```
-    /// # use jwks_auth::{AuthError, Claims};
-    /// async fn delete_order(Claims(claims): Claims) -> Result<&'static str, AuthError> {
-    ///     claims.require_scopes(["orders:delete"])?;
-    ///     Ok("deleted")
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`AuthErrorKind::InsufficientScope`](crate::AuthErrorKind::InsufficientScope)
-    /// naming the required scopes.
-    pub fn require_scopes<I, S>(&self, scopes: I) -> Result<(), crate::AuthError>
+    /// Whether the token grants `scope`: a word of [`scope_claim`](Self::scope_claim) or
+    /// of an entry of [`scp_claim`](Self::scp_claim), exact and case-sensitive.
+    fn has_scope(&self, scope: &str) -> bool {
+        scope_words(self.scope_claim(), self.scp_claim()).any(|w| w == scope)
+    }
+
+    /// `Ok` if the token grants every one of `scopes`, else 403 `insufficient_scope`
+    /// naming them all.
+    fn require_scopes<I, S>(&self, scopes: I) -> Result<(), AuthError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
+        Self: Sized,
     {
-        let scopes: Vec<S> = scopes.into_iter().collect();
-        if scopes.iter().all(|s| self.has_scope(s.as_ref())) {
-            Ok(())
-        } else {
-            Err(crate::AuthError::insufficient_scope(scopes))
-        }
+        demand(self, scopes, true)
     }
+
+    /// `Ok` if the token grants at least one of `scopes`, else 403 `insufficient_scope`
+    /// naming them all.
+    fn require_any_scope<I, S>(&self, scopes: I) -> Result<(), AuthError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+        Self: Sized,
+    {
+        demand(self, scopes, false)
+    }
+}
+
+impl Scopes for StandardClaims {
+    fn scope_claim(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    fn scp_claim(&self) -> &[String] {
+        &self.scp
+    }
+}
+
+/// Every one of `scopes` (`all`), or at least one, else 403 naming them all.
+fn demand<C: Scopes, S: AsRef<str>>(
+    claims: &C,
+    scopes: impl IntoIterator<Item = S>,
+    all: bool,
+) -> Result<(), AuthError> {
+    let scopes: Vec<S> = scopes.into_iter().collect();
+    let mut granted = scopes.iter().map(|s| claims.has_scope(s.as_ref()));
+    let ok = if all {
+        granted.all(|g| g)
+    } else {
+        granted.any(|g| g)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::insufficient_scope(scopes))
+    }
+}
+
+/// The scopes of a `scope` string and `scp` entries: their space-separated words.
+fn scope_words<'a>(scope: Option<&'a str>, scp: &'a [String]) -> impl Iterator<Item = &'a str> {
+    scope
+        .into_iter()
+        .chain(scp.iter().map(String::as_str))
+        .flat_map(|s| s.split(' '))
+        .filter(|s| !s.is_empty())
 }
 
 // Written by hand rather than derived: `#[serde(flatten)]` on `extra` would buffer the

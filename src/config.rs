@@ -1,34 +1,36 @@
-//! The layer's plain configuration and its validation.
+//! The layer's plain configuration, and [`validate`]: the one place it is judged.
 //!
 //! [`JwksAuth`](crate::JwksAuth) is this data and nothing else until it is first used:
 //! setters only change fields. The configuration is in two parts, because they make
 //! different runtime state:
 //!
-//! - [`SourceConfig`]: where keys come from and how they are fetched (the key source, the
-//!   HTTP client, `allow_http`, the refresh timing). It makes the key stores and their
-//!   refresh tasks;
+//! - [`SourceConfig`]: where keys come from and how they are fetched ([`KeySource`],
+//!   [`Refresh`]). It makes the key stores and their refresh tasks;
 //! - [`RequestConfig`]: what is done with each request (verification rules, token
-//!   sources, `optional`, the cache, the check, the realm and rejection hook). It makes
-//!   the [`Authenticator`](crate::authenticate::Authenticator).
+//!   sources, `optional`, the cache, the check, the realm and rejection hook, DPoP). With
+//!   the key stores, it makes the [`Authenticator`](crate::authenticate::Authenticator).
 //!
 //! Layers derived from one `JwksAuth` that differ only in request options share one key
 //! store and one refresh task; changing the source part makes a new one.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::dpop::Dpop;
-use crate::error::{ConfigError, ConfigErrorKind, RefreshError};
+use crate::dpop::{Dpop, DpopCheck};
+use crate::error::{AuthError, ConfigError, ConfigErrorKind, RefreshError};
 use crate::fetch::{Target, Transport};
 use crate::keys::KeySet;
+use crate::limits::MIN_REFRESH_INTERVAL;
 use crate::respond::Rejector;
 use crate::status::Status;
-use crate::store::{KeyStore, Source, Timing};
+use crate::store::{KeyStore, Remote, Source, Timing};
 use crate::token::TokenSource;
 use crate::verify::Rules;
 
-/// A user's check on verified claims, typed over the layer's claims type.
-pub(crate) type Check<T> = Arc<dyn Fn(&T) -> Result<(), crate::AuthError> + Send + Sync>;
+/// A user's check on verified claims (the layer's `check`, a route layer's), typed over
+/// the claims type.
+pub(crate) type Check<T> = Arc<dyn Fn(&T) -> Result<(), AuthError> + Send + Sync>;
 
 /// Where keys come from.
 #[derive(Debug, Clone)]
@@ -40,32 +42,67 @@ pub(crate) enum KeySource {
     /// A fixed JWKS document (parsed once, when the layer is first used).
     Static(Arc<serde_json::Value>),
     /// Several trusted issuers, each with its own key set.
-    Multi(Vec<Tenant>),
+    Multi(Vec<TrustedIssuer>),
 }
 
-/// One issuer trusted by a multi-issuer layer.
+/// One issuer trusted by a [`multi_issuer`](crate::JwksAuth::multi_issuer) layer, with
+/// where its keys are.
+///
+/// ```
+/// use jwks_auth::TrustedIssuer;
+///
+/// let acme = TrustedIssuer::new("https://acme.idp.example/", "https://acme.idp.example/keys");
+/// let zeta = TrustedIssuer::discovered("https://login.example.com/zeta");
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) struct Tenant {
+pub struct TrustedIssuer {
     pub(crate) issuer: String,
     /// The JWKS URL, or `None` to use the issuer's discovery document.
     pub(crate) jwks: Option<String>,
 }
 
-/// The key source part of the configuration.
-#[derive(Clone)]
-pub(crate) struct SourceConfig {
-    pub(crate) source: KeySource,
+impl TrustedIssuer {
+    /// Tokens whose `iss` is exactly `issuer` are verified with the keys at `jwks_url`.
+    pub fn new(issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks: Some(jwks_url.into()),
+        }
+    }
+
+    /// Tokens whose `iss` is exactly `issuer` are verified with the keys its discovery
+    /// document names, as [`from_issuer`](crate::JwksAuth::from_issuer) finds them.
+    pub fn discovered(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks: None,
+        }
+    }
+}
+
+/// How a layer fetches its key set and keeps it fresh
+/// ([`JwksAuth::refresh`](crate::JwksAuth::refresh)). Plain data; every setter says its
+/// default.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwks_auth::{JwksAuth, Refresh};
+///
+/// let auth = JwksAuth::new("https://idp.example/jwks.json")
+///     .issuer("https://idp.example/")
+///     .audience("orders-api")
+///     .refresh(Refresh::default().interval(Duration::from_secs(600)).cooldown(Duration::from_secs(10)));
+/// ```
+#[derive(Clone, Default)]
+pub struct Refresh {
     pub(crate) timing: Timing,
     pub(crate) allow_http: bool,
     pub(crate) client: Option<reqwest::Client>,
-    /// `trust_issuer` on a layer with a single key source.
-    pub(crate) mixed: bool,
 }
 
-impl fmt::Debug for SourceConfig {
+impl fmt::Debug for Refresh {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceConfig")
-            .field("source", &self.source)
+        f.debug_struct("Refresh")
             .field("timing", &self.timing)
             .field("allow_http", &self.allow_http)
             .field("client", &self.client.is_some())
@@ -73,84 +110,112 @@ impl fmt::Debug for SourceConfig {
     }
 }
 
+impl Refresh {
+    /// Time between periodic refreshes (±10 % jitter); also the cap of the failure
+    /// backoff. Defaults to 5 minutes; at least 1 s.
+    ///
+    /// An interval set here is an upper bound: a `Cache-Control: max-age` from the
+    /// identity provider may make refreshes more frequent (never below a minute), never
+    /// rarer, so a key withdrawn at the provider stops verifying within this interval.
+    /// (With the default interval, `max-age` is followed up to 24 hours.)
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.timing.refresh_interval = interval.max(MIN_REFRESH_INTERVAL);
+        self.timing.interval_explicit = true;
+        self
+    }
+
+    /// Minimum time between two refreshes forced by unknown `kid`s. Defaults to 30 s;
+    /// values under [`MIN_COOLDOWN`](crate::limits::MIN_COOLDOWN) (1 s, zero included)
+    /// are raised to it, so a flood of unknown `kid`s stays bounded.
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.timing.cooldown = cooldown;
+        self
+    }
+
+    /// How long the last good key set may be used without a successful refresh; after
+    /// that, requests get 503. Defaults to 24 hours.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.timing.max_stale = max_stale;
+        self
+    }
+
+    /// Bound on one fetch (connect, headers and body), and so on how long a request
+    /// waits for a refresh. Defaults to 5 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timing.fetch_timeout = timeout;
+        self
+    }
+
+    /// Allow plain `http` URLs for hosts that are not loopback. Off by default: keys
+    /// fetched over plain HTTP can be replaced by anyone on the path.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Use this HTTP client instead of the default one (rustls, connect timeout 2 s, no
+    /// redirects, proxies from the environment except for loopback URLs). The fetch
+    /// timeout and body cap still apply; redirect and proxy policy are the client's.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+}
+
+/// The key source part of the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceConfig {
+    pub(crate) source: KeySource,
+    pub(crate) refresh: Refresh,
+}
+
 impl SourceConfig {
     pub(crate) fn new(source: KeySource) -> Self {
         Self {
             source,
-            timing: Timing::default(),
-            allow_http: false,
-            client: None,
-            mixed: false,
+            refresh: Refresh::default(),
         }
     }
 
-    /// The issuers whose tokens this source's keys verify, when the source names them:
-    /// the discovered issuer, or the trusted ones of a multi-issuer layer.
-    pub(crate) fn issuers(&self) -> Vec<String> {
-        match &self.source {
-            KeySource::Discover(issuer) => vec![issuer.clone()],
-            KeySource::Multi(tenants) => tenants.iter().map(|t| t.issuer.clone()).collect(),
-            KeySource::Jwks(_) | KeySource::Static(_) => Vec::new(),
+    fn target(&self, url: &str, discover: bool) -> Result<Target, ConfigError> {
+        let allow_http = self.refresh.allow_http;
+        if discover {
+            Target::discovery(url, allow_http)
+        } else {
+            Target::jwks(url, allow_http)
         }
     }
 
     /// The key stores: one, or one per trusted issuer. Parses a static key set (once) and
-    /// builds the HTTP clients; does no I/O.
+    /// builds the HTTP clients; does no I/O. A mistake [`validate`] reports makes a store
+    /// that answers 503 (for [`status`](crate::JwksAuth::status) on such a layer).
     pub(crate) fn build(&self) -> KeyStores {
+        let timing = self.refresh.timing;
         let remote = |label: &str, target: Result<Target, ConfigError>| {
             let remote = target.map_err(RefreshError::from).and_then(|target| {
-                let transport = Transport::new(self.client.clone())?;
-                Ok(crate::store::Remote { target, transport })
+                let transport = Transport::new(self.refresh.client.clone())?;
+                Ok(Remote { target, transport })
             });
-            if let Err(e) = &remote {
-                tracing::error!(error = %e, "jwks-auth: no key set can be fetched; every request will get 503");
-            }
-            Arc::new(KeyStore::labelled(
-                label,
-                Source::Remote(remote),
-                self.timing,
-                None,
-            ))
+            Arc::new(KeyStore::new(label, Source::Remote(remote), timing, None))
         };
         let stores = match &self.source {
-            KeySource::Jwks(url) => vec![(
-                None,
-                remote("", self.single(Target::jwks(url, self.allow_http))),
-            )],
-            KeySource::Discover(issuer) => vec![(
-                None,
-                remote("", self.single(Target::discovery(issuer, self.allow_http))),
-            )],
+            KeySource::Jwks(url) => vec![(None, remote("", self.target(url, false)))],
+            KeySource::Discover(issuer) => vec![(None, remote("", self.target(issuer, true)))],
             KeySource::Static(doc) => {
                 let keys = KeySet::from_document(doc).unwrap_or_default();
-                let store = KeyStore::new(Source::Static, self.timing, Some(keys));
+                let store = KeyStore::new("", Source::Static, timing, Some(keys));
                 vec![(None, Arc::new(store))]
             }
-            KeySource::Multi(tenants) if tenants.is_empty() => {
-                vec![(
-                    None,
-                    remote("", Err(ConfigError::new(ConfigErrorKind::NoIssuers))),
-                )]
-            }
-            KeySource::Multi(tenants) => tenants
+            KeySource::Multi(issuers) => issuers
                 .iter()
                 .map(|t| {
-                    let target = match &t.jwks {
-                        Some(url) => Target::jwks(url, self.allow_http),
-                        None => Target::discovery(&t.issuer, self.allow_http),
-                    };
+                    let target =
+                        self.target(t.jwks.as_ref().unwrap_or(&t.issuer), t.jwks.is_none());
                     (Some(t.issuer.clone()), remote(&t.issuer, target))
                 })
                 .collect(),
         };
         KeyStores { stores }
-    }
-
-    fn single(&self, target: Result<Target, ConfigError>) -> Result<Target, ConfigError> {
-        if self.mixed {
-            return Err(ConfigError::new(ConfigErrorKind::MixedSources));
-        }
-        target
     }
 }
 
@@ -182,12 +247,12 @@ impl KeyStores {
         self.stores.iter().map(|(_, store)| store)
     }
 
-    /// The status of one trusted issuer's store.
-    pub(crate) fn issuer_status(&self, issuer: &str) -> Option<Status> {
+    /// Each trusted issuer's status (multi-issuer layers; empty otherwise).
+    pub(crate) fn issuer_statuses(&self) -> Vec<(String, Status)> {
         self.stores
             .iter()
-            .find(|(i, _)| i.as_deref() == Some(issuer))
-            .map(|(_, store)| store.status())
+            .filter_map(|(issuer, store)| Some((issuer.clone()?, store.status())))
+            .collect()
     }
 }
 
@@ -275,29 +340,56 @@ impl<T> RequestConfig<T> {
             error,
         }
     }
+}
 
-    /// The rules to verify with, for this key source, or why there can be none.
-    pub(crate) fn rules_for(&self, source: &SourceConfig) -> Result<Rules, ConfigError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        if self.rules.algorithms.is_empty() {
-            return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
-        }
-        if let Some(dpop) = &self.dpop {
-            dpop.validate()?;
-        }
-        let mut rules = self.rules.clone();
-        match &source.source {
-            KeySource::Multi(_) if !rules.issuers.is_empty() => {
-                return Err(ConfigError::new(ConfigErrorKind::IssuerOnMultiIssuer));
-            }
-            KeySource::Multi(_) => rules.issuers = source.issuers(),
-            KeySource::Discover(issuer) if !rules.issuers.contains(issuer) => {
+/// A configuration that passed [`validate`]: the rules to verify with (the issuers of
+/// the key source included) and DPoP made runtime state.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    pub(crate) rules: Rules,
+    pub(crate) dpop: Option<DpopCheck>,
+}
+
+/// Judges the whole configuration, with no I/O: the only place a configuration mistake
+/// is found. The key source's URLs, the static key set, the rules and DPoP.
+pub(crate) fn validate<T>(
+    request: &RequestConfig<T>,
+    source: &SourceConfig,
+) -> Result<Validated, ConfigError> {
+    if let Some(e) = &request.error {
+        return Err(e.clone());
+    }
+    if request.rules.algorithms.is_empty() {
+        return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
+    }
+    let mut rules = request.rules.clone();
+    match &source.source {
+        KeySource::Jwks(url) => drop(source.target(url, false)?),
+        KeySource::Discover(issuer) => {
+            source.target(issuer, true)?;
+            if !rules.issuers.contains(issuer) {
                 rules.issuers.insert(0, issuer.clone());
             }
-            _ => {}
         }
-        Ok(rules)
+        KeySource::Static(doc) => {
+            let keys = doc.as_object().and_then(|d| d.get("keys"));
+            if !keys.is_some_and(serde_json::Value::is_array) {
+                return Err(ConfigError::new(ConfigErrorKind::InvalidJwks));
+            }
+        }
+        KeySource::Multi(_) if !rules.issuers.is_empty() => {
+            return Err(ConfigError::new(ConfigErrorKind::IssuerOnMultiIssuer));
+        }
+        KeySource::Multi(issuers) if issuers.is_empty() => {
+            return Err(ConfigError::new(ConfigErrorKind::NoIssuers));
+        }
+        KeySource::Multi(issuers) => {
+            for t in issuers {
+                source.target(t.jwks.as_ref().unwrap_or(&t.issuer), t.jwks.is_none())?;
+            }
+            rules.issuers = issuers.iter().map(|t| t.issuer.clone()).collect();
+        }
     }
+    let dpop = request.dpop.as_ref().map(DpopCheck::build).transpose()?;
+    Ok(Validated { rules, dpop })
 }

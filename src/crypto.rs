@@ -19,6 +19,7 @@ compile_error!(
 /// Name of the crypto backend compiled in: `"aws_lc_rs"` or `"rust_crypto"`.
 ///
 /// When both features are enabled, `aws_lc_rs` is used.
+#[cfg(feature = "test-util")]
 pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws_lc_rs") {
     "aws_lc_rs"
 } else {

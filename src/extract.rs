@@ -48,12 +48,14 @@ use http::{Extensions, StatusCode};
 use crate::claims::StandardClaims;
 use crate::respond::Responder;
 
-/// What the layer puts in an admitted request: its renderer, and the claims unless the
-/// request is anonymous (behind an `optional` layer).
+/// What the layer puts in an admitted request: its renderer, the claims unless the
+/// request is anonymous (behind an `optional` layer), and whether it used the DPoP
+/// scheme (later rejections are told in it).
 #[derive(Clone)]
 pub(crate) struct Admitted {
     pub(crate) responder: Arc<Responder>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) dpop: bool,
 }
 
 impl fmt::Debug for Admitted {
@@ -61,11 +63,24 @@ impl fmt::Debug for Admitted {
         f.debug_struct("Admitted")
             .field("responder", &self.responder)
             .field("claims", &self.claims.is_some())
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
 
 impl Admitted {
+    pub(crate) fn new<T: Send + Sync + 'static>(
+        responder: Arc<Responder>,
+        claims: Option<Arc<T>>,
+        dpop: bool,
+    ) -> Self {
+        Self {
+            responder,
+            claims: claims.map(|c| c as Arc<dyn Any + Send + Sync>),
+            dpop,
+        }
+    }
+
     /// The claims, if the request has claims of type `T`.
     pub(crate) fn claims<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.claims.clone()?.downcast::<T>().ok()

@@ -5,8 +5,9 @@
 //! the [`Authenticator`]. Setters ([`builder`](crate::builder)) only change fields and
 //! forget the runtime state they affect; the state is built on first use
 //! ([`Layer::layer`], [`ready`](JwksAuth::ready), [`status`](JwksAuth::status),
-//! [`verify`](JwksAuth::verify), [`refresh_now`](JwksAuth::refresh_now)) and shared by
-//! every clone from then on.
+//! [`verify`](JwksAuth::verify), [`refresh_now`](JwksAuth::refresh_now)), after the
+//! configuration passed [`validate`](JwksAuth::validate), and shared by every clone
+//! from then on.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -17,8 +18,8 @@ use tower_layer::Layer;
 
 use crate::authenticate::Authenticator;
 use crate::claims::StandardClaims;
-use crate::config::{KeySource, KeyStores, RequestConfig, SourceConfig};
-use crate::error::{AuthError, ReadyError, RefreshError};
+use crate::config::{self, KeySource, KeyStores, RequestConfig, SourceConfig, TrustedIssuer};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ReadyError, RefreshError};
 use crate::refresh;
 use crate::service::JwksAuthService;
 use crate::status::Status;
@@ -31,26 +32,29 @@ use crate::status::Status;
 ///
 /// `JwksAuth` is cheap plain data: setters do no I/O and no parsing, and nothing needs a
 /// runtime until the layer is used. **Layers derived from one `JwksAuth` share its key
-/// set and refresh task unless a setter changed the key source or its transport**
-/// ([`refresh_interval`](Self::refresh_interval), [`cooldown`](Self::cooldown),
-/// [`max_stale`](Self::max_stale), [`fetch_timeout`](Self::fetch_timeout),
-/// [`http_client`](Self::http_client), [`allow_http`](Self::allow_http),
-/// [`trust_issuer`](Self::trust_issuer), [`trust_discovered_issuer`](Self::trust_discovered_issuer)):
-/// a required layer and an `.optional()` one built from the same `JwksAuth` fetch once.
-/// Clones share everything, the verified-token cache included.
+/// set and refresh task unless a setter changed the key source or how it is fetched**
+/// ([`refresh`](Self::refresh)): a required layer and an `.optional()` one built from
+/// the same `JwksAuth` fetch once. Clones share everything, the verified-token cache
+/// included.
+///
+/// # Panics
+///
+/// Applying a misconfigured layer ([`Layer::layer`], e.g. `Router::layer`) panics with a
+/// message naming the mistake and the fix, like axum's conflicting routes: see
+/// [`validate`](Self::validate) to check first.
 ///
 /// # Example
 ///
 /// ```
 /// use std::time::Duration;
 /// use axum::{routing::get, Router};
-/// use jwks_auth::{Claims, JwksAuth};
+/// use jwks_auth::{Claims, JwksAuth, Refresh};
 ///
 /// let auth = JwksAuth::new("https://idp.example.com/.well-known/jwks.json")
 ///     .issuer("https://idp.example.com/")
 ///     .audience("orders-api")
 ///     .leeway(Duration::from_secs(30))
-///     .refresh_interval(Duration::from_secs(600));
+///     .refresh(Refresh::default().interval(Duration::from_secs(600)));
 ///
 /// let app: Router = Router::new()
 ///     .route("/me", get(|Claims(c): Claims| async move { c.sub.unwrap_or_default() }))
@@ -66,8 +70,11 @@ pub struct JwksAuth<T = StandardClaims> {
     /// change.
     pub(crate) keys: Arc<OnceLock<Arc<KeyStores>>>,
     /// Built from everything on first use; shared by clones.
-    pub(crate) runtime: Arc<OnceLock<Arc<Authenticator<T>>>>,
+    pub(crate) runtime: Arc<OnceLock<Runtime<T>>>,
 }
+
+/// A layer's runtime state, or why its configuration allows none.
+pub(crate) type Runtime<T> = Result<Arc<Authenticator<T>>, ConfigError>;
 
 impl<T> Clone for JwksAuth<T> {
     fn clone(&self) -> Self {
@@ -103,11 +110,11 @@ impl JwksAuth<StandardClaims> {
     /// A layer that fetches its keys from the JWKS at `url`.
     ///
     /// Infallible and cheap, and needs no runtime: the refresh task starts the first time
-    /// the layer is used inside a Tokio runtime. A bad URL is reported by
-    /// [`ready`](Self::ready), [`status`](Self::status) and the logs at first use, and
-    /// requests are then answered with 503; it never panics.
+    /// the layer is used inside a Tokio runtime. A bad URL is a configuration error
+    /// ([`validate`](Self::validate)).
     ///
-    /// `url` must be `https`, except for loopback hosts; see [`allow_http`](Self::allow_http).
+    /// `url` must be `https`, except for loopback hosts; see
+    /// [`Refresh::allow_http`](crate::Refresh::allow_http).
     pub fn new(url: impl Into<String>) -> Self {
         Self::from_source(KeySource::Jwks(url.into()))
     }
@@ -137,30 +144,32 @@ impl JwksAuth<StandardClaims> {
     }
 
     /// A layer trusting several issuers (multi-tenant), each with its own key set and
-    /// refresh task: add them with [`trust_issuer`](Self::trust_issuer) and
-    /// [`trust_discovered_issuer`](Self::trust_discovered_issuer).
+    /// refresh task.
     ///
     /// A token's key set is chosen by its `iss`, which must equal a trusted issuer
     /// exactly; a key of one issuer never verifies a token claiming another. A token from
     /// any other issuer is rejected (401 `invalid_token`) before any key set is fetched.
-    /// [`issuer`](Self::issuer) is a configuration error on such a layer.
+    /// No issuer, or [`issuer`](Self::issuer) on such a layer, is a configuration error.
     ///
     /// # Example
     ///
     /// ```
-    /// let auth = jwks_auth::JwksAuth::multi_issuer()
-    ///     .trust_issuer("https://acme.idp.example/", "https://acme.idp.example/keys")
-    ///     .trust_discovered_issuer("https://login.example.com/zeta")
-    ///     .audience("orders-api");
+    /// use jwks_auth::{JwksAuth, TrustedIssuer};
+    ///
+    /// let auth = JwksAuth::multi_issuer([
+    ///     TrustedIssuer::new("https://acme.idp.example/", "https://acme.idp.example/keys"),
+    ///     TrustedIssuer::discovered("https://login.example.com/zeta"),
+    /// ])
+    /// .audience("orders-api");
     /// ```
-    pub fn multi_issuer() -> Self {
-        Self::from_source(KeySource::Multi(Vec::new()))
+    pub fn multi_issuer(issuers: impl IntoIterator<Item = TrustedIssuer>) -> Self {
+        Self::from_source(KeySource::Multi(issuers.into_iter().collect()))
     }
 
     /// A layer with a fixed key set (a JWKS document, `{"keys":[…]}`), for offline use and
     /// tests. There is no refresh task; unusable keys are skipped as for a fetched set.
     /// The document is parsed once, when the layer is first used, whatever the setters
-    /// called before.
+    /// called before; a document that is not `{"keys": [...]}` is a configuration error.
     ///
     /// # Example
     ///
@@ -196,14 +205,25 @@ impl<T> JwksAuth<T> {
         self.keys.get_or_init(|| Arc::new(self.source.build()))
     }
 
+    /// Checks the configuration, with no I/O: the same judgement as applying the layer,
+    /// as a `Result` for those who check first. What needs I/O (the key set) is
+    /// [`ready`](Self::ready)'s.
+    ///
+    /// # Errors
+    ///
+    /// The configuration mistake, whose message names the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        config::validate(&self.request, &self.source).map(drop)
+    }
+
     /// Waits until the first key set is loaded.
     ///
     /// # Errors
     ///
-    /// Returns an error at once if a key set is impossible: a configuration error (bad
-    /// URL, builder-order mistake), an HTTP client that cannot be built, or a discovery
-    /// document that names another issuer. Keeps waiting through fetch failures
-    /// otherwise: bound it with [`ready_within`](Self::ready_within) or a timeout.
+    /// Returns an error at once if a key set is impossible: a configuration error, an
+    /// HTTP client that cannot be built, or a discovery document that names another
+    /// issuer. Keeps waiting through fetch failures otherwise: bound it with
+    /// [`ready_within`](Self::ready_within) or a timeout.
     pub async fn ready(&self) -> Result<(), ReadyError> {
         self.wait_ready(None).await
     }
@@ -219,9 +239,7 @@ impl<T> JwksAuth<T> {
     }
 
     async fn wait_ready(&self, limit: Option<Duration>) -> Result<(), ReadyError> {
-        self.request
-            .rules_for(&self.source)
-            .map_err(ReadyError::config)?;
+        self.validate().map_err(ReadyError::Config)?;
         let keys = self.keys();
         keys.iter().for_each(refresh::ensure_started);
         // A limit too far in the future to represent is no limit.
@@ -233,20 +251,19 @@ impl<T> JwksAuth<T> {
         Ok(())
     }
 
-    /// The key set's health: key ids, last success, last error, staleness.
-    ///
-    /// For a multi-issuer layer, the issuers' statuses combined: key ids and counts of all,
-    /// the oldest last success, the first error, the most consecutive failures, stale if
-    /// any is; see [`issuer_status`](Self::issuer_status) for one issuer.
+    /// The layer's health: its key sets (key ids, last success, last error, staleness;
+    /// for a multi-issuer layer combined, and each issuer's in
+    /// [`Status::issuers`]) and its verified-token cache.
     pub fn status(&self) -> Status {
-        let mut statuses = self.keys().iter().map(|store| store.status());
+        let keys = self.keys();
+        let mut statuses = keys.iter().map(|store| store.status());
         let first = statuses.next().unwrap_or_else(Status::empty);
-        statuses.fold(first, Status::combine)
-    }
-
-    /// The status of one trusted issuer's key set (multi-issuer layers).
-    pub fn issuer_status(&self, issuer: &str) -> Option<Status> {
-        self.keys().issuer_status(issuer)
+        let mut status = statuses.fold(first, Status::combine);
+        status.issuers = keys.issuer_statuses();
+        if let Some(Ok(runtime)) = self.runtime.get() {
+            (status.cache_entries, status.cache_bytes) = runtime.cache_usage();
+        }
+        status
     }
 
     /// Forces a key set refresh now (joining one in flight, ignoring the cooldown) and
@@ -273,22 +290,13 @@ impl<T> JwksAuth<T>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    /// The runtime state, built on first use.
-    fn runtime(&self) -> &Arc<Authenticator<T>> {
+    /// The runtime state, built on first use, or the configuration mistake.
+    fn runtime(&self) -> &Runtime<T> {
         self.runtime.get_or_init(|| {
-            Arc::new(Authenticator::new(
-                &self.request,
-                &self.source,
-                self.keys().clone(),
-            ))
+            let valid = config::validate(&self.request, &self.source)?;
+            let runtime = Authenticator::new(&self.request, valid, self.keys().clone());
+            Ok(Arc::new(runtime))
         })
-    }
-
-    /// What the verified-token cache holds now: `(entries, bytes)`, the bytes being token
-    /// text plus a fixed overhead per entry (what counts against
-    /// [`CACHE_BYTES`](crate::limits::CACHE_BYTES)). `(0, 0)` when the cache is off.
-    pub fn cache_usage(&self) -> (usize, usize) {
-        self.runtime().cache_usage()
     }
 
     /// Verifies a token outside of HTTP (a WebSocket message, a queued job): the same
@@ -300,9 +308,16 @@ where
     ///
     /// # Errors
     ///
-    /// The [`AuthError`] the layer would have answered with.
+    /// The [`AuthError`] the layer would have answered with; for a misconfigured layer,
+    /// [`AuthErrorKind::Misconfigured`](crate::AuthErrorKind::Misconfigured).
     pub async fn verify(&self, token: &str) -> Result<T, AuthError> {
-        let auth = self.runtime();
+        let auth = match self.runtime() {
+            Ok(auth) => auth,
+            Err(e) => {
+                tracing::error!(error = %e, "jwks-auth: verify() on a misconfigured layer");
+                return Err(AuthErrorKind::Misconfigured.into());
+            }
+        };
         auth.start();
         let claims = auth.verify(token).await?;
         // Shared with the cache: a copy, unless nothing else holds it.
@@ -316,9 +331,17 @@ where
 {
     type Service = JwksAuthService<S, T>;
 
+    /// # Panics
+    ///
+    /// When the configuration is wrong (see [`JwksAuth::validate`]): the message names
+    /// the mistake and the fix.
     fn layer(&self, inner: S) -> Self::Service {
-        let auth = self.runtime();
-        auth.start();
-        JwksAuthService::new(inner, auth.clone())
+        match self.runtime() {
+            Ok(auth) => {
+                auth.start();
+                JwksAuthService::new(inner, auth.clone())
+            }
+            Err(e) => panic!("jwks-auth: the layer is misconfigured: {e}"),
+        }
     }
 }

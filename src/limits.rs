@@ -27,18 +27,18 @@ pub const MAX_BODY: usize = 512 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Default bound on one whole fetch (connect, headers and body).
-/// Configurable with [`JwksAuth::fetch_timeout`](crate::JwksAuth::fetch_timeout).
+/// Configurable with [`Refresh::timeout`](crate::Refresh::timeout).
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default time between periodic refreshes.
-/// Configurable with [`JwksAuth::refresh_interval`](crate::JwksAuth::refresh_interval).
+/// Configurable with [`Refresh::interval`](crate::Refresh::interval).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// Shortest refresh interval the builder accepts; smaller values are raised to it.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Default minimum time between two refreshes forced by unknown `kid`s.
-/// Configurable with [`JwksAuth::cooldown`](crate::JwksAuth::cooldown).
+/// Configurable with [`Refresh::cooldown`](crate::Refresh::cooldown).
 pub const COOLDOWN: Duration = Duration::from_secs(30);
 
 /// Shortest cooldown the builder accepts; smaller values (zero included) are raised to
@@ -47,16 +47,18 @@ pub const COOLDOWN: Duration = Duration::from_secs(30);
 pub const MIN_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// Default time the last good key set may be used without a successful refresh.
-/// Configurable with [`JwksAuth::max_stale`](crate::JwksAuth::max_stale).
+/// Configurable with [`Refresh::max_stale`](crate::Refresh::max_stale).
 pub const MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// `Cache-Control: max-age` is clamped to this range before it schedules a refresh.
-pub const MAX_AGE_CLAMP: (Duration, Duration) =
-    (Duration::from_secs(60), Duration::from_secs(24 * 60 * 60));
+/// A `Cache-Control: max-age` shorter than this schedules the refresh at this.
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// A `Cache-Control: max-age` longer than this schedules the refresh at this.
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// First retry delay after a failed refresh; the backoff doubles from here up to the
-/// refresh interval.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// refresh interval. (Tuning, not a promise.)
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
 /// Default leeway on `exp` and `nbf`.
 /// Configurable with [`JwksAuth::leeway`](crate::JwksAuth::leeway).
@@ -76,12 +78,15 @@ pub const CACHE_ENTRIES: usize = 10_000;
 /// holds no more; a token larger than one shard's share (1 MiB) is not cached.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// Number of shards of the verified-token cache.
-pub const CACHE_SHARDS: usize = 16;
+/// Number of shards of the verified-token cache and the in-memory replay store.
+/// (Tuning, not a promise.)
+pub(crate) const SHARDS: usize = 16;
 
-/// `Retry-After` of a 503 is clamped to this range.
-pub const RETRY_AFTER_CLAMP: (Duration, Duration) =
-    (Duration::from_secs(1), Duration::from_secs(60));
+/// The shortest `Retry-After` of a 503.
+pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest `Retry-After` of a 503.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Largest DPoP proof accepted, in bytes, before any decoding (a proof carries its public
 /// key: an 8192-bit RSA key and its signature fit).

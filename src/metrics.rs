@@ -3,7 +3,7 @@
 //!
 //! | name | type | labels | what |
 //! |---|---|---|---|
-//! | `jwks_auth_requests_total` | counter | `outcome` (`accepted`, `anonymous`, `rejected`, `unavailable`), `kind` ([`AuthErrorKind::as_str`], or `none`) | every decision of the layer, and every refusal of a route layer |
+//! | `jwks_auth_requests_total` | counter | `outcome` (`accepted`, `anonymous`, `rejected`, `unavailable`), `kind` ([`AuthErrorKind::as_str`], or `none`) | every request the layer saw, once, by its final outcome: a request the layer let through and a route layer or handler then refused counts as that refusal only |
 //! | `jwks_auth_cache_hits_total` | counter | | tokens accepted from the verified-token cache |
 //! | `jwks_auth_key_fetches_total` | counter | `issuer`, `outcome` (`ok`, `not_modified`, or the error: `connect`, `timeout`, `status`, …) | key set fetch attempts |
 //! | `jwks_auth_key_fetch_seconds` | histogram | `issuer` | how long an attempt took |
@@ -23,22 +23,19 @@ mod imp {
 
     use crate::error::{AuthError, RefreshError, RefreshErrorKind};
 
-    /// A decision of the layer: `Ok` for accepted, `Err` for a rejection.
-    pub(crate) fn request(result: Result<(), &AuthError>) {
+    /// The final outcome of one request: `Ok(true)` accepted with claims, `Ok(false)`
+    /// let through anonymously (optional layers), `Err` the rejection it was answered
+    /// with (the layer's, a route layer's or a handler's).
+    pub(crate) fn request(result: Result<bool, &AuthError>) {
         let (outcome, kind) = match result {
-            Ok(()) => ("accepted", "none"),
+            Ok(true) => ("accepted", "none"),
+            Ok(false) => ("anonymous", "none"),
             Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
                 ("unavailable", e.kind().as_str())
             }
             Err(e) => ("rejected", e.kind().as_str()),
         };
         metrics::counter!("jwks_auth_requests_total", "outcome" => outcome, "kind" => kind)
-            .increment(1);
-    }
-
-    /// A request let through without credentials (optional layers).
-    pub(crate) fn anonymous() {
-        metrics::counter!("jwks_auth_requests_total", "outcome" => "anonymous", "kind" => "none")
             .increment(1);
     }
 
@@ -98,9 +95,7 @@ mod imp {
     use crate::error::{AuthError, RefreshError};
 
     #[inline(always)]
-    pub(crate) fn request(_: Result<(), &AuthError>) {}
-    #[inline(always)]
-    pub(crate) fn anonymous() {}
+    pub(crate) fn request(_: Result<bool, &AuthError>) {}
     #[inline(always)]
     pub(crate) fn cache_hit() {}
     #[inline(always)]
@@ -110,4 +105,4 @@ mod imp {
     pub(crate) const TICK: Option<Duration> = None;
 }
 
-pub(crate) use imp::{TICK, anonymous, cache_hit, fetch, key_set, request};
+pub(crate) use imp::{TICK, cache_hit, fetch, key_set, request};

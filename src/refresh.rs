@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::error::{RefreshError, RefreshErrorKind};
 use crate::fetch::{self, CachePolicy, Fetched, Target, Transport, Validators};
 use crate::keys::KeySet;
-use crate::limits::{BACKOFF_BASE, MAX_AGE_CLAMP};
+use crate::limits::{BACKOFF_BASE, MAX_MAX_AGE, MIN_MAX_AGE};
 use crate::metrics;
 use crate::store::{KeyStore, Timing};
 
@@ -46,7 +46,7 @@ impl Schedule {
         let interval = self.timing.refresh_interval;
         let base = match cache.max_age {
             Some(age) if !cache.use_interval => {
-                let age = age.clamp(MAX_AGE_CLAMP.0, MAX_AGE_CLAMP.1);
+                let age = age.clamp(MIN_MAX_AGE, MAX_MAX_AGE);
                 // An interval the user chose is an upper bound: a key withdrawn at the
                 // identity provider stops verifying within it.
                 if self.timing.interval_explicit {

@@ -5,7 +5,10 @@
 //! is the RFC 6750 answer: the status of the [`AuthErrorKind`], a `WWW-Authenticate`
 //! challenge (with the configured `realm`), `Cache-Control: no-store`, a small JSON body,
 //! and `Retry-After` on a 503. A user's [`on_rejection`](crate::JwksAuth::on_rejection)
-//! hook replaces it; either way the [`AuthError`] rides in the response's extensions.
+//! hook replaces it: its response keeps its own status and headers, and gets the
+//! default's where it set none (a hook that answers 200 gets the error's status). Either
+//! way the [`AuthError`] rides in the response's extensions. How the error is told
+//! (realm, scheme, nonce, gRPC) is the renderer's: the error holds only what went wrong.
 //!
 //! # gRPC
 //!
@@ -18,8 +21,8 @@
 //! that read them. gRPC clients then see a status, not a transport error.
 //!
 //! The layer puts its [`Responder`] in the extensions of every request it lets through
-//! (with the claims, see `extract`), so the route layers behind it answer exactly as it
-//! does (same realm, same hook).
+//! (with the claims and the scheme the request used, see `extract`), so the route layers
+//! behind it answer exactly as it does (same realm, same hook, same scheme).
 //!
 //! [`Authorize`]: crate::Authorize
 
@@ -31,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::error::{AuthError, AuthErrorKind, DpopChallenge};
+use crate::error::{AuthError, AuthErrorKind};
 
 /// RFC 9449 §8.1: the server's current nonce.
 pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
@@ -39,15 +42,51 @@ pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 /// A user's replacement for rejection responses.
 pub(crate) type Rejector = Arc<dyn Fn(&AuthError) -> Response + Send + Sync>;
 
+/// What a layer with DPoP on says in its challenges, besides the error.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// Only DPoP: no `Bearer` challenge.
+    pub(crate) required: bool,
+    /// `algs="…"`, space-separated.
+    pub(crate) algs: Arc<str>,
+}
+
+/// What only the request knows about how to answer it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reply {
+    /// A gRPC call: a trailers-only gRPC status.
+    pub(crate) grpc: bool,
+    /// The request used the `DPoP` scheme (or sent a proof): the error is told in a
+    /// `DPoP` challenge.
+    pub(crate) dpop: bool,
+    /// The current DPoP nonce, sent as `DPoP-Nonce`.
+    pub(crate) nonce: Option<HeaderValue>,
+}
+
+impl Reply {
+    /// How to answer `headers`' request, before anything else is known.
+    pub(crate) fn to(headers: &HeaderMap) -> Self {
+        Self {
+            grpc: is_grpc(headers),
+            ..Self::default()
+        }
+    }
+}
+
+/// Marks a response a layer's renderer produced: a layer seeing an [`AuthError`] in a
+/// response from inside renders a handler's rejection, never one already rendered.
+#[derive(Debug, Clone, Copy)]
+struct Rendered;
+
 /// How a layer answers rejections; shared by the layer and the route layers behind it.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Responder {
     pub(crate) realm: Option<Arc<str>>,
     pub(crate) hook: Option<Rejector>,
     /// The claims type the layer produces, for the error log of a mismatched route layer.
     pub(crate) claims_type: &'static str,
     /// The layer's DPoP challenge parameters, when DPoP is on.
-    pub(crate) dpop: Option<Arc<DpopChallenge>>,
+    pub(crate) dpop: Option<DpopChallenge>,
 }
 
 impl fmt::Debug for Responder {
@@ -68,90 +107,94 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
-/// The trailers-only gRPC answer to `error` (see the module docs).
-pub(crate) fn grpc_response(error: AuthError) -> Response {
-    let mut response = Response::new(Body::empty());
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert("grpc-status", HeaderValue::from(error.kind.grpc_code()));
-    // Fixed ASCII descriptions: nothing to percent-encode (gRPC allows 0x20-0x7E but '%').
-    headers.insert(
-        "grpc-message",
-        HeaderValue::from_static(error.kind.description()),
-    );
-    headers.extend(error.headers());
-    response.extensions_mut().insert(error);
-    response
-}
-
 impl Responder {
-    /// The response to `error`: gRPC's for a gRPC call, else the hook's or the RFC 6750
-    /// default.
-    pub(crate) fn respond(&self, error: AuthError, grpc: bool) -> Response {
-        tracing::debug!(kind = error.kind.as_str(), "jwks-auth: request rejected");
-        let mut error = error.with_realm(self.realm.as_ref());
-        if error.challenge.is_none() {
-            error.challenge = self.dpop.clone();
-        }
-        error.rendered = true;
-        if grpc {
-            return grpc_response(error);
-        }
-        match &self.hook {
-            Some(hook) => {
-                let mut response = hook(&error);
-                response.extensions_mut().insert(error);
-                response
+    /// The layer's answer to `error`, marked as rendered.
+    pub(crate) fn respond(&self, error: AuthError, reply: &Reply) -> Response {
+        tracing::debug!(kind = error.kind().as_str(), "jwks-auth: request rejected");
+        let mut response = self.render(error, reply);
+        response.extensions_mut().insert(Rendered);
+        response
+    }
+
+    /// gRPC's trailers-only status for a gRPC call, else the hook's response or the
+    /// RFC 6750 default; the status and headers of the default are kept where the hook's
+    /// response leaves them unset, and the error rides in the extensions.
+    fn render(&self, error: AuthError, reply: &Reply) -> Response {
+        let kind = error.kind();
+        let headers = self.headers(&error, reply);
+        let mut response = if reply.grpc {
+            let mut response = Response::new(Body::empty());
+            let h = response.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            h.insert("grpc-status", HeaderValue::from(kind.grpc_code()));
+            // Fixed ASCII descriptions: nothing to percent-encode.
+            h.insert("grpc-message", HeaderValue::from_static(kind.description()));
+            response
+        } else if let Some(hook) = &self.hook {
+            let mut response = hook(&error);
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = kind.status();
             }
-            None => error.into_response(),
+            response
+        } else {
+            let mut response = Response::new(Body::from(body_json(kind)));
+            *response.status_mut() = kind.status();
+            let h = response.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        };
+        let h = response.headers_mut();
+        for (name, value) in headers {
+            if let Some(name) = name {
+                h.entry(name).or_insert(value);
+            }
         }
+        response.extensions_mut().insert(error);
+        response
     }
-}
 
-/// A response from inside the layer that carries an [`AuthError`] no layer rendered (a
-/// handler returned it, e.g. from [`StandardClaims::require_scopes`]) is rendered again
-/// by the layer's responder, so it gets the realm and the user's hook like every other
-/// rejection. Any other response is returned as it is.
-///
-/// [`StandardClaims::require_scopes`]: crate::StandardClaims::require_scopes
-pub(crate) fn rerender<B>(
-    responder: &Responder,
-    response: http::Response<B>,
-    grpc: bool,
-) -> Result<Response, http::Response<B>> {
-    match response.extensions().get::<AuthError>() {
-        Some(error) if !error.rendered => Ok(responder.respond(error.clone(), grpc)),
-        _ => Err(response),
+    /// `Cache-Control: no-store`, the challenge, `Retry-After` on a 503, and the nonce.
+    fn headers(&self, error: &AuthError, reply: &Reply) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.challenge(error, reply.dpop) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(retry) = error.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
+        }
+        if let Some(nonce) = &reply.nonce {
+            headers.insert(DPOP_NONCE, nonce.clone());
+        }
+        headers
     }
-}
 
-impl AuthError {
-    /// The `WWW-Authenticate` challenge for this rejection, if it has one
-    /// (a 503 has none).
+    /// The `WWW-Authenticate` challenge for `error` (a 5xx has none: it is no matter of
+    /// credentials).
     ///
     /// Without DPoP, one `Bearer` challenge. With DPoP (RFC 9449 §7.1), the error is told
-    /// in the scheme the request used (`DPoP` for a proof's errors and on a layer that
-    /// requires DPoP), with `algs="…"` in the `DPoP` challenge; a layer that allows both
-    /// schemes adds the other one, bare: `Bearer realm="api", DPoP realm="api", algs="ES256"`.
-    pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        if self.kind.status() == StatusCode::SERVICE_UNAVAILABLE {
+    /// in the scheme the request used (`in_dpop`; always `DPoP` on a layer that requires
+    /// it), with `algs="…"`; a layer that allows both schemes adds the other one, bare:
+    /// `Bearer realm="api", DPoP realm="api", algs="ES256"`.
+    fn challenge(&self, error: &AuthError, in_dpop: bool) -> Option<HeaderValue> {
+        if error.status().is_server_error() {
             return None;
         }
-        let dpop = self.challenge.as_deref();
-        let in_dpop = dpop.is_some_and(|c| self.dpop || c.required);
+        let dpop = self.dpop.as_ref();
+        let in_dpop = dpop.is_some_and(|c| in_dpop || c.required);
         let algs = dpop.map(|c| &*c.algs);
         let mut value = String::with_capacity(128);
         if in_dpop {
-            self.push_challenge(&mut value, "DPoP", true, algs);
+            self.push_challenge(&mut value, error, "DPoP", true, algs);
             if dpop.is_some_and(|c| !c.required) {
                 value.push_str(", ");
-                self.push_challenge(&mut value, "Bearer", false, None);
+                self.push_challenge(&mut value, error, "Bearer", false, None);
             }
         } else {
-            self.push_challenge(&mut value, "Bearer", true, None);
+            self.push_challenge(&mut value, error, "Bearer", true, None);
             if dpop.is_some() {
                 value.push_str(", ");
-                self.push_challenge(&mut value, "DPoP", false, algs);
+                self.push_challenge(&mut value, error, "DPoP", false, algs);
             }
         }
         // Every piece is a fixed string or was filtered when configured; fall back to the
@@ -159,7 +202,14 @@ impl AuthError {
         Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
     }
 
-    fn push_challenge(&self, out: &mut String, scheme: &str, error: bool, algs: Option<&str>) {
+    fn push_challenge(
+        &self,
+        out: &mut String,
+        error: &AuthError,
+        scheme: &str,
+        with_error: bool,
+        algs: Option<&str>,
+    ) {
         out.push_str(scheme);
         let mut sep = " ";
         let mut param = |out: &mut String, name: &str, value: &str| {
@@ -173,10 +223,10 @@ impl AuthError {
         if let Some(realm) = &self.realm {
             param(out, "realm", realm);
         }
-        if let Some(code) = self.kind.error_code().filter(|_| error) {
+        if let Some(code) = error.kind().error_code().filter(|_| with_error) {
             param(out, "error", code);
-            param(out, "error_description", self.kind.description());
-            if let Some(scope) = &self.scope {
+            param(out, "error_description", error.kind().description());
+            if let Some(scope) = error.scope() {
                 param(out, "scope", scope);
             }
         }
@@ -184,80 +234,48 @@ impl AuthError {
             param(out, "algs", algs);
         }
     }
+}
 
-    /// The headers of the default response: `WWW-Authenticate`, `Cache-Control: no-store`,
-    /// on a 503 `Retry-After`, and with DPoP nonces the current `DPoP-Nonce`. Everything
-    /// but the body and its `Content-Type`.
-    pub fn headers(&self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(3);
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.www_authenticate() {
-            headers.insert(WWW_AUTHENTICATE, challenge);
+/// A response from inside the layer that carries an [`AuthError`] no layer rendered (a
+/// handler returned it, e.g. from [`Scopes::require_scopes`]) is rendered again by the
+/// layer's responder, so it gets the realm, the scheme and the user's hook like every
+/// other rejection. Any other response is returned as it is.
+///
+/// [`Scopes::require_scopes`]: crate::Scopes::require_scopes
+pub(crate) fn rerender<B>(
+    responder: &Responder,
+    response: http::Response<B>,
+    reply: &Reply,
+) -> Result<Response, http::Response<B>> {
+    let extensions = response.extensions();
+    match extensions.get::<AuthError>() {
+        Some(error) if extensions.get::<Rendered>().is_none() => {
+            Ok(responder.respond(error.clone(), reply))
         }
-        if let Some(retry) = self.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry.as_secs().max(1)));
-        }
-        if let Some(nonce) = &self.nonce {
-            headers.insert(DPOP_NONCE, nonce.clone());
-        }
-        headers
-    }
-
-    /// The response this crate answers with by default (status, challenge, JSON body,
-    /// `Retry-After`, and the error in the extensions), for custom rejection handlers that
-    /// want to start from it.
-    pub fn default_response(&self) -> Response {
-        self.clone().into_response()
-    }
-
-    /// The default response with another body: the status, `WWW-Authenticate`,
-    /// `Cache-Control` and `Retry-After` are kept, and the error rides in the extensions.
-    ///
-    /// ```
-    /// use axum::response::IntoResponse;
-    /// use jwks_auth::{AuthError, AuthErrorKind, JwksAuth};
-    ///
-    /// let auth = JwksAuth::new("https://idp.example/jwks.json").on_rejection(|err: &AuthError| {
-    ///     let body = axum::Json(serde_json::json!({ "code": err.kind().as_str() }));
-    ///     err.response_with_body(body)
-    /// });
-    /// let err = AuthError::from(AuthErrorKind::Expired);
-    /// let response = err.response_with_body("expired");
-    /// assert_eq!(response.status(), 401);
-    /// assert!(response.headers().contains_key("www-authenticate"));
-    /// ```
-    pub fn response_with_body(&self, body: impl IntoResponse) -> Response {
-        let mut response = body.into_response();
-        *response.status_mut() = self.status();
-        response.headers_mut().extend(self.headers());
-        response.extensions_mut().insert(self.clone());
-        response
-    }
-
-    /// The small JSON body of the response: `{"error":…,"error_description":…}`.
-    pub fn body_json(&self) -> String {
-        let error = match self.kind {
-            AuthErrorKind::MissingCredentials => "unauthorized",
-            kind if kind.status() == StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
-            kind => kind.error_code().unwrap_or("unauthorized"),
-        };
-        // Both strings are fixed ASCII without quotes or backslashes.
-        format!(
-            r#"{{"error":"{error}","error_description":"{}"}}"#,
-            self.kind.description()
-        )
+        _ => Err(response),
     }
 }
 
+/// The small JSON body of the default response: `{"error":…,"error_description":…}`.
+fn body_json(kind: AuthErrorKind) -> String {
+    let error = match kind {
+        AuthErrorKind::MissingCredentials => "unauthorized",
+        kind if kind.status() == StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
+        kind if kind.status().is_server_error() => "server_error",
+        kind => kind.error_code().unwrap_or("unauthorized"),
+    };
+    // Both strings are fixed ASCII without quotes or backslashes.
+    format!(
+        r#"{{"error":"{error}","error_description":"{}"}}"#,
+        kind.description()
+    )
+}
+
+/// The answer outside any layer: a bare `Bearer` challenge, the JSON body. Behind a
+/// layer, the layer renders the error again with its realm, scheme and hook.
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body_json()));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.extend(self.headers());
-        response.extensions_mut().insert(self);
-        response
+        Responder::default().render(self, &Reply::default())
     }
 }
 
@@ -266,13 +284,19 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn grpc() -> Reply {
+        Reply {
+            grpc: true,
+            ..Reply::default()
+        }
+    }
+
     #[test]
     fn grpc_calls_get_trailers_only_statuses_whatever_the_hook() {
         let hooked = Responder {
             realm: Some(Arc::from("api")),
-            hook: Some(Arc::new(|e: &AuthError| e.response_with_body("http body"))),
-            claims_type: "T",
-            dpop: None,
+            hook: Some(Arc::new(|_: &AuthError| "http body".into_response())),
+            ..Responder::default()
         };
         for (kind, code) in [
             (AuthErrorKind::MissingCredentials, "16"),
@@ -282,7 +306,7 @@ mod tests {
             (AuthErrorKind::KeysUnavailable, "14"),
             (AuthErrorKind::InvalidRequest, "3"),
         ] {
-            let response = hooked.respond(kind.into(), true);
+            let response = hooked.respond(kind.into(), &grpc());
             assert_eq!(response.status(), 200, "{kind:?}");
             let h = response.headers();
             assert_eq!(h["content-type"], "application/grpc");
@@ -305,17 +329,73 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_body_keeps_the_status_and_every_header() {
-        let err = AuthError::unavailable(Duration::from_secs(7));
-        let response = err.response_with_body("custom");
+    fn challenge_shapes() {
+        let plain = Responder::default();
+        let challenge = |r: &Responder, e: AuthError| r.challenge(&e, false);
+        assert_eq!(
+            challenge(&plain, AuthErrorKind::MissingCredentials.into()).unwrap(),
+            "Bearer"
+        );
+        let realm = Responder {
+            realm: Some(Arc::from("r")),
+            ..Responder::default()
+        };
+        assert_eq!(
+            challenge(&realm, AuthErrorKind::MissingCredentials.into()).unwrap(),
+            r#"Bearer realm="r""#
+        );
+        assert_eq!(
+            challenge(&realm, AuthErrorKind::Expired.into()).unwrap(),
+            r#"Bearer realm="r", error="invalid_token", error_description="the token has expired""#
+        );
+        let unavailable =
+            AuthError::unavailable(AuthErrorKind::KeysUnavailable, Duration::from_secs(3));
+        assert!(challenge(&realm, unavailable).is_none());
+        let dpop = Responder {
+            dpop: Some(DpopChallenge {
+                required: false,
+                algs: Arc::from("ES256"),
+            }),
+            ..realm
+        };
+        assert_eq!(
+            dpop.challenge(&AuthErrorKind::DpopReplay.into(), true)
+                .unwrap(),
+            r#"DPoP realm="r", error="invalid_dpop_proof", error_description="the DPoP proof was already used", algs="ES256", Bearer realm="r""#
+        );
+        assert_eq!(
+            dpop.challenge(&AuthErrorKind::MissingCredentials.into(), false)
+                .unwrap(),
+            r#"Bearer realm="r", DPoP realm="r", algs="ES256""#
+        );
+    }
+
+    #[test]
+    fn a_hook_keeps_the_status_and_every_header_it_does_not_set() {
+        let hooked = Responder {
+            realm: Some(Arc::from("api")),
+            hook: Some(Arc::new(|e: &AuthError| {
+                if e.kind() == AuthErrorKind::Expired {
+                    (StatusCode::IM_A_TEAPOT, "teapot").into_response()
+                } else {
+                    "custom".into_response()
+                }
+            })),
+            ..Responder::default()
+        };
+        let err = AuthError::unavailable(AuthErrorKind::KeysUnavailable, Duration::from_secs(7));
+        let response = hooked.respond(err, &Reply::default());
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()[RETRY_AFTER], "7");
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
         assert!(response.extensions().get::<AuthError>().is_some());
 
-        let err = AuthError::from(AuthErrorKind::Expired).with_realm(Some(&Arc::from("api")));
-        let response = err.response_with_body("custom");
-        assert_eq!(response.status(), 401);
+        let response = hooked.respond(AuthErrorKind::Expired.into(), &Reply::default());
+        assert_eq!(
+            response.status(),
+            StatusCode::IM_A_TEAPOT,
+            "the hook's own status"
+        );
         assert_eq!(
             response.headers()[WWW_AUTHENTICATE],
             r#"Bearer realm="api", error="invalid_token", error_description="the token has expired""#
@@ -323,30 +403,23 @@ mod tests {
     }
 
     #[test]
-    fn the_responder_adds_its_realm_and_runs_the_hook() {
+    fn a_handlers_error_is_rendered_again_but_never_twice() {
         let responder = Responder {
             realm: Some(Arc::from("r")),
-            hook: None,
-            claims_type: "T",
-            dpop: None,
+            ..Responder::default()
         };
-        let response = responder.respond(AuthError::insufficient_scope(["a"]), false);
-        assert_eq!(response.status(), 403);
+        let from_handler = AuthError::insufficient_scope(["a"]).into_response();
+        assert_eq!(
+            from_handler.headers()[WWW_AUTHENTICATE],
+            r#"Bearer error="insufficient_scope", error_description="the token lacks a required scope", scope="a""#
+        );
+        let rendered = rerender(&responder, from_handler, &Reply::default()).unwrap();
         assert!(
-            response.headers()[WWW_AUTHENTICATE]
+            rendered.headers()[WWW_AUTHENTICATE]
                 .to_str()
                 .unwrap()
                 .starts_with(r#"Bearer realm="r", error="insufficient_scope""#)
         );
-        let hooked = Responder {
-            hook: Some(Arc::new(|e: &AuthError| e.response_with_body("no"))),
-            ..responder
-        };
-        let response = hooked.respond(AuthErrorKind::Expired.into(), false);
-        assert_eq!(response.status(), 401);
-        assert_eq!(
-            response.extensions().get::<AuthError>().unwrap().realm(),
-            Some("r")
-        );
+        assert!(rerender(&responder, rendered, &Reply::default()).is_err());
     }
 }

@@ -1,10 +1,11 @@
 //! [`JwksAuthService`]: the middleware service, and its [`ResponseFuture`].
 //!
 //! The common case, a token whose key is in the snapshot, is decided synchronously in
-//! `call`: no lock, no await, no allocation of keys. Only a request that must wait (for
-//! the first key set, or a forced refresh after an unknown `kid`) takes the boxed,
-//! asynchronous path. A rejection is always a response; the inner service's error type
-//! is never changed.
+//! `call`: no await, no allocation of keys (the verified-token cache takes one shard
+//! mutex). Only a request that must wait (for the first key set, a forced refresh after
+//! an unknown `kid`, or a remote DPoP replay store) takes the boxed, asynchronous path.
+//! A rejection is always a response; the inner service's error type is never changed.
+//! The outcome is counted once, by the response that leaves the layer.
 
 use std::fmt;
 use std::future::Future;
@@ -15,14 +16,17 @@ use std::task::{Context, Poll, ready};
 use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Request};
+use http::Request;
 use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use tower::Service;
 
-use crate::authenticate::{Authenticator, Decision, Pending};
-use crate::error::AuthError;
-use crate::respond::{DPOP_NONCE, Responder, is_grpc, rerender};
+use crate::authenticate::{Authenticator, Pending, Step};
+use crate::error::{AuthError, AuthErrorKind};
+use crate::extract::Admitted;
+use crate::metrics;
+use crate::respond::{DPOP_NONCE, Reply, Responder, rerender};
+use crate::verify::Scheme;
 
 /// The service produced by [`JwksAuth`](crate::JwksAuth): verifies the bearer token, then
 /// calls the inner service with [`Claims<T>`](crate::Claims) in the request extensions.
@@ -89,38 +93,64 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let auth = &self.auth;
-        auth.start();
-        let grpc = is_grpc(req.headers());
-        match auth.decide(&req) {
-            Decision::Accept(claims) => {
-                auth.admit(&mut req, Some(claims));
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc, None)
-            }
-            Decision::Anonymous => {
-                auth.admit(&mut req, None);
-                ResponseFuture::inner(self.inner.call(req), auth.responder().clone(), grpc, None)
-            }
-            Decision::Reject(e) => ResponseFuture {
-                state: State::Rejected {
-                    response: Some(auth.respond(e, grpc)),
-                },
-            },
-            Decision::Wait(wait) => {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        self.auth.start();
+        let (scheme, step) = self.auth.authenticate(&req);
+        let reply = Reply {
+            dpop: scheme == Scheme::Dpop,
+            nonce: self.auth.nonce(scheme),
+            ..Reply::to(req.headers())
+        };
+        let state = match step {
+            Step::Admit(claims) => settle(&self.auth, &mut self.inner, req, Ok(claims), reply),
+            Step::Reject(e) => settle(&self.auth, &mut self.inner, req, Err(e), reply),
+            Step::Wait(wait) => {
                 // The readied service goes into the future; keep a fresh clone here.
                 let clone = self.inner.clone();
-                let svc = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture {
-                    state: State::Waiting {
-                        wait,
-                        svc: Some(svc),
-                        req: Some(req),
-                        auth: self.auth.clone(),
-                    },
+                State::Waiting {
+                    wait,
+                    svc: Some(std::mem::replace(&mut self.inner, clone)),
+                    req: Some(req),
+                    auth: self.auth.clone(),
+                    reply: Some(reply),
                 }
             }
+        };
+        ResponseFuture { state }
+    }
+}
+
+/// Where a request goes once its authentication is decided: into the inner service
+/// with its claims, or answered with the rejection.
+fn settle<S, B, T>(
+    auth: &Arc<Authenticator<T>>,
+    svc: &mut S,
+    mut req: Request<B>,
+    admitted: Result<Option<Arc<T>>, AuthError>,
+    reply: Reply,
+) -> State<S::Future, S, B, T>
+where
+    S: Service<Request<B>>,
+    T: Send + Sync + 'static,
+{
+    match admitted {
+        Ok(claims) => {
+            let with_claims = claims.is_some();
+            req.extensions_mut().insert(Admitted::new(
+                auth.responder().clone(),
+                claims,
+                reply.dpop,
+            ));
+            State::Inner {
+                fut: svc.call(req),
+                responder: auth.responder().clone(),
+                with_claims,
+                reply,
+            }
         }
+        Err(e) => State::Rejected {
+            response: Some(auth.responder().respond(e, &reply)),
+        },
     }
 }
 
@@ -140,32 +170,20 @@ pin_project! {
             #[pin]
             fut: F,
             responder: Arc<Responder>,
-            grpc: bool,
-            // A `DPoP-Nonce` for the response.
-            nonce: Option<HeaderValue>,
+            // Admitted with claims (else anonymously), for the count.
+            with_claims: bool,
+            reply: Reply,
         },
         Waiting {
             wait: Pending<T>,
             svc: Option<S>,
             req: Option<Request<B>>,
             auth: Arc<Authenticator<T>>,
+            reply: Option<Reply>,
         },
         Rejected {
             response: Option<Response>,
         },
-    }
-}
-
-impl<F, S, B, T> ResponseFuture<F, S, B, T> {
-    fn inner(fut: F, responder: Arc<Responder>, grpc: bool, nonce: Option<HeaderValue>) -> Self {
-        Self {
-            state: State::Inner {
-                fut,
-                responder,
-                grpc,
-                nonce,
-            },
-        }
     }
 }
 
@@ -192,48 +210,38 @@ where
                 StateProj::Inner {
                     fut,
                     responder,
-                    grpc,
-                    nonce,
+                    with_claims,
+                    reply,
                 } => {
                     let response = ready!(fut.poll(cx))?;
-                    let mut response = match rerender(responder, response, *grpc) {
+                    let mut response = match rerender(responder, response, reply) {
                         Ok(rendered) => rendered,
                         Err(response) => response.map(Body::new),
                     };
-                    if let Some(nonce) = nonce.take() {
+                    if let Some(nonce) = reply.nonce.take() {
                         response.headers_mut().insert(DPOP_NONCE, nonce);
                     }
-                    return Poll::Ready(Ok(response));
+                    return Poll::Ready(Ok(counted(response, *with_claims)));
                 }
                 StateProj::Rejected { response } => {
-                    // Polled again after completion: answer 503 rather than panic.
-                    return Poll::Ready(Ok(response.take().unwrap_or_else(|| {
-                        AuthError::unavailable(std::time::Duration::from_secs(1)).into_response()
-                    })));
+                    // Polled again after completion: answer 500 rather than panic.
+                    let response = response.take().unwrap_or_else(|| {
+                        AuthError::from(AuthErrorKind::Misconfigured).into_response()
+                    });
+                    return Poll::Ready(Ok(counted(response, false)));
                 }
                 StateProj::Waiting {
                     wait,
                     svc,
                     req,
                     auth,
+                    reply,
                 } => {
-                    let verdict = ready!(wait.as_mut().poll(cx));
-                    match (verdict, svc.take(), req.take()) {
-                        (Ok((claims, nonce)), Some(mut svc), Some(mut req)) => {
-                            auth.admit(&mut req, Some(claims));
-                            let grpc = is_grpc(req.headers());
-                            State::Inner {
-                                fut: svc.call(req),
-                                responder: auth.responder().clone(),
-                                grpc,
-                                nonce,
-                            }
+                    let admitted = ready!(wait.as_mut().poll(cx)).map(Some);
+                    match (svc.as_mut(), req.take(), reply.take()) {
+                        (Some(svc), Some(req), Some(reply)) => {
+                            settle(auth, svc, req, admitted, reply)
                         }
-                        (Err(e), _, req) => State::Rejected {
-                            response: Some(
-                                auth.respond(e, req.as_ref().is_some_and(|r| is_grpc(r.headers()))),
-                            ),
-                        },
                         _ => State::Rejected { response: None },
                     }
                 }
@@ -241,4 +249,16 @@ where
             this.state.set(next);
         }
     }
+}
+
+/// The one place a request is counted (feature `metrics`), by the response that
+/// leaves the layer: a rejection it carries (the layer's, a route layer's, a
+/// handler's), else accepted or anonymous.
+fn counted(response: Response, with_claims: bool) -> Response {
+    let outcome = match response.extensions().get::<AuthError>() {
+        Some(error) => Err(error),
+        None => Ok(with_claims),
+    };
+    metrics::request(outcome);
+    response
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 use crate::error::RefreshError;
 use crate::keys::SkippedKey;
 
-/// A snapshot of a key store's health, for health checks and dashboards.
+/// A snapshot of a layer's health (its key sets, its cache), for health checks and
+/// dashboards.
 ///
 /// Returned by [`JwksAuth::status`](crate::JwksAuth::status).
 #[derive(Debug, Clone)]
@@ -31,12 +32,30 @@ pub struct Status {
     pub stale: bool,
     /// Time until the next scheduled refresh, if the task is running.
     pub next_refresh: Option<Duration>,
+    /// For a multi-issuer layer, each trusted issuer's own status (the fields above
+    /// combine them: key ids of all, the oldest success, the first error, stale if any
+    /// is). Empty otherwise.
+    pub issuers: Vec<(String, Status)>,
+    /// Tokens the verified-token cache holds now (0 when it is off).
+    pub cache_entries: usize,
+    /// What those entries count against the cache's byte budget
+    /// ([`CACHE_BYTES`](crate::limits::CACHE_BYTES)): token text plus a fixed overhead
+    /// per entry.
+    pub cache_bytes: usize,
 }
 
 impl Status {
     /// `true` when requests can be verified: a key set is loaded and not stale.
     pub fn is_ready(&self) -> bool {
         self.key_count > 0 && !self.stale
+    }
+
+    /// The status of one trusted issuer of a multi-issuer layer.
+    pub fn issuer(&self, issuer: &str) -> Option<&Status> {
+        self.issuers
+            .iter()
+            .find(|(i, _)| i == issuer)
+            .map(|(_, status)| status)
     }
 
     pub(crate) fn empty() -> Self {
@@ -50,6 +69,9 @@ impl Status {
             fetches: 0,
             stale: true,
             next_refresh: None,
+            issuers: Vec::new(),
+            cache_entries: 0,
+            cache_bytes: 0,
         }
     }
 

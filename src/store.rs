@@ -19,12 +19,13 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::error::{AuthError, ReadyError, RefreshError, RefreshErrorKind};
+use crate::error::{AuthError, AuthErrorKind, ReadyError, RefreshError, RefreshErrorKind};
 use crate::fetch::{Target, Transport};
 use crate::gate::{Gate, GateDecision};
 use crate::keys::KeySet;
 use crate::limits::{
-    COOLDOWN, FETCH_TIMEOUT, MAX_STALE, MIN_COOLDOWN, REFRESH_INTERVAL, RETRY_AFTER_CLAMP,
+    COOLDOWN, FETCH_TIMEOUT, MAX_RETRY_AFTER, MAX_STALE, MIN_COOLDOWN, MIN_RETRY_AFTER,
+    REFRESH_INTERVAL,
 };
 use crate::status::Status;
 
@@ -133,12 +134,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl KeyStore {
-    pub(crate) fn new(source: Source, timing: Timing, initial: Option<KeySet>) -> Self {
-        Self::labelled("", source, timing, initial)
-    }
-
-    /// A store whose metrics carry `label` (a trusted issuer of a multi-issuer layer).
-    pub(crate) fn labelled(
+    /// A store whose metrics carry `label` (a trusted issuer of a multi-issuer layer, or
+    /// empty).
+    pub(crate) fn new(
         label: &str,
         source: Source,
         timing: Timing,
@@ -241,8 +239,8 @@ impl KeyStore {
             .next_refresh_at
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(5))
-            .clamp(RETRY_AFTER_CLAMP.0, RETRY_AFTER_CLAMP.1);
-        AuthError::unavailable(retry)
+            .clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER);
+        AuthError::unavailable(AuthErrorKind::KeysUnavailable, retry)
     }
 
     /// Runs `f` on the current key set: one `load()`, no lock, no await.
@@ -353,7 +351,7 @@ impl KeyStore {
             None => wait.await,
             Some(limit) => match tokio::time::timeout(limit, wait).await {
                 Ok(r) => r,
-                Err(_) => Err(ReadyError::timeout(lock(&self.status).last_error.clone())),
+                Err(_) => Err(ReadyError::Timeout(lock(&self.status).last_error.clone())),
             },
         }
     }
@@ -389,6 +387,7 @@ impl KeyStore {
             next_refresh: inner
                 .next_refresh_at
                 .map(|at| at.saturating_duration_since(now)),
+            ..Status::empty()
         }
     }
 
@@ -465,7 +464,7 @@ mod tests {
             cooldown: Duration::ZERO,
             ..Timing::default()
         };
-        let store = KeyStore::new(Source::Static, timing, None);
+        let store = KeyStore::new("", Source::Static, timing, None);
         let first = store.request_forced(false).unwrap();
         store.end_attempt(Ok(()), 0, Duration::from_secs(300), first);
         assert_eq!(store.request_forced(false), None, "denied within the floor");
@@ -476,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn ready_returns_a_terminal_error_at_once() {
         let error = RefreshError::new(RefreshErrorKind::Client);
-        let store = KeyStore::new(Source::Remote(Err(error)), Timing::default(), None);
+        let store = KeyStore::new("", Source::Remote(Err(error)), Timing::default(), None);
         let started = std::time::Instant::now();
         let err = store.ready(None).await.unwrap_err();
         assert!(!err.is_timeout());

@@ -26,23 +26,41 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, Uri};
 
 use crate::error::{AuthError, AuthErrorKind};
+use crate::verify::Scheme;
 
-/// A user function that finds the token in a request.
+/// A user function that finds the token in a request's headers and URI.
 pub(crate) type TokenFn = Arc<dyn Fn(&HeaderMap, &Uri) -> Option<String> + Send + Sync>;
 
-/// Where the layer looks for the token.
+/// Where the layer looks for the token ([`JwksAuth::token_sources`]). Whatever the
+/// source, the token must be an RFC 6750 `b64token` within the size cap.
+///
+/// [`JwksAuth::token_sources`]: crate::JwksAuth::token_sources
 #[derive(Clone)]
-pub(crate) enum TokenSource {
-    /// `Authorization: Bearer …` (the default).
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer …` (the default, alone).
     Bearer,
-    /// A cookie with this name.
+    /// The cookie with this name (browser sessions). Only this cookie is read: other
+    /// cookies, whatever their bytes, never change the answer.
     Cookie(String),
-    /// A header with this name: the raw token, or `Bearer <token>`.
+    /// The header with this name (e.g. `x-api-token`): the raw token, or
+    /// `Bearer <token>`.
     Header(HeaderName),
-    /// A query parameter with this name.
+    /// The query parameter with this name. Use only when nothing else can carry the
+    /// token: URLs end up in logs, browser history and `Referer` headers (RFC 6750 §5.3).
     Query(String),
-    /// A user function.
+    /// What this function returns for the request's headers and URI.
     Custom(TokenFn),
+}
+
+impl TokenSource {
+    /// A [`Custom`](Self::Custom) source from a function.
+    pub fn custom<F>(find: F) -> Self
+    where
+        F: Fn(&HeaderMap, &Uri) -> Option<String> + Send + Sync + 'static,
+    {
+        Self::Custom(Arc::new(find))
+    }
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -57,45 +75,82 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
-/// Finds the request's token in every configured source.
+/// A request's credentials: the token, and the scheme it came with.
+#[derive(Debug)]
+pub(crate) struct Credentials<'a> {
+    pub(crate) scheme: Scheme,
+    pub(crate) token: Cow<'a, str>,
+}
+
+/// Finds the request's credentials: with DPoP on, `Authorization: DPoP` first, then every
+/// configured token source. `Ok(None)` when there are none; an error comes with the
+/// scheme to tell it in (a `DPoP` header without the DPoP scheme is told in DPoP's).
+pub(crate) fn find_credentials<'a>(
+    sources: &[TokenSource],
+    dpop: bool,
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    max_len: usize,
+) -> Result<Option<Credentials<'a>>, (Scheme, AuthError)> {
+    let mut found = None;
+    let mut scheme = Scheme::Bearer;
+    if dpop {
+        match scheme_token(headers, b"dpop", max_len) {
+            Ok(Some(token)) => {
+                found = Some(Cow::Borrowed(token));
+                scheme = Scheme::Dpop;
+            }
+            // A proof without the DPoP scheme: the client is confused, say so.
+            Ok(None) if headers.contains_key("dpop") => {
+                return Err((Scheme::Dpop, AuthErrorKind::InvalidRequest.into()));
+            }
+            Ok(None) => {}
+            Err(e) => return Err((Scheme::Dpop, e)),
+        }
+    }
+    let token = find_token(sources, headers, uri, max_len, found).map_err(|e| (scheme, e))?;
+    Ok(token.map(|token| Credentials { scheme, token }))
+}
+
+/// Adds the tokens of every configured source to `found`.
 ///
 /// Returns `Ok(None)` when no source carries one; 400 when two carry different tokens.
-pub(crate) fn find_token<'a>(
+fn find_token<'a>(
     sources: &[TokenSource],
     headers: &'a HeaderMap,
     uri: &'a Uri,
     max_len: usize,
+    mut found: Option<Cow<'a, str>>,
 ) -> Result<Option<Cow<'a, str>>, AuthError> {
-    let mut found: Option<Cow<'a, str>> = None;
     for source in sources {
         let token: Option<Cow<'a, str>> = match source {
-            // Already checked against the size cap and `b64token` by `bearer_token`.
-            TokenSource::Bearer => match bearer_token(headers, max_len)? {
-                Some(token) => {
-                    if found.as_deref().is_some_and(|previous| previous != token) {
-                        return Err(AuthErrorKind::InvalidRequest.into());
-                    }
-                    found.get_or_insert(Cow::Borrowed(token));
-                    continue;
-                }
-                None => None,
-            },
+            // Checked against the size cap and `b64token` by `scheme_token`.
+            TokenSource::Bearer => scheme_token(headers, b"bearer", max_len)?.map(Cow::Borrowed),
             TokenSource::Cookie(name) => cookie_token(headers, name)?.map(Cow::Borrowed),
             TokenSource::Header(name) => header_token(headers, name)?.map(Cow::Borrowed),
             TokenSource::Query(name) => query_token(uri, name)?,
             TokenSource::Custom(f) => f(headers, uri).map(Cow::Owned),
         };
         let Some(token) = token else { continue };
-        check_token(token.as_bytes(), max_len)?;
-        match &found {
-            Some(previous) if *previous != token => {
-                return Err(AuthErrorKind::InvalidRequest.into());
-            }
-            Some(_) => {}
-            None => found = Some(token),
+        if !matches!(source, TokenSource::Bearer) {
+            check_token(token.as_bytes(), max_len)?;
         }
+        agree(&mut found, token)?;
     }
     Ok(found)
+}
+
+/// Keeps the first credential; a different second one is a malformed request (400): the
+/// layer never chooses between two credentials. The same one twice is fine.
+fn agree<T: PartialEq>(found: &mut Option<T>, next: T) -> Result<(), AuthError> {
+    match found {
+        Some(previous) if *previous != next => Err(AuthErrorKind::InvalidRequest.into()),
+        Some(_) => Ok(()),
+        None => {
+            *found = Some(next);
+            Ok(())
+        }
+    }
 }
 
 fn check_token(token: &[u8], max_len: usize) -> Result<(), AuthError> {
@@ -131,12 +186,7 @@ fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str
             // Ours: it must be text (the token check that follows is stricter still).
             let v = std::str::from_utf8(v)
                 .map_err(|_| AuthError::from(AuthErrorKind::InvalidRequest))?;
-            match found {
-                Some(previous) if previous != v => {
-                    return Err(AuthErrorKind::InvalidRequest.into());
-                }
-                _ => found = Some(v),
-            }
+            agree(&mut found, v)?;
         }
     }
     Ok(found.filter(|v| !v.is_empty()))
@@ -183,13 +233,7 @@ fn query_token<'a>(uri: &'a Uri, name: &str) -> Result<Option<Cow<'a, str>>, Aut
             continue;
         }
         let v = percent_decode(v).ok_or_else(|| AuthError::from(AuthErrorKind::InvalidRequest))?;
-        match &found {
-            Some(previous) if *previous != v => {
-                return Err(AuthErrorKind::InvalidRequest.into());
-            }
-            Some(_) => {}
-            None => found = Some(v),
-        }
+        agree(&mut found, v)?;
     }
     Ok(found.filter(|v| !v.is_empty()))
 }
@@ -222,19 +266,8 @@ fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
-/// Finds the bearer token in `headers`.
-///
-/// Returns `Ok(None)` when the request carries no bearer credentials at all.
-pub(crate) fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
-    scheme_token(headers, b"bearer", max_len)
-}
-
-/// Finds the token of `Authorization: DPoP <token>` (RFC 9449 §7.1: the same syntax as
-/// `Bearer`); `Ok(None)` when the request uses another scheme or none.
-pub(crate) fn dpop_token(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
-    scheme_token(headers, b"dpop", max_len)
-}
-
+/// The token of `Authorization: <wanted> <token>` (RFC 6750 §2.1; RFC 9449 §7.1 gives
+/// `DPoP` the same syntax); `Ok(None)` when the request uses another scheme or none.
 fn scheme_token<'a>(
     headers: &'a HeaderMap,
     wanted: &[u8],
@@ -327,7 +360,7 @@ mod tests {
         for v in values {
             headers.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
         }
-        bearer_token(&headers, 64)
+        scheme_token(&headers, b"bearer", 64)
             .map(|t| t.map(str::to_owned))
             .map_err(|e| e.kind())
     }
@@ -376,7 +409,7 @@ mod tests {
             );
         }
         let uri: Uri = uri.parse().unwrap();
-        find_token(sources, &map, &uri, 64)
+        find_token(sources, &map, &uri, 64, None)
             .map(|t| t.map(Cow::into_owned))
             .map_err(|e| e.kind())
     }
@@ -401,7 +434,7 @@ mod tests {
             for v in values {
                 map.append(COOKIE, HeaderValue::from_bytes(v).unwrap());
             }
-            find_token(&cookie, &map, &Uri::from_static("/"), 64)
+            find_token(&cookie, &map, &Uri::from_static("/"), 64, None)
                 .map(|t| t.map(Cow::into_owned))
                 .map_err(|e| e.kind())
         };

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::de::value::MapDeserializer;
 use serde_json::Value;
 
-use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS, b64_decode};
+use crate::alg::{AlgSet, Algorithm, Compact, DEFAULT_ALGORITHMS, b64_decode};
 use crate::error::AuthErrorKind;
 use crate::json::{ClaimSet, Header, parse_claims, parse_header};
 use crate::keys::{Key, KeySet, Lookup};
@@ -52,11 +52,14 @@ impl Default for Rules {
     }
 }
 
-/// A token whose shape, header and claims passed; its signature is not checked yet.
-pub(crate) struct Checked<'t> {
+/// A token parsed once, whose shape, header and claims passed: its signature is not
+/// checked yet. It holds offsets into the token, not borrows, so it can wait (for a key
+/// set) across an `.await` together with the token it came from.
+pub(crate) struct Unverified {
     alg: Algorithm,
     kid: Option<String>,
-    signing_input: &'t [u8],
+    /// `header.payload`: the first `signing_len` bytes of the token.
+    signing_len: usize,
     signature: Vec<u8>,
     /// The claims, parsed once (with the duplicate check); moved into the user's type
     /// after the signature.
@@ -86,6 +89,12 @@ pub(crate) enum KeyStep {
     Reject(AuthErrorKind),
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many tokens [`Rules::check`] parsed on this thread (tests count parses).
+    pub(crate) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -94,19 +103,17 @@ pub(crate) fn now_secs() -> f64 {
 
 impl Rules {
     /// Steps 1 to 3: everything that needs no key, for a token presented with `scheme`.
-    pub(crate) fn check<'t>(
+    /// The only place a token is parsed.
+    pub(crate) fn check(
         &self,
-        token: &'t str,
+        token: &str,
         scheme: Scheme,
         now: f64,
-    ) -> Result<Checked<'t>, AuthErrorKind> {
+    ) -> Result<Unverified, AuthErrorKind> {
         if token.len() > self.max_token_len {
             return Err(AuthErrorKind::TokenTooLarge);
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some(jws) = Compact::split(token) else {
             // Five segments is the compact JWE form.
             return Err(if token.split('.').count() == 5 {
                 AuthErrorKind::UnsupportedTokenType
@@ -114,25 +121,27 @@ impl Rules {
                 AuthErrorKind::Malformed
             });
         };
+        #[cfg(test)]
+        PARSES.with(|p| p.set(p.get() + 1));
         // Header first, so that an unsecured (`alg: none`, empty signature) token is
         // reported as a disallowed algorithm.
-        let header = b64_decode(h).ok_or(AuthErrorKind::Malformed)?;
+        let header = b64_decode(jws.header).ok_or(AuthErrorKind::Malformed)?;
         let header = parse_header(&header)?;
         let (alg, kid) = self.check_header(header)?;
 
-        let payload = b64_decode(p).ok_or(AuthErrorKind::Malformed)?;
+        let payload = b64_decode(jws.payload).ok_or(AuthErrorKind::Malformed)?;
         let claims = parse_claims(&payload)?;
         let (exp, nbf) = self.check_claims(&claims, now)?;
         let jkt = binding(&claims, scheme)?;
 
-        if s.is_empty() {
+        if jws.signature.is_empty() {
             return Err(AuthErrorKind::Malformed);
         }
-        let signature = b64_decode(s).ok_or(AuthErrorKind::Malformed)?;
-        Ok(Checked {
+        let signature = b64_decode(jws.signature).ok_or(AuthErrorKind::Malformed)?;
+        Ok(Unverified {
             alg,
             kid,
-            signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
+            signing_len: jws.signing_len(),
             signature,
             claims,
             exp,
@@ -172,19 +181,13 @@ impl Rules {
         claims: &ClaimSet,
         now: f64,
     ) -> Result<(f64, Option<f64>), AuthErrorKind> {
-        let leeway = self.leeway.as_secs_f64();
         let exp = numeric_date(claims, "exp")?.ok_or(AuthErrorKind::MissingClaim)?;
-        if now >= exp + leeway {
-            return Err(AuthErrorKind::Expired);
-        }
         let nbf = numeric_date(claims, "nbf")?;
         if nbf.is_some_and(|nbf| nbf > exp) {
             // Valid at no instant, whatever the leeway.
             return Err(AuthErrorKind::InvalidClaims);
         }
-        if nbf.is_some_and(|nbf| now + leeway < nbf) {
-            return Err(AuthErrorKind::NotYetValid);
-        }
+        self.in_time(exp, nbf, now)?;
         numeric_date(claims, "iat")?;
         for name in ["sub", "jti"] {
             if claims.get(name).is_some_and(|v| !v.is_string()) {
@@ -220,6 +223,24 @@ impl Rules {
         Ok((exp, nbf))
     }
 
+    /// `exp` and `nbf` against `now`, with the leeway: at parse time, after a wait, and
+    /// at every cache hit.
+    pub(crate) fn in_time(
+        &self,
+        exp: f64,
+        nbf: Option<f64>,
+        now: f64,
+    ) -> Result<(), AuthErrorKind> {
+        let leeway = self.leeway.as_secs_f64();
+        if now >= exp + leeway {
+            return Err(AuthErrorKind::Expired);
+        }
+        if nbf.is_some_and(|nbf| now + leeway < nbf) {
+            return Err(AuthErrorKind::NotYetValid);
+        }
+        Ok(())
+    }
+
     fn check_issuer(&self, iss: Option<&str>) -> Result<(), AuthErrorKind> {
         if self.issuers.is_empty() || iss.is_some_and(|iss| self.issuers.iter().any(|i| i == iss)) {
             Ok(())
@@ -240,20 +261,26 @@ impl Rules {
     }
 }
 
-impl Checked<'_> {
+impl Unverified {
     /// The token's `iss`, if it is a string (already checked against the rules).
     pub(crate) fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 
-    /// Steps 4 and 5: key selection and signature. Returns the key that verified.
-    pub(crate) fn verify_signature<'k>(&self, keys: &'k KeySet) -> Result<&'k Key, KeyStep> {
+    /// Steps 4 and 5: key selection and the signature over `token`, the token this was
+    /// parsed from. Returns the key that verified.
+    pub(crate) fn verify_signature<'k>(
+        &self,
+        token: &str,
+        keys: &'k KeySet,
+    ) -> Result<&'k Key, KeyStep> {
+        let signing_input = &token.as_bytes()[..self.signing_len];
         match keys.lookup(self.kid.as_deref(), self.alg) {
             Lookup::UnknownKid => Err(KeyStep::UnknownKid),
             Lookup::Mismatch => Err(KeyStep::Reject(AuthErrorKind::KeyMismatch)),
             Lookup::Found(candidates) => candidates
                 .into_iter()
-                .find(|key| key.verify(self.alg, self.signing_input, &self.signature))
+                .find(|key| key.verify(self.alg, signing_input, &self.signature))
                 .ok_or(KeyStep::Reject(AuthErrorKind::InvalidSignature)),
         }
     }

@@ -14,8 +14,7 @@ use axum::routing::get;
 use common::*;
 use jwks_auth::testing::TestIssuer;
 use jwks_auth::{
-    AuthError, AuthErrorKind, Claims, ConfigErrorKind, JwksAuth, RequireScope, SkipReason,
-    StandardClaims,
+    AuthError, AuthErrorKind, Claims, ConfigErrorKind, JwksAuth, Scopes, SkipReason, StandardClaims,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -160,14 +159,13 @@ async fn claims_after_check_is_an_error_never_a_dropped_check() {
         err.config_error().map(|e| e.kind()),
         Some(&ConfigErrorKind::CheckBeforeClaims)
     );
-    let app: Router = Router::new()
-        .route(
-            "/me",
-            get(|Claims(c): Claims<MyClaims>| async move { c.sub }),
-        )
-        .layer(wrong_order);
-    let reply = send(&app, &issuer.token().sign()).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "fail closed");
+    // Applying it stops the service at start-up, naming the mistake and the fix.
+    let message = panic_of_applying(wrong_order);
+    assert!(
+        message.contains("claims::<T>() after check()")
+            && message.contains("choose the claims type first"),
+        "{message}"
+    );
 
     // The right order keeps the check, typed over the claims type.
     let right_order = issuer.layer().claims::<MyClaims>().check(|c: &MyClaims| {
@@ -198,9 +196,11 @@ async fn claims_after_check_is_an_error_never_a_dropped_check() {
 #[tokio::test]
 async fn issuer_on_a_multi_issuer_layer_is_an_error_not_overwritten() {
     let issuer = TestIssuer::start().await;
-    let auth = JwksAuth::multi_issuer()
-        .trust_issuer(issuer.issuer(), issuer.jwks_url())
-        .issuer("https://other.example/");
+    let auth = JwksAuth::multi_issuer([jwks_auth::TrustedIssuer::new(
+        issuer.issuer(),
+        issuer.jwks_url(),
+    )])
+    .issuer("https://other.example/");
     let err = auth.ready().await.unwrap_err();
     assert_eq!(
         err.config_error().map(|e| e.kind()),
@@ -243,7 +243,9 @@ async fn a_required_and_an_optional_layer_share_one_key_set_and_task() {
     assert_eq!(auth.status().fetches, 2);
 
     // A different transport is a different key source: its own fetch.
-    let other = auth.clone().fetch_timeout(Duration::from_secs(3));
+    let other = auth
+        .clone()
+        .refresh(jwks_auth::Refresh::default().timeout(Duration::from_secs(3)));
     other.ready().await.unwrap();
     assert_eq!(issuer.fetch_count(), 3);
 }
@@ -262,7 +264,7 @@ async fn every_rejection_carries_the_realm_and_goes_through_the_hook() {
     let auth = issuer.layer().realm("orders");
     let app: Router = Router::new()
         .route("/admin", get(|| async { "admin" }))
-        .route_layer(RequireScope::all(["admin"]))
+        .route_layer(auth.require_scopes(["admin"]))
         .route(
             "/delete",
             get(|Claims(c): Claims| async move {
@@ -285,12 +287,13 @@ async fn every_rejection_carries_the_realm_and_goes_through_the_hook() {
 
     // With a hook, the route layers' 401s and 403s and the handler's 403 use it too,
     // and a replaced body keeps the challenge.
-    let hooked = auth.clone().optional().on_rejection(|err: &AuthError| {
-        err.response_with_body(axum::Json(json!({"code": err.kind().as_str()})))
-    });
+    let hooked = auth
+        .clone()
+        .optional()
+        .on_rejection(|err: &AuthError| axum::Json(json!({"code": err.kind().as_str()})));
     let app: Router = Router::new()
         .route("/admin", get(|| async { "admin" }))
-        .route_layer(RequireScope::all(["admin"]))
+        .route_layer(hooked.require_scopes(["admin"]))
         .layer(hooked);
     let forbidden = send_request(&app, get_with("/admin", Some(&token))).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
@@ -307,8 +310,8 @@ async fn a_replaced_body_keeps_retry_after_on_503() {
     // A token from a real issuer, but a layer whose key set URL answers nothing: 503.
     let issuer = TestIssuer::start().await;
     let auth = JwksAuth::new("http://127.0.0.1:9/jwks.json")
-        .fetch_timeout(Duration::from_millis(300))
-        .on_rejection(|err: &AuthError| err.response_with_body("custom"));
+        .refresh(jwks_auth::Refresh::default().timeout(Duration::from_millis(300)))
+        .on_rejection(|_: &AuthError| "custom");
     let (app, hits) = app(auth);
     let reply = send(&app, &issuer.token().sign()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -325,7 +328,7 @@ async fn a_route_layer_for_another_claims_type_is_a_500_naming_both() {
     let issuer = TestIssuer::start().await;
     let app: Router = Router::new()
         .route("/admin", get(|| async { "admin" }))
-        .route_layer(RequireScope::all(["admin"]))
+        .route_layer(issuer.layer().require_scopes(["admin"]))
         .layer(issuer.layer().claims::<MyClaims>());
     let token = issuer.token().scope("admin").sign();
     let reply = send_request(&app, get_with("/admin", Some(&token))).await;

@@ -130,8 +130,12 @@ async fn the_cache_is_on_by_default_and_a_flood_of_distinct_tokens_stays_bounded
     let default = issuer.layer();
     let (default_app, _) = app(default.clone());
     assert_eq!(send(&default_app, &token).await.status, StatusCode::OK);
-    assert_eq!(default.cache_usage().0, 1);
-    assert_eq!(issuer.layer().no_cache().cache_usage(), (0, 0));
+    assert_eq!(default.status().cache_entries, 1);
+    let off = issuer.layer().cache(0);
+    let (off_app, _) = app(off.clone());
+    assert_eq!(send(&off_app, &token).await.status, StatusCode::OK);
+    let status = off.status();
+    assert_eq!((status.cache_entries, status.cache_bytes), (0, 0));
 
     for i in 0..1_000 {
         let t = issuer
@@ -142,7 +146,8 @@ async fn the_cache_is_on_by_default_and_a_flood_of_distinct_tokens_stays_bounded
         assert_eq!(send(&flood_app, &t).await.status, StatusCode::OK);
     }
     assert_eq!(hits.get(), 1_000);
-    let (entries, bytes) = auth.cache_usage();
+    let status = auth.status();
+    let (entries, bytes) = (status.cache_entries, status.cache_bytes);
     assert!(entries <= 64, "{entries} entries");
     assert!(entries >= 16, "the cache is used: {entries}");
     assert!(bytes <= 64 * (token.len() + 256), "{bytes} bytes");

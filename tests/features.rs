@@ -6,11 +6,10 @@ mod common;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use common::*;
 use jwks_auth::testing::TestIssuer;
-use jwks_auth::{AuthError, AuthErrorKind as K, Authorize, Claims, RequireScope, StandardClaims};
+use jwks_auth::{AuthError, AuthErrorKind as K, Claims, Scopes, StandardClaims};
 use serde_json::json;
 
 fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -26,13 +25,17 @@ async fn scopes_and_predicates_per_route() {
     let issuer = TestIssuer::start().await;
     let orders = Router::new()
         .route("/orders", post(|| async { "created" }))
-        .route_layer(RequireScope::all(["orders:write", "orders:read"]));
+        .route_layer(
+            issuer
+                .layer()
+                .require_scopes(["orders:write", "orders:read"]),
+        );
     let reports = Router::new()
         .route("/reports", get(|| async { "report" }))
-        .route_layer(RequireScope::any(["reports:read", "admin"]));
+        .route_layer(issuer.layer().require_any_scope(["reports:read", "admin"]));
     let admin = Router::new()
         .route("/admin", get(|| async { "admin" }))
-        .route_layer(Authorize::predicate(|c: &StandardClaims| {
+        .route_layer(issuer.layer().authorize(|c: &StandardClaims| {
             c.extra
                 .get("roles")
                 .and_then(|r| r.as_array())
@@ -124,7 +127,7 @@ async fn authorization_without_claims_is_401() {
     // without claims: refused as unauthenticated.
     let app = Router::new()
         .route("/orders", get(|| async { "orders" }))
-        .route_layer(RequireScope::all(["orders:read"]))
+        .route_layer(issuer.layer().require_scopes(["orders:read"]))
         .layer(issuer.layer().optional());
     let reply = send_request(&app, get_with("/orders", &[])).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -132,7 +135,7 @@ async fn authorization_without_claims_is_401() {
     // And without any JwksAuth layer at all: the same, never a pass.
     let bare = Router::new()
         .route("/orders", get(|| async { "orders" }))
-        .route_layer(RequireScope::all(["orders:read"]));
+        .route_layer(issuer.layer().require_scopes(["orders:read"]));
     assert_eq!(
         send_request(&bare, get_with("/orders", &[])).await.status,
         StatusCode::UNAUTHORIZED
@@ -208,16 +211,9 @@ async fn a_claims_check_on_the_layer_can_answer_401_or_403() {
 #[tokio::test]
 async fn rejections_can_be_replaced() {
     let issuer = TestIssuer::start().await;
+    // The hook returns any `IntoResponse`; the status and challenge are kept.
     let auth = issuer.layer().realm("api").on_rejection(|err: &AuthError| {
-        let mut response = (
-            err.status(),
-            axum::Json(json!({ "code": format!("{:?}", err.kind()), "message": err.to_string() })),
-        )
-            .into_response();
-        if let Some(challenge) = err.www_authenticate() {
-            response.headers_mut().insert("www-authenticate", challenge);
-        }
-        response
+        axum::Json(json!({ "code": format!("{:?}", err.kind()), "message": err.to_string() }))
     });
     let (app, _) = app(auth);
     let reply = send(&app, &issuer.token().expires_in(-3600).sign()).await;
@@ -243,7 +239,10 @@ async fn token_sources() {
     let token = issuer.token().subject("cookie-user").sign();
     let other = issuer.token().subject("someone-else").sign();
 
-    let (cookie_app, _) = app(issuer.layer().token_from_cookie("session"));
+    let (cookie_app, _) = app(issuer.layer().token_sources([
+        jwks_auth::TokenSource::Bearer,
+        jwks_auth::TokenSource::Cookie("session".into()),
+    ]));
     let cookie = format!("theme=dark; session={token}");
     let reply = send_request(&cookie_app, get_with("/me", &[("cookie", &cookie)])).await;
     assert_eq!(
@@ -278,8 +277,9 @@ async fn token_sources() {
 
     let (header_app, _) = app(issuer
         .layer()
-        .bearer_header(false)
-        .token_from_header(HeaderName::from_static("x-api-token")));
+        .token_sources([jwks_auth::TokenSource::Header(HeaderName::from_static(
+            "x-api-token",
+        ))]));
     let reply = send_request(&header_app, get_with("/me", &[("x-api-token", &token)])).await;
     assert_eq!(reply.status, StatusCode::OK);
     let reply = send_request(&header_app, get_with("/me", &[("authorization", &bearer)])).await;
@@ -296,19 +296,25 @@ async fn token_sources() {
         send_request(&plain_app, get_with(&url, &[])).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let (query_app, _) = app(issuer.layer().token_from_query("access_token"));
+    let (query_app, _) = app(issuer.layer().token_sources([
+        jwks_auth::TokenSource::Bearer,
+        jwks_auth::TokenSource::Query("access_token".into()),
+    ]));
     assert_eq!(
         send_request(&query_app, get_with(&url, &[])).await.status,
         StatusCode::OK
     );
 
-    let (custom_app, _) = app(issuer.layer().token_from(|headers, _uri| {
-        headers
-            .get("x-forwarded-authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Token "))
-            .map(str::to_owned)
-    }));
+    let (custom_app, _) = app(issuer.layer().token_sources([
+        jwks_auth::TokenSource::Bearer,
+        jwks_auth::TokenSource::custom(|headers, _uri| {
+            headers
+                .get("x-forwarded-authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Token "))
+                .map(str::to_owned)
+        }),
+    ]));
     let forwarded = format!("Token {token}");
     let reply = send_request(
         &custom_app,
@@ -362,4 +368,67 @@ async fn typ_required_claims_and_numeric_dates() {
         .claim("exp", now - 120.5)
         .sign();
     assert_invalid_token(&send(&app, &in_the_past).await, K::Expired.description());
+}
+
+/// Feature `metrics`: each request is counted once, by its final outcome. A request the
+/// layer let through and a route layer (or the handler) then refused counts as that
+/// refusal only, never also as accepted.
+#[cfg(feature = "metrics")]
+#[test]
+fn a_refusal_behind_the_layer_is_counted_once() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The recorder is this thread's; the current-thread runtime keeps everything on it.
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let issuer = TestIssuer::start().await;
+            let auth = issuer.layer();
+            let app: Router = Router::new()
+                .route("/admin", get(|| async { "admin" }))
+                .route_layer(auth.require_scopes(["admin"]))
+                .route(
+                    "/delete",
+                    get(|Claims(c): Claims| async move {
+                        c.require_scopes(["orders:delete"])?;
+                        Ok::<_, AuthError>("deleted")
+                    }),
+                )
+                .layer(auth);
+            let plain = issuer.token().sign();
+            let admin = issuer.token().scope("admin").sign();
+            let status = |path: &'static str, token: String| {
+                let app = app.clone();
+                async move {
+                    let request = get_with(path, &[("authorization", &format!("Bearer {token}"))]);
+                    send_request(&app, request).await.status
+                }
+            };
+            assert_eq!(status("/admin", plain.clone()).await, StatusCode::FORBIDDEN);
+            assert_eq!(status("/delete", plain).await, StatusCode::FORBIDDEN);
+            assert_eq!(status("/admin", admin).await, StatusCode::OK);
+        })
+    });
+    let text = handle.render();
+    let count = |labels: &str| {
+        text.lines()
+            .find(|l| l.starts_with("jwks_auth_requests_total{") && l.contains(labels))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| v.parse::<f64>().unwrap())
+    };
+    assert_eq!(count(r#"outcome="accepted""#), Some(1.0), "{text}");
+    assert_eq!(
+        count(r#"kind="insufficient_scope""#),
+        Some(2.0),
+        "the route layer's and the handler's 403, once each: {text}"
+    );
+    let total: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("jwks_auth_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 3.0, "three requests, three counts: {text}");
 }

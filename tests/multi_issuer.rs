@@ -11,13 +11,14 @@ use jwks_auth::{Algorithm, AuthErrorKind as K, ConfigErrorKind, JwksAuth};
 async fn each_token_is_verified_by_its_own_issuers_keys() {
     let a = TestIssuer::start().await;
     let b = TestIssuer::start().await;
-    let auth = JwksAuth::multi_issuer()
-        .trust_issuer(a.issuer(), a.jwks_url())
-        .trust_discovered_issuer(b.issuer())
-        .audience(AUDIENCE)
-        // This test is about issuer binding, not flood control.
-        // Zero is raised to the 1 s floor (`limits::MIN_COOLDOWN`).
-        .cooldown(std::time::Duration::ZERO);
+    let auth = JwksAuth::multi_issuer([
+        jwks_auth::TrustedIssuer::new(a.issuer(), a.jwks_url()),
+        jwks_auth::TrustedIssuer::discovered(b.issuer()),
+    ])
+    .audience(AUDIENCE)
+    // This test is about issuer binding, not flood control.
+    // Zero is raised to the 1 s floor (`limits::MIN_COOLDOWN`).
+    .refresh(jwks_auth::Refresh::default().cooldown(std::time::Duration::ZERO));
     let (app, hits) = app(auth.clone());
 
     assert_eq!(
@@ -89,11 +90,16 @@ async fn each_token_is_verified_by_its_own_issuers_keys() {
     assert_eq!(send(&app, &b.token().sign()).await.status, StatusCode::OK);
     assert_eq!((a.fetch_count(), b.fetch_count()), (1, 3));
 
-    let status_a = auth.issuer_status(a.issuer()).unwrap();
+    let status_a = auth.status().issuer(a.issuer()).cloned().unwrap();
     assert_eq!(status_a.kids, ["ed25519-1", "p256-1", "p384-1", "rsa-1"]);
     assert_eq!(auth.status().key_count, 8);
     assert!(auth.status().is_ready());
-    assert!(auth.issuer_status("https://nobody.example").is_none());
+    assert!(
+        auth.status()
+            .issuer("https://nobody.example")
+            .cloned()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -101,16 +107,23 @@ async fn one_issuer_down_does_not_affect_the_other() {
     let a = TestIssuer::start().await;
     let b = TestIssuer::start().await;
     b.set_behavior(jwks_auth::testing::JwksBehavior::Status(500));
-    let auth = JwksAuth::multi_issuer()
-        .trust_issuer(a.issuer(), a.jwks_url())
-        .trust_issuer(b.issuer(), b.jwks_url());
+    let auth = JwksAuth::multi_issuer([
+        jwks_auth::TrustedIssuer::new(a.issuer(), a.jwks_url()),
+        jwks_auth::TrustedIssuer::new(b.issuer(), b.jwks_url()),
+    ]);
     let (app, _) = app(auth.clone());
     assert_eq!(send(&app, &a.token().sign()).await.status, StatusCode::OK);
     assert_eq!(
         send(&app, &b.token().sign()).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert!(auth.issuer_status(a.issuer()).unwrap().is_ready());
+    assert!(
+        auth.status()
+            .issuer(a.issuer())
+            .cloned()
+            .unwrap()
+            .is_ready()
+    );
     assert!(
         !auth.status().is_ready(),
         "the combined status reports the outage"
@@ -119,22 +132,16 @@ async fn one_issuer_down_does_not_affect_the_other() {
 
 #[tokio::test]
 async fn misconfigured_multi_issuer_layers_say_so() {
-    let err = JwksAuth::multi_issuer().ready().await.unwrap_err();
+    let err = JwksAuth::multi_issuer([]).ready().await.unwrap_err();
     assert_eq!(
         err.config_error().map(|e| e.kind().clone()),
         Some(ConfigErrorKind::NoIssuers)
     );
-    let mixed = JwksAuth::new("https://idp.example/jwks.json")
-        .trust_issuer("https://a.example", "https://a.example/jwks");
-    let err = mixed.ready().await.unwrap_err();
-    assert_eq!(
-        err.config_error().map(|e| e.kind().clone()),
-        Some(ConfigErrorKind::MixedSources)
-    );
-    let issuer = TestIssuer::start().await;
-    let (app, _) = app(JwksAuth::multi_issuer());
-    assert_eq!(
-        send(&app, &issuer.token().sign()).await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    // Applying it stops the service at start-up, naming the fix; a key source beside
+    // the trusted issuers can no longer be written at all.
+    let Err(panic) = std::panic::catch_unwind(|| app(JwksAuth::multi_issuer([]))) else {
+        panic!("a multi-issuer layer without issuers was applied");
+    };
+    let message = *panic.downcast::<String>().unwrap();
+    assert!(message.contains("multi_issuer([..])"), "{message}");
 }

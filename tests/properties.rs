@@ -126,7 +126,9 @@ fn apply(token: &str, other: &str, mutation: &Mutation) -> String {
 fn a_mutated_token_is_never_accepted() {
     let rt = runtime();
     let issuer = rt.block_on(TestIssuer::start());
-    let auth: JwksAuth = issuer.layer().cooldown(Duration::from_secs(3600));
+    let auth: JwksAuth = issuer
+        .layer()
+        .refresh(jwks_auth::Refresh::default().cooldown(Duration::from_secs(3600)));
     rt.block_on(auth.ready()).unwrap();
     let algorithms = jwks_auth::testing::ISSUER_ALGORITHMS;
     // Two valid tokens per algorithm, different claims: splicing one into the other must
@@ -311,7 +313,9 @@ fn document(real: Value) -> impl Strategy<Value = String> {
 fn any_key_set_document_is_loaded_or_refused_and_never_trusts_a_stranger() {
     let rt = runtime();
     let issuer = rt.block_on(TestIssuer::start());
-    let auth = issuer.layer().fetch_timeout(Duration::from_secs(2));
+    let auth = issuer
+        .layer()
+        .refresh(jwks_auth::Refresh::default().timeout(Duration::from_secs(2)));
     rt.block_on(auth.ready()).unwrap();
     let real = rt.block_on(async {
         reqwest::get(issuer.jwks_url())

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
+use jwks_auth::dpop::{RedisReplayStore, ReplayKey, ReplayStore};
 use jwks_auth::testing::{DpopKey, TestIssuer};
-use jwks_auth::{Algorithm, AuthErrorKind as K, Dpop, RedisReplayStore, ReplayKey, ReplayStore};
+use jwks_auth::{Algorithm, AuthErrorKind as K, Dpop};
 
 const BASE: &str = "https://api.example.com";
 const URL: &str = "https://api.example.com/me";

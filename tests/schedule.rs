@@ -102,7 +102,9 @@ async fn max_age_is_clamped_and_no_store_falls_back_to_the_interval() {
 async fn periodic_refresh_picks_up_rotated_keys_without_a_request() {
     let _clock = ManualClock::hold();
     let issuer = TestIssuer::start().await;
-    let auth = issuer.layer().refresh_interval(Duration::from_secs(600));
+    let auth = issuer
+        .layer()
+        .refresh(jwks_auth::Refresh::default().interval(Duration::from_secs(600)));
     auth.ready().await.unwrap();
     assert_eq!(auth.status().kids[0], "ed25519-1");
     issuer.rotate().await;
@@ -124,7 +126,9 @@ async fn failures_back_off_exponentially_then_recover() {
     let _clock = ManualClock::hold();
     let issuer = TestIssuer::start().await;
     issuer.set_behavior(JwksBehavior::Status(500));
-    let auth = issuer.layer().refresh_interval(Duration::from_secs(60));
+    let auth = issuer
+        .layer()
+        .refresh(jwks_auth::Refresh::default().interval(Duration::from_secs(60)));
     let _ = auth.ready_within(Duration::ZERO).await; // starts the task
     until("the first attempt", || {
         auth.status().consecutive_failures == 1

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use common::*;
-use jwks_auth::testing::{TestIssuer, TestKey, alg_name};
+use jwks_auth::testing::{TestIssuer, TestKey};
 use jwks_auth::{Algorithm, AuthError, AuthErrorKind as K, Claims, JwksAuth};
 use serde_json::json;
 
@@ -22,10 +22,10 @@ async fn every_supported_algorithm_is_accepted() {
     let issuer = TestIssuer::start().await;
     let (app, hits) = app(issuer.layer());
     for alg in ALL {
-        let token = issuer.token().alg(alg).subject(alg_name(alg)).sign();
+        let token = issuer.token().alg(alg).subject(alg.as_str()).sign();
         let reply = send(&app, &token).await;
         assert_eq!(reply.status, StatusCode::OK, "{alg:?}: {reply:?}");
-        assert_eq!(reply.body, alg_name(alg));
+        assert_eq!(reply.body, alg.as_str());
     }
     assert_eq!(hits.get(), ALL.len());
     assert_eq!(issuer.fetch_count(), 1, "one fetch serves every request");
@@ -405,8 +405,17 @@ async fn a_cookie_the_layer_does_not_read_never_denies_service() {
     let issuer = TestIssuer::start().await;
     let token = issuer.token().sign();
     for layer in [
-        issuer.layer().token_from_cookie("session"),
-        issuer.layer().token_from_cookie("session").optional(),
+        issuer.layer().token_sources([
+            jwks_auth::TokenSource::Bearer,
+            jwks_auth::TokenSource::Cookie("session".into()),
+        ]),
+        issuer
+            .layer()
+            .token_sources([
+                jwks_auth::TokenSource::Bearer,
+                jwks_auth::TokenSource::Cookie("session".into()),
+            ])
+            .optional(),
     ] {
         let (app, _) = app(layer);
         for cookie in [
@@ -538,7 +547,7 @@ async fn key_shapes_from_other_signers_are_accepted() {
     let kids = auth.status().kids;
     for key in [&p521, &short521] {
         let token = issuer.token().alg(Algorithm::ES512).key(key.clone()).sign();
-        if jwks_auth::CRYPTO_BACKEND == "aws_lc_rs" {
+        if jwks_auth::testing::CRYPTO_BACKEND == "aws_lc_rs" {
             assert!(kids.contains(&key.kid().to_owned()));
             assert_eq!(ok(token).await.status, StatusCode::OK, "{}", key.kid());
         } else {

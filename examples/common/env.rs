@@ -64,8 +64,8 @@ impl DpopEnv {
 
 #[cfg(feature = "redis")]
 fn redis_store(dpop: Dpop, url: &str) -> Result<Dpop, String> {
-    let store =
-        jwks_auth::RedisReplayStore::new(url).map_err(|e| format!("DPOP_REPLAY_REDIS_URL: {e}"))?;
+    let store = jwks_auth::dpop::RedisReplayStore::new(url)
+        .map_err(|e| format!("DPOP_REPLAY_REDIS_URL: {e}"))?;
     Ok(dpop.replay_store(std::sync::Arc::new(store)))
 }
 
@@ -93,11 +93,12 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     if let Some(audience) = env("JWT_AUDIENCE") {
         auth = auth.audience(audience);
     }
+    let mut refresh = jwks_auth::Refresh::default();
     if let Some(d) = secs("JWKS_REFRESH_SECS")? {
-        auth = auth.refresh_interval(d);
+        refresh = refresh.interval(d);
     }
     if let Some(d) = secs("JWKS_COOLDOWN_SECS")? {
-        auth = auth.cooldown(d);
+        refresh = refresh.cooldown(d);
     }
     if let Some(d) = secs("JWT_LEEWAY_SECS")? {
         auth = auth.leeway(d);
@@ -113,10 +114,11 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
         auth = auth.realm(realm);
     }
     if env("JWKS_ALLOW_HTTP").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
-        auth = auth.allow_http(true);
+        refresh = refresh.allow_http(true);
     }
+    auth = auth.refresh(refresh);
     // A URL the layer can never use is a configuration error: say so now.
-    if let Some(err) = auth.status().last_error {
+    if let Err(err) = auth.validate() {
         return Err(format!("JWKS_URL/OIDC_ISSUER: {err}"));
     }
     let dpop = DpopEnv::from_env()?;

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use jwks_auth::{AuthError, Claims, JwksAuth, SharedClaims};
+use jwks_auth::{AuthError, Claims, JwksAuth, Scopes, SharedClaims};
 use serde_json::json;
 
 /// `/me`, `/whoami` and `/admin` behind `auth`; `/public` and `/health` open.

@@ -5,22 +5,70 @@
 //! that key over the request's method and URL and the token's hash. A leaked token is
 //! useless without the key, and a leaked proof is good for one request to one URL, once.
 //!
-//! - [`Dpop`]: the configuration, plain data (`.dpop(Dpop::required())` on the layer);
-//! - `proof`: the proof check, pure; `htu`: the URL comparison; `nonce`: server nonces;
-//! - `replay` ([`ReplayStore`], [`MemoryReplayStore`]) and, with feature `redis`,
-//!   `redis` (`RedisReplayStore`): proofs seen before;
-//! - [`DpopCheck`]: the configuration made runtime state, used by the authenticator.
+//! Off by default. [`JwksAuth::dpop`](crate::JwksAuth::dpop) with [`Dpop::allowed`]
+//! (bearer and DPoP-bound tokens) or [`Dpop::required`] (DPoP-bound only). The layer:
+//!
+//! 1. checks the proof, with no key set and no I/O: at most
+//!    [`MAX_PROOF_LEN`](crate::limits::MAX_PROOF_LEN) bytes, strict base64url, no
+//!    duplicate JSON members, no `crit`, `typ` `dpop+jwt`, an asymmetric `alg` from the
+//!    proof allow-list, a public `jwk` that verifies the signature; `jti` of 1 to
+//!    [`MAX_JTI_LEN`](crate::limits::MAX_JTI_LEN) bytes; `htm` the method; `htu` the
+//!    configured base URL plus the request's path, both normalised (RFC 3986; query and
+//!    fragment ignored); `iat` within the window either way (default 60 s); `ath` the
+//!    hash of the token; the server nonce when nonces are on;
+//! 2. verifies the token (from the cache or in full), which must carry `cnf.jkt` equal
+//!    to the proof key's RFC 7638 thumbprint;
+//! 3. records the proof (a digest of `jti` and the thumbprint) in the [`ReplayStore`]
+//!    until its `iat` leaves the window: a second use is refused.
+//!
+//! Decisions where the RFC leaves room, all fail-closed:
+//!
+//! - the `htu` base is configuration ([`Dpop::base_url`]): behind a proxy the `Host`
+//!   header is not what the client called; [`Dpop::trust_host_header`] opts into it.
+//!   Inside `Router::nest` the full original path is used;
+//! - a `DPoP` header with the `Bearer` scheme (or without credentials) is a 400; a bearer
+//!   token on a `required` layer is 401 `DpopRequired`; tokens from the other token
+//!   sources are bearer tokens; [`JwksAuth::verify`](crate::JwksAuth::verify) is
+//!   bearer-only;
+//! - a bound token is cached with its binding: a hit needs the same `jkt`, and the proof
+//!   is checked on every request;
+//! - the default [`MemoryReplayStore`] is per process and bounded; full of live entries
+//!   it answers 503 rather than forget one. Layers built from one [`Dpop`] value share
+//!   it; put one DPoP layer on a route (a second would see a replay). `RedisReplayStore`
+//!   (feature `redis`) shares the record between replicas; while Redis cannot answer
+//!   (1 s bound), requests get 503;
+//! - nonces ([`Dpop::nonces`]) are stateless, a time slot and a MAC; every response to
+//!   a DPoP request carries the current one (`DPoP-Nonce`), and the previous slot's
+//!   stays valid. Browser clients need CORS to expose `DPoP-Nonce` and
+//!   `WWW-Authenticate`;
+//! - errors are told in the scheme the request used, with `algs`, by the layer, its
+//!   route layers and handlers alike; `allowed` layers add the other scheme bare.
+//!
+//! | case (DPoP on) | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no credentials | 401 | `Bearer, DPoP algs="…"` (`allowed`), `DPoP algs="…"` (`required`) |
+//! | bad, replayed or foreign-key proof | 401 | `DPoP error="invalid_dpop_proof", …` |
+//! | bad or unbound token with the DPoP scheme | 401 | `DPoP error="invalid_token", …` |
+//! | proof without the current nonce | 401 | `DPoP error="use_dpop_nonce", …` and `DPoP-Nonce` |
+//! | replay store unreachable | 503 | none; `Retry-After` |
+//!
+//! Inside: [`Dpop`] is the configuration; `proof` the proof check, pure; `htu` the URL
+//! comparison; `nonce` server nonces; `replay` and `redis` the stores; `DpopCheck` the
+//! configuration made runtime state, a step of the layer's pipeline.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS};
-use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, DpopChallenge};
-use crate::limits::{DPOP_WINDOW, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT, RETRY_AFTER_CLAMP};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
+use crate::limits::{DPOP_WINDOW, MIN_RETRY_AFTER, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT};
+use crate::respond::DpopChallenge;
 
 /// `iat` is whole seconds: a narrower window would refuse honest proofs.
 const MIN_DPOP_WINDOW: Duration = Duration::from_secs(1);
@@ -32,6 +80,9 @@ pub(crate) mod proof;
 pub(crate) mod redis;
 mod replay;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisReplayStore;
 pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, ReplayStoreError};
 
 /// DPoP settings for a layer ([`JwksAuth::dpop`](crate::JwksAuth::dpop)).
@@ -42,7 +93,8 @@ pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, Replay
 ///
 /// ```
 /// use std::sync::Arc;
-/// use jwks_auth::{Dpop, JwksAuth, MemoryReplayStore};
+/// use jwks_auth::dpop::MemoryReplayStore;
+/// use jwks_auth::{Dpop, JwksAuth};
 ///
 /// let auth = JwksAuth::new("https://idp.example/jwks.json").dpop(
 ///     Dpop::required()
@@ -217,7 +269,7 @@ pub(crate) struct DpopCheck {
     base: Option<String>,
     replay: Arc<dyn ReplayStore>,
     nonces: Option<nonce::Nonces>,
-    pub(crate) challenge: Arc<DpopChallenge>,
+    pub(crate) challenge: DpopChallenge,
 }
 
 impl fmt::Debug for DpopCheck {
@@ -256,10 +308,10 @@ impl DpopCheck {
                     .unwrap_or_else(nonce::random_secret);
                 nonce::Nonces::new(secret, config.nonce_lifetime)
             }),
-            challenge: Arc::new(DpopChallenge {
+            challenge: DpopChallenge {
                 required: config.required,
                 algs: Arc::from(algs.join(" ")),
-            }),
+            },
         })
     }
 
@@ -288,17 +340,17 @@ impl DpopCheck {
         headers: &HeaderMap,
         token: &str,
         now: f64,
-    ) -> Result<proof::Proof, AuthError> {
+    ) -> Result<proof::Proof, AuthErrorKind> {
         let mut proofs = headers.get_all("dpop").iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
-            return Err(self.error(AuthErrorKind::InvalidDpopProof, now));
+            return Err(AuthErrorKind::InvalidDpopProof);
         };
         let proof = proof
             .to_str()
-            .map_err(|_| self.error(AuthErrorKind::InvalidDpopProof, now))?;
+            .map_err(|_| AuthErrorKind::InvalidDpopProof)?;
         let url = self
             .request_url(uri, headers)
-            .ok_or_else(|| self.error(AuthErrorKind::InvalidDpopProof, now))?;
+            .ok_or(AuthErrorKind::InvalidDpopProof)?;
         let rules = proof::ProofRules {
             algorithms: self.algorithms,
             window: self.window,
@@ -310,22 +362,7 @@ impl DpopCheck {
             token,
             now,
         };
-        proof::check(proof, &rules, &request).map_err(|kind| self.error(kind, now))
-    }
-
-    /// A DPoP-scheme rejection, with the current nonce when nonces are on.
-    pub(crate) fn error(&self, kind: AuthErrorKind, now: f64) -> AuthError {
-        self.flag(kind.into(), now)
-    }
-
-    /// Marks a rejection of a DPoP request: told in the `DPoP` challenge, with the
-    /// current nonce when nonces are on.
-    pub(crate) fn flag(&self, mut error: AuthError, now: f64) -> AuthError {
-        error.dpop = true;
-        if error.nonce.is_none() {
-            error.nonce = self.nonce(now);
-        }
-        error
+        proof::check(proof, &rules, &request)
     }
 
     /// The current nonce, for a `DPoP-Nonce` header, when nonces are on.
@@ -334,35 +371,49 @@ impl DpopCheck {
         HeaderValue::try_from(nonce).ok()
     }
 
-    /// Records the proof; a replay or a store that does not answer (within
-    /// [`REPLAY_STORE_TIMEOUT`]) is a rejection.
-    pub(crate) async fn remember(&self, proof: &proof::Proof, now: f64) -> Result<(), AuthError> {
+    /// Records the proof in the replay store. A store that answers at once (the
+    /// in-memory one) is answered here, with no timer and no allocation of ours; any
+    /// other is waited for, at most [`REPLAY_STORE_TIMEOUT`]. A replay, or a store that
+    /// does not answer, is a rejection.
+    pub(crate) fn record(&self, proof: &proof::Proof) -> Record {
         let ttl = Duration::from_secs_f64(proof.remember_for.min(2.0 * self.window + 1.0));
         let mut insert = self.replay.insert(proof.replay_key, ttl);
-        // A store that answers at once (the in-memory one) needs no timer.
-        let answer = match std::future::poll_fn(|cx| Poll::Ready(insert.as_mut().poll(cx))).await {
-            Poll::Ready(answer) => Some(answer),
-            Poll::Pending => tokio::time::timeout(REPLAY_STORE_TIMEOUT, insert)
-                .await
-                .ok(),
-        };
-        match answer {
-            Some(Ok(true)) => Ok(()),
-            Some(Ok(false)) => Err(self.error(AuthErrorKind::DpopReplay, now)),
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "jwks-auth: DPoP replay store failed; answering 503");
-                Err(self.unavailable())
-            }
-            None => {
-                tracing::warn!("jwks-auth: DPoP replay store timed out; answering 503");
-                Err(self.unavailable())
-            }
+        let mut cx = Context::from_waker(Waker::noop());
+        match insert.as_mut().poll(&mut cx) {
+            Poll::Ready(answer) => Record::Done(judge(Some(answer))),
+            Poll::Pending => Record::Wait(Box::pin(async move {
+                judge(
+                    tokio::time::timeout(REPLAY_STORE_TIMEOUT, insert)
+                        .await
+                        .ok(),
+                )
+            })),
         }
     }
+}
 
-    fn unavailable(&self) -> AuthError {
-        let mut error = AuthError::new(AuthErrorKind::ReplayStoreUnavailable);
-        error.retry_after = Some(RETRY_AFTER_CLAMP.0);
-        error
+/// What a replay record came to.
+pub(crate) enum Record {
+    /// The store answered at once.
+    Done(Result<(), AuthError>),
+    /// The store answers later (a remote one).
+    Wait(Pin<Box<dyn Future<Output = Result<(), AuthError>> + Send>>),
+}
+
+/// A replay store's answer (`None`: none within the bound) as the request's fate.
+fn judge(answer: Option<Result<bool, ReplayStoreError>>) -> Result<(), AuthError> {
+    let unavailable =
+        || AuthError::unavailable(AuthErrorKind::ReplayStoreUnavailable, MIN_RETRY_AFTER);
+    match answer {
+        Some(Ok(true)) => Ok(()),
+        Some(Ok(false)) => Err(AuthErrorKind::DpopReplay.into()),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "jwks-auth: DPoP replay store failed; answering 503");
+            Err(unavailable())
+        }
+        None => {
+            tracing::warn!("jwks-auth: DPoP replay store timed out; answering 503");
+            Err(unavailable())
+        }
     }
 }

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::htu;
 use super::nonce::{NonceCheck, Nonces};
 use super::replay::ReplayKey;
-use crate::alg::{AlgSet, Algorithm, b64_decode, b64_encode};
+use crate::alg::{AlgSet, Algorithm, Compact, b64_decode, b64_encode};
 use crate::error::AuthErrorKind;
 use crate::json::{parse_claims, parse_header};
 use crate::keys::{PRIVATE_MEMBERS, parse_jwk};
@@ -77,13 +77,8 @@ pub(crate) fn check(
     if proof.len() > MAX_PROOF_LEN {
         return Err(INVALID);
     }
-    let mut parts = proof.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(INVALID);
-    };
-    let header = b64_decode(h).ok_or(INVALID)?;
+    let jws = Compact::split(proof).ok_or(INVALID)?;
+    let header = b64_decode(jws.header).ok_or(INVALID)?;
     let header = parse_header(&header).map_err(|_| INVALID)?;
     if header.crit || header.jwe {
         return Err(INVALID);
@@ -104,7 +99,7 @@ pub(crate) fn check(
     let jwk = header.jwk.as_ref().ok_or(INVALID)?;
     let jkt = jwk.as_object().and_then(thumbprint).ok_or(INVALID)?;
 
-    let claims = b64_decode(p).ok_or(INVALID)?;
+    let claims = b64_decode(jws.payload).ok_or(INVALID)?;
     let claims = parse_claims(&claims).map_err(|_| INVALID)?;
     let string = |name: &str| claims.get(name).and_then(Value::as_str);
     let jti = string("jti")
@@ -129,9 +124,11 @@ pub(crate) fn check(
         return Err(INVALID);
     }
 
-    let signature = b64_decode(s).filter(|s| !s.is_empty()).ok_or(INVALID)?;
+    let signature = b64_decode(jws.signature)
+        .filter(|s| !s.is_empty())
+        .ok_or(INVALID)?;
     let key = parse_jwk(jwk).map_err(|_| INVALID)?;
-    if !key.verify(alg, &proof.as_bytes()[..h.len() + 1 + p.len()], &signature) {
+    if !key.verify(alg, &proof.as_bytes()[..jws.signing_len()], &signature) {
         return Err(INVALID);
     }
 

@@ -12,6 +12,7 @@
 //! they are accepted again as soon as it is back.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -28,7 +29,8 @@ const PREFIX: &str = "jwks-auth:dpop:";
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use jwks_auth::{Dpop, JwksAuth, RedisReplayStore};
+/// use jwks_auth::dpop::RedisReplayStore;
+/// use jwks_auth::{Dpop, JwksAuth};
 ///
 /// let store = RedisReplayStore::new("redis://127.0.0.1:6379/")?;
 /// let auth = JwksAuth::new("https://idp.example/jwks.json")
@@ -36,6 +38,12 @@ const PREFIX: &str = "jwks-auth:dpop:";
 /// # Ok::<(), redis::RedisError>(())
 /// ```
 pub struct RedisReplayStore {
+    /// Shared with the inserts in flight: their futures outlive the call.
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     client: redis::Client,
     prefix: String,
     connection: OnceCell<ConnectionManager>,
@@ -50,19 +58,28 @@ impl RedisReplayStore {
     /// The URL does not parse.
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
         Ok(Self {
-            client: redis::Client::open(url)?,
-            prefix: PREFIX.to_owned(),
-            connection: OnceCell::new(),
+            inner: Arc::new(Inner {
+                client: redis::Client::open(url)?,
+                prefix: PREFIX.to_owned(),
+                connection: OnceCell::new(),
+            }),
         })
     }
 
     /// Write keys under another prefix (default `jwks-auth:dpop:`), e.g. to keep two
     /// services' proofs apart on one server.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Self {
+            inner: Arc::new(Inner {
+                prefix: prefix.into(),
+                ..inner
+            }),
+        }
     }
+}
 
+impl Inner {
     async fn connection(&self) -> Result<ConnectionManager, ReplayStoreError> {
         self.connection
             .get_or_try_init(|| async {
@@ -97,16 +114,17 @@ impl RedisReplayStore {
 impl fmt::Debug for RedisReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may carry a password: name the server only.
-        let info = self.client.get_connection_info();
+        let info = self.inner.client.get_connection_info();
         f.debug_struct("RedisReplayStore")
             .field("addr", &info.addr().to_string())
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.inner.prefix)
             .finish_non_exhaustive()
     }
 }
 
 impl ReplayStore for RedisReplayStore {
-    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture<'_> {
-        Box::pin(self.insert_once(key, ttl))
+    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.insert_once(key, ttl).await })
     }
 }

@@ -85,9 +85,9 @@ impl Error for ReplayStoreError {
     }
 }
 
-/// What [`ReplayStore::insert`] returns.
-pub type ReplayFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<bool, ReplayStoreError>> + Send + 'a>>;
+/// What [`ReplayStore::insert`] returns. It owns what it needs (no borrow of the store):
+/// the layer polls it once at once, and keeps it only if the store has not answered yet.
+pub type ReplayFuture = Pin<Box<dyn Future<Output = Result<bool, ReplayStoreError>> + Send>>;
 
 /// Where DPoP proofs already seen are remembered.
 ///
@@ -96,7 +96,7 @@ pub type ReplayFuture<'a> =
 pub trait ReplayStore: fmt::Debug + Send + Sync + 'static {
     /// Records `key` for `ttl`. `Ok(true)`: first seen, the proof may be accepted;
     /// `Ok(false)`: seen before, a replay; `Err`: no answer (the request gets 503).
-    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture<'_>;
+    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture;
 }
 
 const SHARDS: usize = 16;
@@ -212,7 +212,7 @@ impl fmt::Debug for MemoryReplayStore {
 }
 
 impl ReplayStore for MemoryReplayStore {
-    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture<'_> {
+    fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture {
         let result = self.insert_now(key, ttl);
         Box::pin(std::future::ready(result))
     }

@@ -111,115 +111,111 @@ pub enum AuthErrorKind {
     /// DPoP: the replay store could not be reached, so the proof cannot be checked for
     /// replay. 503 with `Retry-After`: never accepted unchecked.
     ReplayStoreUnavailable,
+    /// The service is wired or configured wrongly (a route layer with no auth layer
+    /// above it, one for another claims type, a misconfigured layer's
+    /// [`verify`](crate::JwksAuth::verify)): the operator's mistake, not the client's.
+    /// 500, and an ERROR in the log naming the fix.
+    Misconfigured,
 }
 
+/// Everything the crate says about one kind of rejection: one row of
+/// [`AuthErrorKind::facts`].
+struct Facts {
+    status: StatusCode,
+    grpc: u16,
+    /// The RFC 6750 / RFC 9449 `error` code, if the challenge carries one.
+    error: Option<&'static str>,
+    code: &'static str,
+    description: &'static str,
+}
+
+const fn row(
+    status: StatusCode,
+    grpc: u16,
+    error: Option<&'static str>,
+    code: &'static str,
+    description: &'static str,
+) -> Facts {
+    Facts {
+        status,
+        grpc,
+        error,
+        code,
+        description,
+    }
+}
+
+const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
+const INVALID_TOKEN: Option<&str> = Some("invalid_token");
+const INVALID_PROOF: Option<&str> = Some("invalid_dpop_proof");
+
 impl AuthErrorKind {
-    /// The HTTP status this kind of rejection is answered with.
-    pub fn status(self) -> StatusCode {
+    /// The one table of the kinds: HTTP status, gRPC code, RFC 6750 `error`, stable code
+    /// and description. Exhaustive, so a new kind cannot fall into a default row.
+    #[rustfmt::skip]
+    const fn facts(self) -> Facts {
+        use StatusCode as S;
         match self {
-            Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable | Self::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
+            Self::MissingCredentials => row(UNAUTHORIZED, 16, None, "missing_credentials", "no bearer token"),
+            Self::InvalidRequest => row(S::BAD_REQUEST, 3, Some("invalid_request"), "invalid_request", "malformed authorization header"),
+            Self::TokenTooLarge => row(UNAUTHORIZED, 16, INVALID_TOKEN, "token_too_large", "the token is too large"),
+            Self::Malformed => row(UNAUTHORIZED, 16, INVALID_TOKEN, "malformed", "the token is malformed"),
+            Self::UnsupportedTokenType => row(UNAUTHORIZED, 16, INVALID_TOKEN, "unsupported_token_type", "the token type is not supported"),
+            Self::DisallowedAlgorithm => row(UNAUTHORIZED, 16, INVALID_TOKEN, "disallowed_algorithm", "the token's algorithm is not allowed"),
+            Self::UnsupportedCritical => row(UNAUTHORIZED, 16, INVALID_TOKEN, "unsupported_critical", "the token has an unsupported critical header"),
+            Self::UnknownKey => row(UNAUTHORIZED, 16, INVALID_TOKEN, "unknown_key", "the token's signing key is unknown"),
+            Self::KeyMismatch => row(UNAUTHORIZED, 16, INVALID_TOKEN, "key_mismatch", "the token's key does not fit its algorithm"),
+            Self::InvalidSignature => row(UNAUTHORIZED, 16, INVALID_TOKEN, "invalid_signature", "the token's signature is invalid"),
+            Self::Expired => row(UNAUTHORIZED, 16, INVALID_TOKEN, "expired", "the token has expired"),
+            Self::NotYetValid => row(UNAUTHORIZED, 16, INVALID_TOKEN, "not_yet_valid", "the token is not valid yet"),
+            Self::InvalidIssuer => row(UNAUTHORIZED, 16, INVALID_TOKEN, "invalid_issuer", "the token's issuer is not accepted"),
+            Self::InvalidAudience => row(UNAUTHORIZED, 16, INVALID_TOKEN, "invalid_audience", "the token's audience is not accepted"),
+            Self::InvalidType => row(UNAUTHORIZED, 16, INVALID_TOKEN, "invalid_type", "the token's type is not accepted"),
+            Self::MissingClaim => row(UNAUTHORIZED, 16, INVALID_TOKEN, "missing_claim", "the token lacks a required claim"),
+            Self::InvalidClaims => row(UNAUTHORIZED, 16, INVALID_TOKEN, "invalid_claims", "the token's claims are invalid"),
+            Self::BoundToken => row(UNAUTHORIZED, 16, INVALID_TOKEN, "bound_token", "the token is bound to a key and cannot be used as a bearer token"),
+            Self::InsufficientScope => row(S::FORBIDDEN, 7, Some("insufficient_scope"), "insufficient_scope", "the token lacks a required scope"),
+            Self::AccessDenied => row(S::FORBIDDEN, 7, Some("insufficient_scope"), "access_denied", "the token does not grant access to this resource"),
+            Self::KeysUnavailable => row(S::SERVICE_UNAVAILABLE, 14, None, "keys_unavailable", "signing keys are not available"),
+            Self::InvalidDpopProof => row(UNAUTHORIZED, 16, INVALID_PROOF, "invalid_dpop_proof", "the DPoP proof is invalid"),
+            Self::DpopKeyMismatch => row(UNAUTHORIZED, 16, INVALID_PROOF, "dpop_key_mismatch", "the DPoP proof's key is not the key the token is bound to"),
+            Self::DpopReplay => row(UNAUTHORIZED, 16, INVALID_PROOF, "dpop_replay", "the DPoP proof was already used"),
+            Self::UseDpopNonce => row(UNAUTHORIZED, 16, Some("use_dpop_nonce"), "use_dpop_nonce", "the DPoP proof must carry the server's nonce"),
+            Self::UnboundToken => row(UNAUTHORIZED, 16, INVALID_TOKEN, "unbound_token", "the token is not bound to a DPoP key"),
+            Self::DpopRequired => row(UNAUTHORIZED, 16, INVALID_TOKEN, "dpop_required", "the token must be presented with a DPoP proof"),
+            Self::ReplayStoreUnavailable => row(S::SERVICE_UNAVAILABLE, 14, None, "replay_store_unavailable", "the DPoP replay store is not available"),
+            Self::Misconfigured => row(S::INTERNAL_SERVER_ERROR, 13, None, "misconfigured", "the authentication layer is misconfigured"),
         }
+    }
+
+    /// The HTTP status this kind of rejection is answered with.
+    pub const fn status(self) -> StatusCode {
+        self.facts().status
     }
 
     /// The gRPC status code of this kind, for gRPC calls: 16 `UNAUTHENTICATED` (missing
     /// or bad credentials), 7 `PERMISSION_DENIED` (scope or authorization), 14
-    /// `UNAVAILABLE` (no usable key set), 3 `INVALID_ARGUMENT` (a malformed header).
-    pub fn grpc_code(self) -> u16 {
-        match self {
-            Self::InvalidRequest => 3,
-            Self::InsufficientScope | Self::AccessDenied => 7,
-            Self::KeysUnavailable | Self::ReplayStoreUnavailable => 14,
-            _ => 16,
-        }
+    /// `UNAVAILABLE` (no usable key set or replay store), 3 `INVALID_ARGUMENT` (a
+    /// malformed header).
+    pub const fn grpc_code(self) -> u16 {
+        self.facts().grpc
     }
 
-    /// The RFC 6750 `error` code, if this kind has one.
-    pub fn error_code(self) -> Option<&'static str> {
-        match self {
-            Self::MissingCredentials | Self::KeysUnavailable | Self::ReplayStoreUnavailable => None,
-            Self::InvalidRequest => Some("invalid_request"),
-            Self::InvalidDpopProof | Self::DpopKeyMismatch | Self::DpopReplay => {
-                Some("invalid_dpop_proof")
-            }
-            Self::UseDpopNonce => Some("use_dpop_nonce"),
-            Self::InsufficientScope | Self::AccessDenied => Some("insufficient_scope"),
-            _ => Some("invalid_token"),
-        }
+    /// The RFC 6750 (or RFC 9449) `error` code of the challenge, if this kind has one.
+    pub const fn error_code(self) -> Option<&'static str> {
+        self.facts().error
     }
 
     /// A short, fixed, human-readable description. Never contains request data.
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::MissingCredentials => "no bearer token",
-            Self::InvalidRequest => "malformed authorization header",
-            Self::TokenTooLarge => "the token is too large",
-            Self::Malformed => "the token is malformed",
-            Self::UnsupportedTokenType => "the token type is not supported",
-            Self::DisallowedAlgorithm => "the token's algorithm is not allowed",
-            Self::UnsupportedCritical => "the token has an unsupported critical header",
-            Self::UnknownKey => "the token's signing key is unknown",
-            Self::KeyMismatch => "the token's key does not fit its algorithm",
-            Self::InvalidSignature => "the token's signature is invalid",
-            Self::Expired => "the token has expired",
-            Self::NotYetValid => "the token is not valid yet",
-            Self::InvalidIssuer => "the token's issuer is not accepted",
-            Self::InvalidAudience => "the token's audience is not accepted",
-            Self::InvalidType => "the token's type is not accepted",
-            Self::MissingClaim => "the token lacks a required claim",
-            Self::InvalidClaims => "the token's claims are invalid",
-            Self::BoundToken => "the token is bound to a key and cannot be used as a bearer token",
-            Self::InsufficientScope => "the token lacks a required scope",
-            Self::AccessDenied => "the token does not grant access to this resource",
-            Self::KeysUnavailable => "signing keys are not available",
-            Self::InvalidDpopProof => "the DPoP proof is invalid",
-            Self::DpopKeyMismatch => "the DPoP proof's key is not the key the token is bound to",
-            Self::DpopReplay => "the DPoP proof was already used",
-            Self::UseDpopNonce => "the DPoP proof must carry the server's nonce",
-            Self::UnboundToken => "the token is not bound to a DPoP key",
-            Self::DpopRequired => "the token must be presented with a DPoP proof",
-            Self::ReplayStoreUnavailable => "the DPoP replay store is not available",
-        }
+    pub const fn description(self) -> &'static str {
+        self.facts().description
     }
-}
 
-impl AuthErrorKind {
     /// A stable snake_case code for this kind (`"expired"`, `"unknown_key"`, …), for logs,
     /// metrics and custom response bodies. Distinct from the RFC 6750
     /// [`error_code`](Self::error_code), which groups many kinds under `invalid_token`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MissingCredentials => "missing_credentials",
-            Self::InvalidRequest => "invalid_request",
-            Self::TokenTooLarge => "token_too_large",
-            Self::Malformed => "malformed",
-            Self::UnsupportedTokenType => "unsupported_token_type",
-            Self::DisallowedAlgorithm => "disallowed_algorithm",
-            Self::UnsupportedCritical => "unsupported_critical",
-            Self::UnknownKey => "unknown_key",
-            Self::KeyMismatch => "key_mismatch",
-            Self::InvalidSignature => "invalid_signature",
-            Self::Expired => "expired",
-            Self::NotYetValid => "not_yet_valid",
-            Self::InvalidIssuer => "invalid_issuer",
-            Self::InvalidAudience => "invalid_audience",
-            Self::InvalidType => "invalid_type",
-            Self::MissingClaim => "missing_claim",
-            Self::InvalidClaims => "invalid_claims",
-            Self::BoundToken => "bound_token",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::AccessDenied => "access_denied",
-            Self::KeysUnavailable => "unavailable",
-            Self::InvalidDpopProof => "invalid_dpop_proof",
-            Self::DpopKeyMismatch => "dpop_key_mismatch",
-            Self::DpopReplay => "dpop_replay",
-            Self::UseDpopNonce => "use_dpop_nonce",
-            Self::UnboundToken => "unbound_token",
-            Self::DpopRequired => "dpop_required",
-            Self::ReplayStoreUnavailable => "replay_store_unavailable",
-        }
+    pub const fn as_str(self) -> &'static str {
+        self.facts().code
     }
 }
 
@@ -229,67 +225,46 @@ impl fmt::Display for AuthErrorKind {
     }
 }
 
-/// What a DPoP challenge says, besides the error: the accepted proof algorithms.
-#[derive(Debug, Clone)]
-pub(crate) struct DpopChallenge {
-    /// Only DPoP: no `Bearer` challenge.
-    pub(crate) required: bool,
-    /// `algs="…"`, space-separated.
-    pub(crate) algs: Arc<str>,
-}
-
 /// A rejected request: what went wrong, and how to answer it.
 ///
-/// `AuthError` is what the layer answers with (through its [`IntoResponse`](axum::response::IntoResponse) impl) and it
-/// also rides in the rejection response's extensions, so outer layers can log it:
+/// `AuthError` is what the layer answers with, and it also rides in the rejection
+/// response's extensions, so outer layers can log it:
 ///
 /// ```
 /// # use axum::response::Response;
 /// # fn log(response: &Response) {
 /// if let Some(err) = response.extensions().get::<jwks_auth::AuthError>() {
-///     tracing::info!(kind = ?err.kind(), "request rejected");
+///     tracing::info!(kind = err.kind().as_str(), "request rejected");
 /// }
 /// # }
 /// ```
 ///
-/// Nothing in an `AuthError` comes from the request: descriptions are fixed strings, the
-/// realm and scopes come from the configuration.
+/// A handler (or a check) may return one: behind the layer it is answered like the
+/// layer's own rejections (realm, DPoP scheme, the user's hook). Nothing in an
+/// `AuthError` comes from the request: descriptions are fixed strings, scopes come from
+/// the configuration. How it is told (realm, scheme, nonce, gRPC) belongs to the layer's
+/// renderer, not to the error.
 #[derive(Debug, Clone)]
 pub struct AuthError {
-    pub(crate) kind: AuthErrorKind,
-    pub(crate) realm: Option<Arc<str>>,
-    pub(crate) scope: Option<Arc<str>>,
-    pub(crate) retry_after: Option<Duration>,
-    /// The request used the `DPoP` scheme (or the error is about its proof): the error
-    /// is told in a `DPoP` challenge.
-    pub(crate) dpop: bool,
-    /// The layer's DPoP settings, when DPoP is on (added by the renderer, like the realm).
-    pub(crate) challenge: Option<Arc<DpopChallenge>>,
-    /// The current server nonce, sent as `DPoP-Nonce`.
-    pub(crate) nonce: Option<http::HeaderValue>,
-    /// Set once a layer's renderer produced the response, so that a layer seeing this
-    /// error in a response from inside renders a handler's rejection but never its own.
-    pub(crate) rendered: bool,
+    kind: AuthErrorKind,
+    scope: Option<Arc<str>>,
+    retry_after: Option<Duration>,
 }
 
 impl AuthError {
-    pub(crate) fn new(kind: AuthErrorKind) -> Self {
+    pub(crate) const fn new(kind: AuthErrorKind) -> Self {
         Self {
             kind,
-            realm: None,
             scope: None,
             retry_after: None,
-            dpop: false,
-            challenge: None,
-            nonce: None,
-            rendered: false,
         }
     }
 
-    pub(crate) fn unavailable(retry_after: Duration) -> Self {
+    /// A 503 whose `Retry-After` is `retry_after` (at least a second).
+    pub(crate) fn unavailable(kind: AuthErrorKind, retry_after: Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(AuthErrorKind::KeysUnavailable)
+            ..Self::new(kind)
         }
     }
 
@@ -319,18 +294,6 @@ impl AuthError {
         }
     }
 
-    pub(crate) fn with_realm(mut self, realm: Option<&Arc<str>>) -> Self {
-        if self.realm.is_none() {
-            self.realm = realm.cloned();
-        }
-        self
-    }
-
-    /// The realm of the challenge, if one was configured.
-    pub fn realm(&self) -> Option<&str> {
-        self.realm.as_deref()
-    }
-
     /// What went wrong.
     pub fn kind(&self) -> AuthErrorKind {
         self.kind
@@ -346,7 +309,7 @@ impl AuthError {
         self.scope.as_deref()
     }
 
-    /// For [`AuthErrorKind::KeysUnavailable`]: how long the client should wait.
+    /// For a 503: how long the client should wait.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -383,28 +346,6 @@ pub(crate) fn sanitize_realm(realm: &str) -> Arc<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn challenge_shapes() {
-        let missing = AuthError::new(AuthErrorKind::MissingCredentials);
-        assert_eq!(missing.www_authenticate().unwrap(), "Bearer");
-        let with_realm = missing.clone().with_realm(Some(&sanitize_realm("api")));
-        assert_eq!(
-            with_realm.www_authenticate().unwrap(),
-            r#"Bearer realm="api""#
-        );
-
-        let invalid = AuthError::new(AuthErrorKind::Expired).with_realm(Some(&Arc::from("r")));
-        assert_eq!(
-            invalid.www_authenticate().unwrap(),
-            r#"Bearer realm="r", error="invalid_token", error_description="the token has expired""#
-        );
-        assert!(
-            AuthError::unavailable(Duration::from_secs(3))
-                .www_authenticate()
-                .is_none()
-        );
-    }
 
     #[test]
     fn scopes_and_realms_cannot_break_the_header() {
@@ -445,15 +386,19 @@ mod tests {
             UnboundToken,
             DpopRequired,
             ReplayStoreUnavailable,
+            BoundToken,
+            Misconfigured,
         ] {
             let d = kind.description();
             assert!(
                 d.bytes()
                     .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
             );
-            let body: serde_json::Value =
-                serde_json::from_str(&AuthError::new(kind).body_json()).unwrap();
-            assert_eq!(body["error_description"], d);
+            let code = kind.as_str();
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
         }
     }
 }

@@ -18,7 +18,7 @@ pub enum ConfigErrorKind {
     /// The key set or issuer URL does not parse.
     InvalidUrl,
     /// The URL is plain `http` to a host that is not loopback, and
-    /// [`allow_http`](crate::JwksAuth::allow_http) was not set.
+    /// [`Refresh::allow_http`](crate::Refresh::allow_http) was not set.
     InsecureUrl,
     /// The URL's scheme is neither `https` nor `http`.
     UnsupportedScheme,
@@ -26,11 +26,12 @@ pub enum ConfigErrorKind {
     NoAlgorithms,
     /// A [`multi_issuer`](crate::JwksAuth::multi_issuer) layer trusts no issuer.
     NoIssuers,
-    /// `trust_issuer` was used on a layer that already has a single key source.
-    MixedSources,
+    /// The static key set of [`from_jwks`](crate::JwksAuth::from_jwks) is not a JWKS
+    /// document (`{"keys": [...]}`).
+    InvalidJwks,
     /// [`issuer`](crate::JwksAuth::issuer) was set on a
     /// [`multi_issuer`](crate::JwksAuth::multi_issuer) layer, whose accepted issuers are
-    /// exactly the trusted ones: use `trust_issuer` instead.
+    /// exactly the trusted ones: list them in `multi_issuer([..])` instead.
     IssuerOnMultiIssuer,
     /// [`claims`](crate::JwksAuth::claims) was called after [`check`](crate::JwksAuth::check):
     /// the check is typed over the old claims type and would be lost. Choose the claims
@@ -56,19 +57,24 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Each message names the mistake and the fix.
         f.write_str(match self.kind {
-            ConfigErrorKind::InvalidUrl => "invalid key set url",
+            ConfigErrorKind::InvalidUrl => "invalid key set url: give an absolute https url",
             ConfigErrorKind::InsecureUrl => {
-                "key set url must use https (http is allowed for loopback hosts, or with allow_http)"
+                "key set url must use https (http is allowed for loopback hosts, or with Refresh::allow_http)"
             }
             ConfigErrorKind::UnsupportedScheme => "key set url scheme must be https or http",
-            ConfigErrorKind::NoAlgorithms => "no acceptable algorithm is allowed",
-            ConfigErrorKind::NoIssuers => "the multi-issuer layer trusts no issuer",
-            ConfigErrorKind::MixedSources => {
-                "trust_issuer is for multi_issuer layers, not layers with a single key source"
+            ConfigErrorKind::NoAlgorithms => {
+                "no acceptable algorithm is allowed: give algorithms() at least one the backend verifies"
+            }
+            ConfigErrorKind::NoIssuers => {
+                "the multi-issuer layer trusts no issuer: list them in multi_issuer([..])"
+            }
+            ConfigErrorKind::InvalidJwks => {
+                "from_jwks() needs a JWKS document: a JSON object with a \"keys\" array"
             }
             ConfigErrorKind::IssuerOnMultiIssuer => {
-                "issuer() on a multi_issuer layer: its issuers are the trusted ones (trust_issuer)"
+                "issuer() on a multi_issuer layer: its issuers are the trusted ones; list them in multi_issuer([..])"
             }
             ConfigErrorKind::CheckBeforeClaims => {
                 "claims::<T>() after check(): the check would be dropped; choose the claims type first"
@@ -225,81 +231,71 @@ impl From<ConfigError> for RefreshError {
     }
 }
 
-/// [`JwksAuth::ready`](crate::JwksAuth::ready) gave up.
+/// Why [`JwksAuth::ready`](crate::JwksAuth::ready) gave up.
 #[derive(Debug, Clone)]
-pub struct ReadyError {
-    config: Option<ConfigError>,
-    terminal: Option<RefreshError>,
-    last: Option<RefreshError>,
+#[non_exhaustive]
+pub enum ReadyError {
+    /// The configuration makes a key set impossible.
+    Config(ConfigError),
+    /// A key set is impossible for another reason: the HTTP client could not be built,
+    /// or a discovery document names another issuer.
+    Terminal(RefreshError),
+    /// No key set arrived within the limit; the last refresh error seen, if any.
+    Timeout(Option<RefreshError>),
 }
 
 impl ReadyError {
-    pub(crate) fn config(e: ConfigError) -> Self {
-        Self {
-            config: Some(e),
-            terminal: None,
-            last: None,
-        }
-    }
-
-    /// A key set is impossible for a reason other than the configuration (the HTTP
-    /// client could not be built).
+    /// A key set is impossible: a configuration error is told as such.
     pub(crate) fn terminal(e: RefreshError) -> Self {
         match e.kind {
-            RefreshErrorKind::Config(c) => Self::config(c),
-            _ => Self {
-                config: None,
-                terminal: Some(e.clone()),
-                last: Some(e),
-            },
-        }
-    }
-
-    pub(crate) fn timeout(last: Option<RefreshError>) -> Self {
-        Self {
-            config: None,
-            terminal: None,
-            last,
+            RefreshErrorKind::Config(c) => Self::Config(c),
+            _ => Self::Terminal(e),
         }
     }
 
     /// `true` when the wait ended because of the time limit, not because a key set is
     /// impossible.
     pub fn is_timeout(&self) -> bool {
-        self.config.is_none() && self.terminal.is_none()
+        matches!(self, Self::Timeout(_))
     }
 
     /// The configuration error that makes a key set impossible, if that is the reason.
     pub fn config_error(&self) -> Option<&ConfigError> {
-        self.config.as_ref()
+        match self {
+            Self::Config(c) => Some(c),
+            _ => None,
+        }
     }
 
-    /// The last refresh error seen while waiting, if any (for a terminal failure, the
-    /// failure itself).
+    /// The refresh error: the terminal one, or the last one seen while waiting.
     pub fn last_error(&self) -> Option<&RefreshError> {
-        self.last.as_ref()
+        match self {
+            Self::Config(_) => None,
+            Self::Terminal(e) => Some(e),
+            Self::Timeout(last) => last.as_ref(),
+        }
     }
 }
 
 impl fmt::Display for ReadyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.config, &self.terminal, &self.last) {
-            (Some(c), _, _) => write!(f, "key set unavailable: {c}"),
-            (None, Some(e), _) => write!(f, "key set unavailable: {e}"),
-            (None, None, Some(e)) => {
+        match self {
+            Self::Config(c) => write!(f, "key set unavailable: {c}"),
+            Self::Terminal(e) => write!(f, "key set unavailable: {e}"),
+            Self::Timeout(Some(e)) => {
                 write!(f, "timed out waiting for the key set; last error: {e}")
             }
-            (None, None, None) => f.write_str("timed out waiting for the key set"),
+            Self::Timeout(None) => f.write_str("timed out waiting for the key set"),
         }
     }
 }
 
 impl std::error::Error for ReadyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match (&self.config, &self.last) {
-            (Some(c), _) => Some(c),
-            (None, Some(e)) => Some(e),
-            (None, None) => None,
+        match self {
+            Self::Config(c) => Some(c),
+            Self::Terminal(e) | Self::Timeout(Some(e)) => Some(e),
+            Self::Timeout(None) => None,
         }
     }
 }

@@ -224,9 +224,3 @@ impl TestKey {
         format!("{input}.{}", b64(&signature))
     }
 }
-
-/// The name of an algorithm as it appears in a JOSE header (same as
-/// [`Algorithm::as_str`]).
-pub fn alg_name(alg: Algorithm) -> &'static str {
-    alg.as_str()
-}

@@ -55,8 +55,9 @@ mod dpop;
 mod key;
 mod token;
 
+pub use crate::crypto::CRYPTO_BACKEND;
 pub use dpop::{DpopKey, ProofBuilder};
-pub use key::{JwkExport, TestKey, alg_name};
+pub use key::{JwkExport, TestKey};
 pub use token::TokenBuilder;
 
 /// The audience [`TestIssuer`] tokens carry by default, and [`TestIssuer::layer`] requires.

@@ -111,3 +111,23 @@ pub fn assert_invalid_token(reply: &Reply, description: &str) {
     );
     assert_eq!(reply.json()["error"], "invalid_token");
 }
+
+/// The panic message of applying a misconfigured layer (it must panic).
+#[allow(dead_code)]
+pub fn panic_of_applying<T>(auth: JwksAuth<T>) -> String
+where
+    T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _: Router = Router::new().route("/", get(|| async { "" })).layer(auth);
+    }));
+    let Err(panic) = applied else {
+        panic!("a misconfigured layer was applied without a panic");
+    };
+    match panic.downcast::<String>() {
+        Ok(message) => *message,
+        Err(panic) => panic
+            .downcast::<&str>()
+            .map_or_else(|_| String::new(), |m| (*m).to_owned()),
+    }
+}
