@@ -42,7 +42,6 @@ use crate::dpop::proof::Proof;
 use crate::dpop::{DpopCheck, Record};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::metrics;
-use crate::refresh;
 use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
 use crate::token::{Credentials, TokenSource, find_credentials};
@@ -141,7 +140,7 @@ where
 
     /// Starts the refresh tasks that are not running (cheap when they are).
     pub(crate) fn start(&self) {
-        self.keys.iter().for_each(refresh::ensure_started);
+        self.keys.ensure_running();
     }
 
     /// The pipeline for one request (see the module docs). Returns the scheme the
@@ -215,8 +214,7 @@ where
             Ok(Keys::Wait(store)) => {
                 let (this, store, token) = (self.clone(), store.clone(), token.into_owned());
                 Step::Wait(Box::pin(async move {
-                    refresh::ensure_started(&store);
-                    store.wait_for_keys().await;
+                    this.keys.wait_for_keys(index).await;
                     let now = now_secs();
                     this.rules.in_time(unverified.exp, unverified.nbf, now)?;
                     let Keys::Verified(key) =

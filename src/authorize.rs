@@ -154,8 +154,7 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        Authorize::new(move |claims: &T| claims.require_scopes(&scopes))
+        scope_layer(scopes, |claims, scopes| claims.require_scopes(scopes))
     }
 
     /// A route layer requiring at least one of `scopes`; typed to this layer's claims.
@@ -166,9 +165,17 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        Authorize::new(move |claims: &T| claims.require_any_scope(&scopes))
+        scope_layer(scopes, |claims, scopes| claims.require_any_scope(scopes))
     }
+}
+
+/// A route layer running one of the [`Scopes`] checks with `scopes`.
+fn scope_layer<T: Send + Sync + 'static>(
+    scopes: impl IntoIterator<Item = impl Into<String>>,
+    check: fn(&T, &[String]) -> Result<(), AuthError>,
+) -> Authorize<T> {
+    let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+    Authorize::new(move |claims: &T| check(claims, &scopes))
 }
 
 impl<S, T> Layer<S> for Authorize<T> {

@@ -19,14 +19,15 @@
 //! [`CACHE_BYTES`](crate::limits::CACHE_BYTES) (16 MiB) of token text and entry overhead,
 //! whatever the token sizes; the deserialized claims come on top (for
 //! [`StandardClaims`](crate::StandardClaims), about the size of the payload). Entries
-//! live in 16 shards, each behind a mutex held for a hash-map lookup or insert (the only
-//! lock on the request path). A full shard first drops expired entries, then arbitrary
+//! live in 16 shards ([`Shards`]), each behind a mutex held for a hash-map lookup or
+//! insert (the only lock on the request path). A full shard first drops expired entries, then arbitrary
 //! ones: a flood of distinct valid tokens cannot grow it past its bounds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::limits::{CACHE_BYTES, SHARDS};
+use crate::shards::Shards;
 
 /// How the cached token was verified.
 #[derive(Debug, Clone)]
@@ -62,7 +63,6 @@ impl<T> Entry<T> {
 const ENTRY_OVERHEAD: usize = 160;
 
 /// One shard: slot hash to entry, and the bytes its entries cost.
-#[derive(Default)]
 struct ShardMap<T> {
     map: HashMap<u64, Entry<T>>,
     bytes: usize,
@@ -76,11 +76,18 @@ impl<T> ShardMap<T> {
     }
 }
 
-type Shard<T> = Mutex<ShardMap<T>>;
+impl<T> Default for ShardMap<T> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
 
 /// A bounded map from tokens to verified claims.
 pub(crate) struct TokenCache<T> {
-    shards: Box<[Shard<T>]>,
+    shards: Shards<ShardMap<T>>,
     per_shard: usize,
     bytes_per_shard: usize,
 }
@@ -88,7 +95,7 @@ pub(crate) struct TokenCache<T> {
 impl<T> std::fmt::Debug for TokenCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
-            .field("capacity", &(self.per_shard * self.shards.len()))
+            .field("capacity", &(self.per_shard * self.shards.count()))
             .finish_non_exhaustive()
     }
 }
@@ -108,10 +115,6 @@ fn slot_hash(token: &str) -> u64 {
     h
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl<T> TokenCache<T> {
     pub(crate) fn new(max_entries: usize) -> Self {
         Self::with_budget(max_entries, CACHE_BYTES)
@@ -120,21 +123,10 @@ impl<T> TokenCache<T> {
     pub(crate) fn with_budget(max_entries: usize, max_bytes: usize) -> Self {
         let shards = SHARDS.min(max_entries.max(1));
         Self {
-            shards: (0..shards)
-                .map(|_| {
-                    Mutex::new(ShardMap {
-                        map: HashMap::new(),
-                        bytes: 0,
-                    })
-                })
-                .collect(),
+            shards: Shards::new(shards),
             per_shard: max_entries.div_ceil(shards).max(1),
             bytes_per_shard: (max_bytes / shards).max(1),
         }
-    }
-
-    fn shard(&self, hash: u64) -> &Shard<T> {
-        &self.shards[(hash >> 56) as usize % self.shards.len()]
     }
 
     /// The cached claims for exactly this token, if it was verified with the same DPoP
@@ -151,7 +143,7 @@ impl<T> TokenCache<T> {
         key_present: impl FnOnce(&Provenance) -> Option<u64>,
     ) -> Option<Arc<T>> {
         let hash = slot_hash(token);
-        let mut shard = lock(self.shard(hash));
+        let mut shard = self.shards.lock(hash);
         let entry = shard.map.get_mut(&hash)?;
         if *entry.token != *token || entry.provenance.jkt.as_deref() != jkt {
             return None;
@@ -181,7 +173,7 @@ impl<T> TokenCache<T> {
             return;
         }
         let hash = slot_hash(token);
-        let mut shard = lock(self.shard(hash));
+        let mut shard = self.shards.lock(hash);
         shard.remove(hash);
         let full = |s: &ShardMap<T>| {
             s.map.len() >= self.per_shard || s.bytes + cost > self.bytes_per_shard
@@ -209,10 +201,7 @@ impl<T> TokenCache<T> {
 
     /// Entries and bytes held now.
     pub(crate) fn usage(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(n, b), s| {
-            let s = lock(s);
-            (n + s.map.len(), b + s.bytes)
-        })
+        self.shards.sum(|s| (s.map.len(), s.bytes))
     }
 
     #[cfg(test)]

@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dpop::{Dpop, DpopCheck};
-use crate::error::{AuthError, ConfigError, ConfigErrorKind, RefreshError};
+use crate::error::{AuthError, ConfigError, ConfigErrorKind, ReadyError, RefreshError};
 use crate::fetch::{Target, Transport};
 use crate::keys::KeySet;
 use crate::limits::MIN_REFRESH_INTERVAL;
+use crate::refresh::Task;
 use crate::respond::Rejector;
 use crate::status::Status;
 use crate::store::{KeyStore, Remote, Source, Timing};
@@ -215,14 +216,20 @@ impl SourceConfig {
                 })
                 .collect(),
         };
-        KeyStores { stores }
+        KeyStores {
+            stores: stores
+                .into_iter()
+                .map(|(issuer, store)| (issuer, store, Task::new()))
+                .collect(),
+        }
     }
 }
 
-/// The key stores of a layer: one with no issuer, or one per trusted issuer.
+/// The key stores of a layer, each with its refresh task: one with no issuer, or one
+/// per trusted issuer.
 #[derive(Debug)]
 pub(crate) struct KeyStores {
-    stores: Vec<(Option<String>, Arc<KeyStore>)>,
+    stores: Vec<(Option<String>, Arc<KeyStore>, Task)>,
 }
 
 impl KeyStores {
@@ -231,27 +238,65 @@ impl KeyStores {
     /// token claiming another.
     pub(crate) fn for_issuer(&self, iss: Option<&str>) -> Option<(usize, &Arc<KeyStore>)> {
         match self.stores.as_slice() {
-            [(None, store)] => Some((0, store)),
+            [(None, store, _)] => Some((0, store)),
             stores => stores
                 .iter()
-                .position(|(issuer, _)| iss.is_some() && issuer.as_deref() == iss)
+                .position(|(issuer, ..)| iss.is_some() && issuer.as_deref() == iss)
                 .map(|i| (i, &stores[i].1)),
         }
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&Arc<KeyStore>> {
-        self.stores.get(index).map(|(_, store)| store)
+        self.stores.get(index).map(|(_, store, _)| store)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<KeyStore>> {
-        self.stores.iter().map(|(_, store)| store)
+        self.stores.iter().map(|(_, store, _)| store)
+    }
+
+    /// Starts the refresh tasks that are not running (cheap when they are).
+    pub(crate) fn ensure_running(&self) {
+        for (_, store, task) in &self.stores {
+            task.ensure_running(store);
+        }
+    }
+
+    /// Waits for store `index`'s first key set or a forced refresh, as its gate allows.
+    pub(crate) async fn wait_for_keys(&self, index: usize) {
+        if let Some((_, store, task)) = self.stores.get(index) {
+            task.wait_for_keys(store).await;
+        }
+    }
+
+    /// Waits until every store has a key set (see [`Task::ready`]), within `limit`.
+    pub(crate) async fn ready(&self, limit: Option<Duration>) -> Result<(), ReadyError> {
+        // A limit too far in the future to represent is no limit.
+        let deadline = limit.and_then(|l| tokio::time::Instant::now().checked_add(l));
+        for (_, store, task) in &self.stores {
+            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            task.ready(store, left).await?;
+        }
+        Ok(())
+    }
+
+    /// Forces a refresh of every store; the first error.
+    pub(crate) async fn refresh_now(&self) -> Result<(), RefreshError> {
+        let mut result = Ok(());
+        for (_, store, task) in &self.stores {
+            if let Err(e) = task.refresh_now(store).await
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
     }
 
     /// Each trusted issuer's status (multi-issuer layers; empty otherwise).
     pub(crate) fn issuer_statuses(&self) -> Vec<(String, Status)> {
         self.stores
             .iter()
-            .filter_map(|(issuer, store)| Some((issuer.clone()?, store.status())))
+            .filter_map(|(issuer, store, _)| Some((issuer.clone()?, store.status())))
             .collect()
     }
 }

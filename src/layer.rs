@@ -20,7 +20,6 @@ use crate::authenticate::Authenticator;
 use crate::claims::StandardClaims;
 use crate::config::{self, KeySource, KeyStores, RequestConfig, SourceConfig, TrustedIssuer};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ReadyError, RefreshError};
-use crate::refresh;
 use crate::service::JwksAuthService;
 use crate::status::Status;
 
@@ -240,15 +239,7 @@ impl<T> JwksAuth<T> {
 
     async fn wait_ready(&self, limit: Option<Duration>) -> Result<(), ReadyError> {
         self.validate().map_err(ReadyError::Config)?;
-        let keys = self.keys();
-        keys.iter().for_each(refresh::ensure_started);
-        // A limit too far in the future to represent is no limit.
-        let deadline = limit.and_then(|l| tokio::time::Instant::now().checked_add(l));
-        for store in keys.iter() {
-            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-            store.ready(left).await?;
-        }
-        Ok(())
+        self.keys().ready(limit).await
     }
 
     /// The layer's health: its key sets (key ids, last success, last error, staleness;
@@ -273,16 +264,7 @@ impl<T> JwksAuth<T> {
     ///
     /// The refresh error, if the refresh failed; the last good key set is kept.
     pub async fn refresh_now(&self) -> Result<(), RefreshError> {
-        let mut result = Ok(());
-        for store in self.keys().iter() {
-            refresh::ensure_started(store);
-            if let Err(e) = store.refresh_now().await
-                && result.is_ok()
-            {
-                result = Err(e);
-            }
-        }
-        result
+        self.keys().refresh_now().await
     }
 }
 

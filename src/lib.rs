@@ -120,7 +120,7 @@
 //! the task). `layer` and `builder` ([`JwksAuth`]), `config` (the configuration and
 //! `validate`), `service` and `authorize` (the services and [`future`]s),
 //! `authenticate` (the one-pass pipeline), `token` (credentials), `verify` on `json` and
-//! `alg` (the token rules), `keys` and `crypto` (the key set), `cache`, `dpop` (DPoP),
+//! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `dpop` (DPoP),
 //! `respond` (the renderer), `extract` and `claims` (what handlers get), `store`, `gate`,
 //! `status`, `refresh` and `fetch` (key sets and their task), `error`, [`limits`],
 //! `metrics`, [`testing`].
@@ -151,6 +151,7 @@ mod metrics;
 mod refresh;
 mod respond;
 mod service;
+mod shards;
 mod status;
 mod store;
 #[cfg(feature = "test-util")]

@@ -8,17 +8,20 @@
 //! exponential backoff and jitter, from 1 s up to the refresh interval, and keeps the last
 //! good set.
 //!
-//! # Life cycle (tower's `Buffer` model)
+//! # Life cycle, all here
 //!
-//! The task owns its own state (the discovered URL, the validators, the failure count)
-//! and holds only a [`Weak`] to the store plus a shutdown receiver whose sender the store
-//! owns: when the last clone of the layer is dropped, the task ends at once, even in the
-//! middle of a fetch or a sleep. A drop guard marks the store's task as gone whenever the
-//! task ends, including when the runtime that ran it is dropped; the next use of the
-//! layer ([`ensure_started`]) then spawns a new task in the current runtime.
+//! [`Task`] is the one handle, owned next to the store by the layer's key stores. The
+//! task owns its own state (the discovered URL, the validators, the failure count) and
+//! holds one [`Weak`] to the store plus a shutdown receiver whose sender the handle owns
+//! (the pattern of hyper-util's pool and bb8's reaper): when the last clone of the layer
+//! is dropped, the task ends at once, even in the middle of a fetch or a sleep. However
+//! the task ends, including with the runtime that ran it, its drop marks it gone and
+//! wakes the store's waiters; the next use ([`Task::ensure_running`], on every request
+//! and in every wait) spawns a new one in the current runtime.
 //!
 //! [`Weak`]: std::sync::Weak
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use reqwest::Url;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::error::{RefreshError, RefreshErrorKind};
+use crate::error::{ReadyError, RefreshError, RefreshErrorKind};
 use crate::fetch::{self, CachePolicy, Fetched, Target, Transport, Validators};
 use crate::keys::KeySet;
 use crate::limits::{BACKOFF_BASE, MAX_MAX_AGE, MIN_MAX_AGE};
@@ -83,56 +86,97 @@ pub(crate) fn random_unit() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Starts the store's refresh task if none is alive and a Tokio runtime is available.
-/// Cheap when the task runs: one atomic load.
-pub(crate) fn ensure_started(store: &Arc<KeyStore>) {
-    if store.task_alive() {
-        return;
-    }
-    let Some(remote) = store.remote() else {
-        return;
-    };
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    if !store.claim_task() {
-        return;
-    }
-    let task = RefreshTask {
-        alive: AliveGuard(Arc::downgrade(store)),
-        store: Arc::downgrade(store),
-        wake: store.wake(),
-        shutdown: store.shutdown_signal(),
-        target: remote.target.clone(),
-        transport: remote.transport.clone(),
-        jwks_url: None,
-        schedule: Schedule {
-            timing: *store.timing(),
-        },
-        validators: Validators::default(),
-        failures: 0,
-    };
-    // If the runtime is shutting down, the future is dropped unpolled: the guard then
-    // marks the task as gone, and a later use spawns it again.
-    drop(handle.spawn(task.run()));
+/// The one handle to a key store's refresh task, owned next to the store by the layer's
+/// key stores. It spawns the task when none runs (the only place a task is spawned),
+/// wakes it for a forced refresh, and ends it when dropped (the task sees its shutdown
+/// channel close, even in the middle of a fetch or a sleep).
+#[derive(Debug)]
+pub(crate) struct Task {
+    shared: Arc<Shared>,
+    /// Dropped with the handle: the task ends at once.
+    shutdown: watch::Sender<()>,
 }
 
-/// Marks the store's task as gone when the task ends, however it ends.
-struct AliveGuard(Weak<KeyStore>);
+/// What the handle and the running task share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set while a task runs; cleared when it ends, however it ends.
+    alive: AtomicBool,
+    /// Wakes the task for a forced refresh.
+    wake: Notify,
+}
 
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        if let Some(store) = self.0.upgrade() {
-            store.task_ended();
+impl Task {
+    pub(crate) fn new() -> Self {
+        Self {
+            shared: Arc::default(),
+            shutdown: watch::Sender::new(()),
         }
     }
+
+    /// Starts the store's task if none runs and a Tokio runtime is available; cheap when
+    /// it runs (one atomic load). A task whose runtime was dropped is started again in
+    /// the current one.
+    pub(crate) fn ensure_running(&self, store: &Arc<KeyStore>) {
+        if self.shared.alive.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(remote) = store.remote() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.shared.alive.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let task = RefreshTask {
+            store: Arc::downgrade(store),
+            shared: self.shared.clone(),
+            shutdown: self.shutdown.subscribe(),
+            target: remote.target.clone(),
+            transport: remote.transport.clone(),
+            jwks_url: None,
+            schedule: Schedule {
+                timing: *store.timing(),
+            },
+            validators: Validators::default(),
+            failures: 0,
+        };
+        // If the runtime is shutting down, the future is dropped unpolled: its drop then
+        // marks the task as gone, and a later use spawns it again.
+        drop(handle.spawn(task.run()));
+    }
+
+    /// Waits for the first key set or a forced refresh, as the store's gate allows.
+    pub(crate) async fn wait_for_keys(&self, store: &Arc<KeyStore>) {
+        self.ensure_running(store);
+        store.wait_for_keys(&self.shared.wake).await;
+    }
+
+    /// Waits until a key set is available, a key set is known to be impossible, or
+    /// `limit` passes. A task that ends meanwhile (its runtime dropped) wakes the wait,
+    /// which starts another in the current runtime.
+    pub(crate) async fn ready(
+        &self,
+        store: &Arc<KeyStore>,
+        limit: Option<Duration>,
+    ) -> Result<(), ReadyError> {
+        store.ready(limit, || self.ensure_running(store)).await
+    }
+
+    /// Forces a refresh now (ignoring the cooldown, joining one in flight) and waits for
+    /// it, bounded by the fetch timeout.
+    pub(crate) async fn refresh_now(&self, store: &Arc<KeyStore>) -> Result<(), RefreshError> {
+        self.ensure_running(store);
+        store.refresh_now(&self.shared.wake).await
+    }
 }
 
-/// The background task and its own state.
+/// The background task and its own state. It holds the store weakly: the layer owns it.
 struct RefreshTask {
-    alive: AliveGuard,
     store: Weak<KeyStore>,
-    wake: Arc<Notify>,
+    shared: Arc<Shared>,
     shutdown: watch::Receiver<()>,
     target: Target,
     transport: Transport,
@@ -283,7 +327,7 @@ impl RefreshTask {
                 };
                 tokio::select! {
                     _ = &mut next => break,
-                    _ = self.wake.notified() => break,
+                    _ = self.shared.wake.notified() => break,
                     _ = self.shutdown.changed() => return,
                     _ = tick => {
                         let Some(store) = self.store.upgrade() else { return };
@@ -296,12 +340,22 @@ impl RefreshTask {
     }
 }
 
+/// However the task ends (the layer dropped, its runtime dropped, never polled), it marks
+/// itself gone and wakes everything waiting on the store, so they can see it.
+impl Drop for RefreshTask {
+    fn drop(&mut self) {
+        self.shared.alive.store(false, Ordering::Release);
+        if let Some(store) = self.store.upgrade() {
+            store.task_ended();
+        }
+    }
+}
+
 impl std::fmt::Debug for RefreshTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefreshTask")
             .field("target", &self.target)
             .field("failures", &self.failures)
-            .field("alive", &self.alive.0.strong_count())
             .finish_non_exhaustive()
     }
 }

@@ -11,8 +11,8 @@
 //! [`MIN_COOLDOWN`]); waiting is bounded by the fetch timeout (per fetch of an attempt)
 //! plus one second.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -27,6 +27,7 @@ use crate::limits::{
     COOLDOWN, FETCH_TIMEOUT, MAX_RETRY_AFTER, MAX_STALE, MIN_COOLDOWN, MIN_RETRY_AFTER,
     REFRESH_INTERVAL,
 };
+use crate::shards::lock;
 use crate::status::Status;
 
 /// Timing of the refresh life cycle.
@@ -110,13 +111,8 @@ pub(crate) struct KeyStore {
     snapshot: ArcSwapOption<Snapshot>,
     gate: Mutex<Gate>,
     progress: watch::Sender<Progress>,
-    wake: Arc<Notify>,
-    /// Dropped with the store: the task sees the channel close and ends at once.
-    shutdown: watch::Sender<()>,
     status: Mutex<StatusInner>,
     fetches: AtomicU64,
-    /// Set while a task is alive for this store; cleared by the task's drop guard.
-    task_alive: AtomicBool,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -126,11 +122,6 @@ impl std::fmt::Debug for KeyStore {
             .field("timing", &self.timing)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No code holding these locks can panic; recover the data rather than propagate.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl KeyStore {
@@ -155,11 +146,8 @@ impl KeyStore {
             snapshot: ArcSwapOption::new(snapshot),
             gate: Mutex::new(Gate::default()),
             progress: watch::Sender::new(Progress::default()),
-            wake: Arc::new(Notify::new()),
-            shutdown: watch::Sender::new(()),
             status: Mutex::new(StatusInner::default()),
             fetches: AtomicU64::new(0),
-            task_alive: AtomicBool::new(false),
         }
     }
 
@@ -196,29 +184,11 @@ impl KeyStore {
         }
     }
 
-    // --- the task's life cycle (driven by `refresh`) ---
-
-    pub(crate) fn task_alive(&self) -> bool {
-        self.task_alive.load(Ordering::Acquire)
-    }
-
-    /// Claims the right to spawn the task; `false` if one is alive already.
-    pub(crate) fn claim_task(&self) -> bool {
-        !self.task_alive.swap(true, Ordering::AcqRel)
-    }
-
-    /// Called by the task's drop guard: the task is gone (ended, or its runtime dropped).
+    /// The task is gone (ended, or its runtime dropped): nothing is scheduled, and
+    /// every waiter wakes to see it (and starts another, see `refresh`).
     pub(crate) fn task_ended(&self) {
         lock(&self.status).next_refresh_at = None;
-        self.task_alive.store(false, Ordering::Release);
-    }
-
-    pub(crate) fn wake(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
-
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<()> {
-        self.shutdown.subscribe()
+        self.progress.send_modify(|_| {});
     }
 
     // --- the request path ---
@@ -259,9 +229,9 @@ impl KeyStore {
         Ok(f(&snap.keys))
     }
 
-    /// Waits for the first key set or a forced refresh, as the gate allows. The task must
-    /// have been started by the caller.
-    pub(crate) async fn wait_for_keys(&self) {
+    /// Waits for the first key set or a forced refresh, as the gate allows; `wake` wakes
+    /// the task. The task must have been started by the caller.
+    pub(crate) async fn wait_for_keys(&self, wake: &Notify) {
         let bound = self.wait_bound();
         let mut rx = self.progress.subscribe();
         if rx.borrow().attempts == 0 {
@@ -269,7 +239,7 @@ impl KeyStore {
             let _ = tokio::time::timeout(bound, rx.wait_for(|p| p.attempts > 0)).await;
             return;
         }
-        if let Some(ticket) = self.request_forced(false) {
+        if let Some(ticket) = self.request_forced(false, wake) {
             let _ = tokio::time::timeout(bound, rx.wait_for(|p| p.served >= ticket)).await;
         }
     }
@@ -284,15 +254,16 @@ impl KeyStore {
             .saturating_add(Duration::from_secs(1))
     }
 
-    /// Asks for a forced refresh. Returns the ticket to wait for, or `None` if denied.
-    fn request_forced(&self, force: bool) -> Option<u64> {
+    /// Asks for a forced refresh (waking the task with `wake` for a new one). Returns the
+    /// ticket to wait for, or `None` if denied.
+    fn request_forced(&self, force: bool, wake: &Notify) -> Option<u64> {
         let cooldown = self.timing.cooldown.max(MIN_COOLDOWN);
         let decision = lock(&self.gate).request(Instant::now(), cooldown, force);
         match decision {
             GateDecision::Wait { ticket, new } => {
                 if new {
                     tracing::debug!("jwks-auth: forced key set refresh requested");
-                    self.wake.notify_one();
+                    wake.notify_one();
                 }
                 Some(ticket)
             }
@@ -301,8 +272,8 @@ impl KeyStore {
     }
 
     /// Forces a refresh now (ignoring the cooldown, joining one in flight) and waits for
-    /// it. The task must have been started by the caller.
-    pub(crate) async fn refresh_now(&self) -> Result<(), RefreshError> {
+    /// it. The task must have been started by the caller; `wake` wakes it.
+    pub(crate) async fn refresh_now(&self, wake: &Notify) -> Result<(), RefreshError> {
         if let Some(e) = self.terminal_error() {
             return Err(e.clone());
         }
@@ -310,7 +281,7 @@ impl KeyStore {
             return Ok(());
         }
         let mut rx = self.progress.subscribe();
-        if let Some(ticket) = self.request_forced(true) {
+        if let Some(ticket) = self.request_forced(true, wake) {
             let bound = self.wait_bound();
             if tokio::time::timeout(bound, rx.wait_for(|p| p.served >= ticket))
                 .await
@@ -329,11 +300,17 @@ impl KeyStore {
     }
 
     /// Waits until a key set is available, a key set is known to be impossible, or
-    /// `limit` passes. The task must have been started by the caller.
-    pub(crate) async fn ready(&self, limit: Option<Duration>) -> Result<(), ReadyError> {
+    /// `limit` passes. `keep_running` (re)starts the task: at first, and after every
+    /// change, a task that ended among them.
+    pub(crate) async fn ready(
+        &self,
+        limit: Option<Duration>,
+        keep_running: impl Fn(),
+    ) -> Result<(), ReadyError> {
         let wait = async {
             let mut rx = self.progress.subscribe();
             loop {
+                keep_running();
                 if self.current().is_some() {
                     return Ok(());
                 }
@@ -465,11 +442,19 @@ mod tests {
             ..Timing::default()
         };
         let store = KeyStore::new("", Source::Static, timing, None);
-        let first = store.request_forced(false).unwrap();
+        let wake = Notify::new();
+        let first = store.request_forced(false, &wake).unwrap();
         store.end_attempt(Ok(()), 0, Duration::from_secs(300), first);
-        assert_eq!(store.request_forced(false), None, "denied within the floor");
+        assert_eq!(
+            store.request_forced(false, &wake),
+            None,
+            "denied within the floor"
+        );
         tokio::time::advance(MIN_COOLDOWN).await;
-        assert!(store.request_forced(false).is_some(), "allowed after it");
+        assert!(
+            store.request_forced(false, &wake).is_some(),
+            "allowed after it"
+        );
     }
 
     #[tokio::test]
@@ -477,7 +462,7 @@ mod tests {
         let error = RefreshError::new(RefreshErrorKind::Client);
         let store = KeyStore::new("", Source::Remote(Err(error)), Timing::default(), None);
         let started = std::time::Instant::now();
-        let err = store.ready(None).await.unwrap_err();
+        let err = store.ready(None, || {}).await.unwrap_err();
         assert!(!err.is_timeout());
         assert_eq!(err.last_error().unwrap().kind(), &RefreshErrorKind::Client);
         assert!(started.elapsed() < Duration::from_secs(1));

@@ -473,6 +473,48 @@ fn a_task_whose_runtime_was_dropped_is_respawned_in_the_next_one() {
     );
 }
 
+/// `ready()` waiting while the task dies (its runtime dropped mid-fetch) wakes, sees it,
+/// and starts another in its own runtime: it never waits on a task that is gone.
+#[test]
+fn a_ready_waiting_when_the_task_dies_starts_another() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let issuer = server.block_on(TestIssuer::start());
+    issuer.set_behavior(JwksBehavior::Hang);
+    let auth = issuer
+        .layer()
+        .refresh(jwks_auth::Refresh::default().timeout(Duration::from_secs(30)));
+    // The first task runs on a runtime of its own, its fetch hanging.
+    let first = tokio::runtime::Runtime::new().unwrap();
+    first.block_on(async {
+        let waited = tokio::time::timeout(Duration::from_millis(300), auth.ready()).await;
+        assert!(waited.is_err(), "the fetch hangs");
+    });
+    let waiter = {
+        let auth = auth.clone();
+        std::thread::spawn(move || {
+            let second = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            second.block_on(auth.ready_within(Duration::from_secs(20)))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    issuer.set_behavior(JwksBehavior::Normal);
+    let started = Instant::now();
+    drop(first);
+    waiter
+        .join()
+        .unwrap()
+        .expect("ready() started a task of its own");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the task's end, not by its limit: {:?}",
+        started.elapsed()
+    );
+    assert!(auth.status().is_ready());
+}
+
 #[tokio::test]
 async fn a_zero_cooldown_still_bounds_unknown_kid_refreshes() {
     let issuer = TestIssuer::start().await;

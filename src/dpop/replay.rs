@@ -14,13 +14,13 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::limits::REPLAY_ENTRIES;
+use crate::limits::{REPLAY_ENTRIES, SHARDS};
+use crate::shards::Shards;
 
 /// A proof's identity in a replay store: 128 bits of SHA-256 over its `jti` and its key's
 /// thumbprint. Nothing of the request can be recovered from it.
@@ -99,8 +99,6 @@ pub trait ReplayStore: fmt::Debug + Send + Sync + 'static {
     fn insert(&self, key: ReplayKey, ttl: Duration) -> ReplayFuture;
 }
 
-const SHARDS: usize = 16;
-
 /// The default replay store: in memory, per process, bounded.
 ///
 /// At most `capacity` entries (default [`REPLAY_ENTRIES`], 52-59 MB when full, measured) in 16
@@ -113,7 +111,7 @@ const SHARDS: usize = 16;
 /// Behind several replicas, a proof replayed to another replica is not seen here: use
 /// the Redis store (feature `redis`) or your own [`ReplayStore`].
 pub struct MemoryReplayStore {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Shards<Shard>,
     per_shard: usize,
     epoch: Instant,
 }
@@ -135,7 +133,7 @@ impl MemoryReplayStore {
     /// A store of `capacity` entries at most (at least 16: one per shard).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: Shards::new(SHARDS),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             epoch: Instant::now(),
         }
@@ -143,10 +141,7 @@ impl MemoryReplayStore {
 
     /// The entries held now, expired ones not yet dropped included.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |s| s.entries.len()))
-            .sum()
+        self.shards.sum(|s| (s.entries.len(), 0)).0
     }
 
     /// Whether the store holds no entry.
@@ -162,10 +157,7 @@ impl MemoryReplayStore {
     fn insert_now(&self, key: ReplayKey, ttl: Duration) -> Result<bool, ReplayStoreError> {
         let now = self.epoch.elapsed().as_millis() as u64;
         let expires = now.saturating_add(ttl.as_millis() as u64);
-        let shard = usize::from(key.0[0]) % SHARDS;
-        let mut shard = self.shards[shard]
-            .lock()
-            .map_err(|_| ReplayStoreError::new("a replay store shard is poisoned"))?;
+        let mut shard = self.shards.lock(u64::from(key.0[0]) << 56);
         if let Some(existing) = shard.entries.get_mut(&key.0) {
             if *existing > now {
                 return Ok(false);
