@@ -10,8 +10,10 @@
 //! |---|---|---|
 //! | `JWKS_URL` | the key set URL (this or `OIDC_ISSUER` is required) | |
 //! | `OIDC_ISSUER` | discover the key set from this issuer's metadata instead (`JwksAuth::from_issuer`); also enforces `iss` | |
-//! | `JWT_ISSUER` | accepted `iss` | not checked |
-//! | `JWT_AUDIENCE` | accepted `aud` | not checked |
+//! | `JWT_ISSUER` | accepted `iss` (required with `JWKS_URL`) | |
+//! | `JWT_AUDIENCE` | accepted `aud` (required) | |
+//! | `JWT_ACCEPT_ANY_ISSUER` | `1` to give the `iss` check up instead of `JWT_ISSUER` | off |
+//! | `JWT_ACCEPT_ANY_AUDIENCE` | `1` to give the `aud` check up instead of `JWT_AUDIENCE` | off |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |
 //! | `JWKS_REFRESH_SECS` | periodic refresh interval | 300 |
 //! | `JWKS_COOLDOWN_SECS` | minimum time between forced refreshes | 30 |
@@ -25,21 +27,21 @@
 //!
 //! Routes: `GET /public` (no auth), `GET /me` (the verified claims as JSON), `GET /whoami`
 //! (the `sub` as text), `GET /admin` (needs scope `admin`), `GET /health` (200 once keys
-//! are loaded, else 503), `GET /metrics` (Prometheus text format, no auth; the crate's
-//! metrics when built with feature `metrics`). Prints
+//! are loaded, else 503), `GET /metrics` (Prometheus text format, no auth: the crate's
+//! `jwks_auth_*` series, feature `metrics` being on by default). Prints
 //! `listening on ADDR` once it accepts connections. Bad configuration exits with status 2.
 
 mod common;
 
 #[tokio::main]
 async fn main() {
-    // Configuration first: its errors are the first line on stderr.
-    let (auth, listener) = common::env::configure_and_bind().await;
-    // GET /metrics: the Prometheus text format, unauthenticated like /health. The crate's
-    // counters, histograms and gauges are there when it is built with feature `metrics`.
+    // The recorder before anything can fetch, so the first scrape has the first fetch
+    // and the keys gauge. GET /metrics serves it, unauthenticated like /health.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
+    // Configuration next: its errors are the first line on stderr.
+    let (auth, listener) = common::env::configure_and_bind().await;
     if let Some(handle) = metrics.clone() {
         tokio::spawn(async move {
             loop {

@@ -66,7 +66,7 @@ def main(binary):
 
     def token(exp_in=300, scope=None):
         header = b64(json.dumps({"alg": "EdDSA", "kid": "py-ed25519", "typ": "JWT"}).encode())
-        claims = {"sub": "python", "aud": "grpc-interop", "exp": int(time.time()) + exp_in}
+        claims = {"iss": "https://grpc-interop.example/", "sub": "python", "aud": "grpc-interop", "exp": int(time.time()) + exp_in}
         if scope:
             claims["scope"] = scope
         payload = b64(json.dumps(claims).encode())
@@ -75,7 +75,7 @@ def main(binary):
 
     child = subprocess.Popen(
         [binary],
-        env={"JWKS_URL": jwks_url, "JWT_AUDIENCE": "grpc-interop", "LISTEN_ADDR": "127.0.0.1:0", "RUST_LOG": "warn"},
+        env={"JWKS_URL": jwks_url, "JWT_ISSUER": "https://grpc-interop.example/", "JWT_AUDIENCE": "grpc-interop", "LISTEN_ADDR": "127.0.0.1:0", "RUST_LOG": "warn"},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -351,11 +351,13 @@ async function webCryptoSigner() {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: [edJwk, p521Jwk] }));
   });
-  const server = await startExample({ JWKS_URL: `${jwks.base}/jwks.json` });
+  const server = await startExample({
+    JWKS_URL: `${jwks.base}/jwks.json`, JWT_ISSUER: 'https://webcrypto.example/', JWT_AUDIENCE: 'webcrypto-api',
+  });
   const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
   const exp = Math.floor(Date.now() / 1000) + 300;
   const sign = async (header, key, params) => {
-    const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify({ sub: `webcrypto-${header.alg}`, exp }))}`;
+    const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify({ iss: 'https://webcrypto.example/', aud: 'webcrypto-api', sub: `webcrypto-${header.alg}`, exp }))}`;
     // WebCrypto's ECDSA signature is r || s, the JWS form.
     const signature = await subtle.sign(params, key, new TextEncoder().encode(input));
     return `${input}.${b64(signature)}`;

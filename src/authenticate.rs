@@ -150,18 +150,30 @@ where
         // 1. credentials
         let dpop_on = self.dpop.is_some();
         let max = self.rules.max_token_len;
-        let Credentials { scheme, token } =
-            match find_credentials(&self.sources, dpop_on, headers, uri, max) {
-                Ok(Some(credentials)) => credentials,
-                Ok(None) if self.optional => return (Scheme::Bearer, Step::Admit(None)),
-                Ok(None) => {
-                    return (
-                        Scheme::Bearer,
-                        Step::Reject(AuthErrorKind::MissingCredentials.into()),
+        let Credentials { scheme, token } = match find_credentials(
+            &self.sources,
+            dpop_on,
+            headers,
+            uri,
+            max,
+        ) {
+            Ok(Some(credentials)) => credentials,
+            Ok(None) if self.optional => return (Scheme::Bearer, Step::Admit(None)),
+            Ok(None) => {
+                if !dpop_on
+                    && find_credentials(&[], true, headers, uri, max).is_ok_and(|c| c.is_some())
+                {
+                    // RFC 9449 §7.2: a resource server without DPoP answers the DPoP
+                    // scheme as no credentials, with its Bearer challenge.
+                    tracing::debug!(
+                        "jwks-auth: Authorization: DPoP on a layer without DPoP; answered as no credentials"
                     );
                 }
-                Err((scheme, e)) => return (scheme, Step::Reject(e)),
-            };
+                let missing = AuthErrorKind::MissingCredentials.into();
+                return (Scheme::Bearer, Step::Reject(missing));
+            }
+            Err((scheme, e)) => return (scheme, Step::Reject(e)),
+        };
         let now = now_secs();
         // 2. the DPoP proof
         let proof = match (&self.dpop, scheme) {

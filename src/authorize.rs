@@ -20,7 +20,7 @@ use tower_layer::Layer;
 use crate::claims::{Scopes, StandardClaims};
 use crate::config::Check;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::extract::Admitted;
+use crate::extract::{Admitted, Missing, MissingClaims};
 use crate::layer::JwksAuth;
 use crate::respond::{Reply, Responder};
 
@@ -42,11 +42,14 @@ use crate::respond::{Reply, Responder};
 /// - [`JwksAuth::authorize_with`]: the escape hatch, a check returning the
 ///   [`AuthError`] to answer with.
 ///
-/// A request that reaches the layer without claims (no token behind an
-/// [`optional`](crate::JwksAuth::optional) layer, or a route that is not behind `JwksAuth`
-/// at all) is answered 401 with a bare `Bearer` challenge: fail closed. Behind a
-/// `JwksAuth`, every answer (401 and 403) goes through its renderer: its `realm` and its
-/// [`on_rejection`](crate::JwksAuth::on_rejection) hook.
+/// A request an [`optional`](crate::JwksAuth::optional) layer let through without a
+/// token is answered 401. Every answer (401 and 403) goes through the layer's renderer:
+/// its `realm`, its [`on_rejection`](crate::JwksAuth::on_rejection) hook, the scheme the
+/// request used.
+///
+/// A route layer that runs before any `JwksAuth` layer (in axum, `.route_layer(..)`
+/// called after `.layer(auth)` wraps the auth layer instead of being wrapped by it) is a
+/// wiring mistake: 500 and one ERROR naming the fix, never a misleading 401.
 ///
 /// A route layer taken from one layer but placed under a layer of another claims type is
 /// a wiring mistake: it answers 500 and logs an ERROR naming both types, never a
@@ -117,7 +120,10 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     /// #[derive(Clone, serde::Deserialize)]
     /// struct MyClaims { roles: Vec<String> }
     ///
-    /// let auth = JwksAuth::new("https://idp.example/jwks.json").claims::<MyClaims>();
+    /// let auth = JwksAuth::new("https://idp.example/jwks.json")
+    ///     .issuer("https://idp.example/")
+    ///     .audience("orders-api")
+    ///     .claims::<MyClaims>();
     /// let app: Router = Router::new()
     ///     .route("/admin", get(|| async { "admin" }))
     ///     .route_layer(auth.authorize(|c| c.roles.iter().any(|r| r == "admin")))
@@ -250,28 +256,19 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let admitted = req.extensions().get::<Admitted>();
         let claims = admitted.and_then(Admitted::claims::<T>);
-        let verdict = match &claims {
-            Some(claims) => (self.check)(claims),
-            None => match admitted {
-                // The layer above produces another claims type: a wiring mistake, not
-                // the client's. Answer 500 and say so loudly.
-                Some(a) if a.other_type::<T>() => {
-                    tracing::error!(
-                        layer_claims = a.responder.claims_type,
-                        route_claims = std::any::type_name::<T>(),
-                        "jwks-auth: a route layer checks Claims<{}> but the JwksAuth layer above produces Claims<{}>; \
-                         take the route layer from that layer (auth.require_scopes(..), auth.authorize(..))",
-                        std::any::type_name::<T>(),
-                        a.responder.claims_type,
-                    );
-                    return AuthorizeFuture {
-                        state: AuthorizeState::Refused {
-                            response: Some(crate::extract::MissingClaims::response::<T>()),
-                        },
-                    };
-                }
-                _ => Err(AuthErrorKind::MissingCredentials.into()),
-            },
+        let verdict = match (&claims, admitted) {
+            (Some(claims), _) => (self.check)(claims),
+            // Anonymous, behind an optional layer: unauthenticated.
+            (None, Some(a)) if !a.other_type::<T>() => {
+                Err(AuthErrorKind::MissingCredentials.into())
+            }
+            // Wiring mistakes, not the client's: 500, and one ERROR naming the fix.
+            (None, Some(a)) => {
+                return refused(MissingClaims::new::<T>(Missing::OtherType(
+                    a.responder.claims_type,
+                )));
+            }
+            (None, None) => return refused(MissingClaims::new::<T>(Missing::RouteLayerOutside)),
         };
         match verdict {
             Ok(()) => AuthorizeFuture {
@@ -301,6 +298,15 @@ where
                 }
             }
         }
+    }
+}
+
+/// A route layer's answer without calling the inner service.
+fn refused<F>(missing: MissingClaims) -> AuthorizeFuture<F> {
+    AuthorizeFuture {
+        state: AuthorizeState::Refused {
+            response: Some(missing.into_response()),
+        },
     }
 }
 

@@ -19,13 +19,15 @@ use crate::token::TokenSource;
 impl<T> JwksAuth<T> {
     /// Deserialize verified claims into `U` instead of [`StandardClaims`](crate::StandardClaims);
     /// handlers then take [`Claims<U>`](crate::Claims). A token whose payload does not fit
-    /// `U` is rejected with 401 `invalid_token`.
+    /// `U` is rejected with 401 `invalid_claims` (no detail to the client); the log gets a
+    /// WARN naming the field and serde's reason (never the value), at most once a minute
+    /// per distinct reason.
     ///
     /// Choose the claims type before adding a [`check`](Self::check): a check is typed
     /// over the claims type, so `claims::<U>()` after `check(..)` would lose it. That
     /// order is a configuration error ([`ConfigErrorKind::CheckBeforeClaims`](crate::ConfigErrorKind::CheckBeforeClaims)):
-    /// `ready()` returns it and every request gets 503. A security check is never dropped
-    /// silently.
+    /// [`validate`](Self::validate) returns it and applying the layer panics naming it. A
+    /// security check is never dropped silently.
     pub fn claims<U>(self) -> JwksAuth<U>
     where
         U: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
@@ -48,7 +50,7 @@ impl<T> JwksAuth<T> {
     /// ```
     /// use jwks_auth::{AuthErrorKind, JwksAuth};
     ///
-    /// let auth = JwksAuth::new("https://idp.example/jwks.json").check(|claims| {
+    /// let auth = JwksAuth::from_issuer("https://idp.example").audience("api").check(|claims| {
     ///     match claims.extra.get("email_verified") {
     ///         Some(serde_json::Value::Bool(true)) => Ok(()),
     ///         _ => Err(AuthErrorKind::AccessDenied.into()),
@@ -91,7 +93,7 @@ impl<T> JwksAuth<T> {
     /// ```
     /// use jwks_auth::{AuthError, JwksAuth};
     ///
-    /// let auth = JwksAuth::new("https://idp.example/jwks.json").on_rejection(|err: &AuthError| {
+    /// let auth = JwksAuth::from_issuer("https://idp.example").audience("api").on_rejection(|err: &AuthError| {
     ///     axum::Json(serde_json::json!({
     ///         "code": err.kind().as_str(),
     ///         "message": err.to_string(),
@@ -109,8 +111,9 @@ impl<T> JwksAuth<T> {
     }
 
     /// Accept this issuer (`iss` must equal it exactly). Call again to accept several.
-    /// Defaults to no `iss` check (to the discovered issuer for
-    /// [`from_issuer`](Self::from_issuer)). A configuration error on a
+    /// Required for [`new`](Self::new) and [`from_jwks`](Self::from_jwks) layers (or
+    /// [`accept_any_issuer`](Self::accept_any_issuer)); [`from_issuer`](Self::from_issuer)
+    /// binds the discovered issuer. A configuration error on a
     /// [`multi_issuer`](Self::multi_issuer) layer, whose issuers are the trusted ones.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         let issuer = issuer.into();
@@ -119,10 +122,29 @@ impl<T> JwksAuth<T> {
     }
 
     /// Accept this audience (`aud`, a string or an array, must contain it). Call again to
-    /// accept several. Defaults to no `aud` check.
+    /// accept several. Required (or [`accept_any_audience`](Self::accept_any_audience)):
+    /// without it, a token your provider issued for another API, or an ID token, would
+    /// be accepted.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         let audience = audience.into();
         self.request_mut().rules.audiences.push(audience);
+        self
+    }
+
+    /// Give up the audience check: tokens issued for any audience (another API of the
+    /// same provider, its ID tokens) are accepted. Only for a provider that issues
+    /// tokens for this service alone. An [`audience`](Self::audience) given as well is
+    /// still checked.
+    pub fn accept_any_audience(mut self) -> Self {
+        self.request_mut().any_audience = true;
+        self
+    }
+
+    /// Give up the issuer check of a [`new`](Self::new) or [`from_jwks`](Self::from_jwks)
+    /// layer: a token claiming any issuer is accepted if its key is in the set. An
+    /// [`issuer`](Self::issuer) given as well is still checked.
+    pub fn accept_any_issuer(mut self) -> Self {
+        self.request_mut().any_issuer = true;
         self
     }
 
@@ -210,13 +232,23 @@ impl<T> JwksAuth<T> {
     /// [`Dpop::allowed`] also takes bearer tokens; [`Dpop::required`] takes only
     /// DPoP-bound ones. Either way a bound token (`cnf.jkt`) sent as a bearer token is
     /// refused. Nothing is checked here: a missing base URL is a [`ConfigError`](crate::ConfigError)
-    /// when the layer is first used.
+    /// when the layer is validated or applied.
+    ///
+    /// DPoP on some routes only: give those routes their own layer, next to (never
+    /// inside) the bearer layer, both from one `JwksAuth` (one key set, one task). A
+    /// DPoP layer nested inside a layer without DPoP is never reached by a DPoP request:
+    /// the outer layer answers it first as having no credentials (401, its `Bearer`
+    /// challenge, RFC 9449 §7.2).
     ///
     /// ```
+    /// use axum::{routing::{get, post}, Router};
     /// use jwks_auth::{Dpop, JwksAuth};
     ///
-    /// let auth = JwksAuth::from_issuer("https://idp.example")
-    ///     .dpop(Dpop::required().base_url("https://api.example.com"));
+    /// let auth = JwksAuth::from_issuer("https://idp.example").audience("api");
+    /// let app: Router = Router::new()
+    ///     .route("/payments", post(|| async { "paid" }))
+    ///     .layer(auth.clone().dpop(Dpop::required().base_url("https://api.example.com")))
+    ///     .merge(Router::new().route("/me", get(|| async { "me" })).layer(auth));
     /// ```
     pub fn dpop(mut self, dpop: Dpop) -> Self {
         self.request_mut().dpop = Some(dpop);

@@ -315,6 +315,9 @@ pub(crate) struct RequestConfig<T> {
     pub(crate) dpop: Option<Dpop>,
     /// A builder-order mistake, kept until the layer is used (setters never fail).
     pub(crate) error: Option<ConfigError>,
+    /// The explicit opt-outs of the audience and issuer checks.
+    pub(crate) any_audience: bool,
+    pub(crate) any_issuer: bool,
 }
 
 impl<T> Clone for RequestConfig<T> {
@@ -329,6 +332,8 @@ impl<T> Clone for RequestConfig<T> {
             sources: self.sources.clone(),
             dpop: self.dpop.clone(),
             error: self.error.clone(),
+            any_audience: self.any_audience,
+            any_issuer: self.any_issuer,
         }
     }
 }
@@ -344,6 +349,8 @@ impl<T> fmt::Debug for RequestConfig<T> {
             .field("check", &self.check.is_some())
             .field("sources", &self.sources)
             .field("dpop", &self.dpop)
+            .field("any_audience", &self.any_audience)
+            .field("any_issuer", &self.any_issuer)
             .finish()
     }
 }
@@ -360,6 +367,8 @@ impl<T> Default for RequestConfig<T> {
             sources: vec![TokenSource::Bearer],
             dpop: None,
             error: None,
+            any_audience: false,
+            any_issuer: false,
         }
     }
 }
@@ -383,6 +392,8 @@ impl<T> RequestConfig<T> {
             sources: self.sources,
             dpop: self.dpop,
             error,
+            any_audience: self.any_audience,
+            any_issuer: self.any_issuer,
         }
     }
 }
@@ -434,6 +445,14 @@ pub(crate) fn validate<T>(
             }
             rules.issuers = issuers.iter().map(|t| t.issuer.clone()).collect();
         }
+    }
+    // Secure by default: both checks unless given up by name (RFC 8725 §3.8-3.9).
+    if request.rules.audiences.is_empty() && !request.any_audience {
+        return Err(ConfigError::new(ConfigErrorKind::NoAudience));
+    }
+    let fixed_source = matches!(source.source, KeySource::Jwks(_) | KeySource::Static(_));
+    if fixed_source && rules.issuers.is_empty() && !request.any_issuer {
+        return Err(ConfigError::new(ConfigErrorKind::NoIssuer));
     }
     let dpop = request.dpop.as_ref().map(DpopCheck::build).transpose()?;
     Ok(Validated { rules, dpop })

@@ -30,10 +30,10 @@
 //!
 //! let api: Router = Router::new()
 //!     .route("/me", get(me))
-//!     .layer(JwksAuth::new("https://idp.example/jwks.json").claims::<MyClaims>());
+//!     .layer(JwksAuth::from_issuer("https://idp.example").audience("api").claims::<MyClaims>());
 //! let public: Router = Router::new()
 //!     .route("/maybe", get(maybe))
-//!     .layer(JwksAuth::new("https://idp.example/jwks.json").optional());
+//!     .layer(JwksAuth::from_issuer("https://idp.example").audience("api").optional());
 //! ```
 
 use std::any::Any;
@@ -97,21 +97,35 @@ fn shared<T: Send + Sync + 'static>(extensions: &Extensions) -> Option<Arc<T>> {
     extensions.get::<Admitted>()?.claims::<T>()
 }
 
-fn missing<T>() -> MissingClaims {
-    let missing = MissingClaims {
-        type_name: std::any::type_name::<T>(),
+/// The claims of type `T` for an extractor: `Ok(None)` only for a request an `optional`
+/// layer let through anonymously; a wiring mistake is the 500, logged once.
+fn extract<T: Send + Sync + 'static>(
+    extensions: &Extensions,
+    optional: bool,
+) -> Result<Option<Arc<T>>, MissingClaims> {
+    let admitted = extensions.get::<Admitted>();
+    let why = match admitted {
+        Some(a) => match a.claims::<T>() {
+            Some(claims) => return Ok(Some(claims)),
+            None if a.other_type::<T>() => Missing::OtherType(a.responder.claims_type),
+            None if optional => return Ok(None),
+            None => Missing::Anonymous,
+        },
+        None => Missing::NoLayer,
     };
-    tracing::error!("{missing}");
-    missing
+    Err(MissingClaims::new::<T>(why))
 }
 
 /// Verified claims of the request's token, from [`JwksAuth`](crate::JwksAuth).
 ///
 /// As an extractor it clones the claims (use [`SharedClaims<T>`] to share them without
-/// copying). If they are missing (the route is not behind a `JwksAuth` layer producing
-/// this `T`), the handler is answered with 500 and an error is logged naming the type.
-/// `Option<Claims<T>>` gives `None` instead, for routes behind an
-/// [`optional`](crate::JwksAuth::optional) layer.
+/// copying). `Option<Claims<T>>` is `None` only for a request an
+/// [`optional`](crate::JwksAuth::optional) layer let through without a token.
+///
+/// A wiring mistake is answered 500 with one ERROR in the log (per distinct mistake)
+/// naming the fix, never a silent `None` or a misleading 401: no `JwksAuth` layer ran on
+/// the route, the layer produces another claims type than `T` (both are named), or
+/// `Claims<T>` (not `Option`) behind an optional layer got an anonymous request.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct Claims<T = StandardClaims>(pub T);
@@ -158,7 +172,10 @@ where
     type Rejection = MissingClaims;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Self::from_extensions(&parts.extensions).ok_or_else(missing::<T>)
+        let claims = extract::<T>(&parts.extensions, false)?;
+        claims
+            .map(|c| Claims(T::clone(&c)))
+            .ok_or_else(|| MissingClaims::new::<T>(Missing::Anonymous))
     }
 }
 
@@ -167,13 +184,14 @@ where
     T: Clone + Send + Sync + 'static,
     S: Send + Sync,
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = MissingClaims;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(Self::from_extensions(&parts.extensions))
+        let claims = extract::<T>(&parts.extensions, true)?;
+        Ok(claims.map(|c| Claims(T::clone(&c))))
     }
 }
 
@@ -220,7 +238,10 @@ where
     type Rejection = MissingClaims;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Self::from_extensions(&parts.extensions).ok_or_else(missing::<T>)
+        let claims = extract::<T>(&parts.extensions, false)?;
+        claims
+            .map(SharedClaims)
+            .ok_or_else(|| MissingClaims::new::<T>(Missing::Anonymous))
     }
 }
 
@@ -229,30 +250,50 @@ where
     T: Send + Sync + 'static,
     S: Send + Sync,
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = MissingClaims;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(Self::from_extensions(&parts.extensions))
+        Ok(extract::<T>(&parts.extensions, true)?.map(SharedClaims))
     }
 }
 
-/// Rejection of [`Claims<T>`] when the request carries no claims of that type: a
-/// server-side wiring mistake, answered with 500.
+/// Why an extractor found no claims: each a wiring mistake of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Missing {
+    /// No `JwksAuth` layer ran on this route.
+    NoLayer,
+    /// The layer produces claims of this other type.
+    OtherType(&'static str),
+    /// `Claims<T>`, not `Option`, and an optional layer let the request through
+    /// without a token.
+    Anonymous,
+    /// A route layer ran before any `JwksAuth` layer (added after it, so outside it).
+    RouteLayerOutside,
+}
+
+/// Rejection of [`Claims<T>`] and [`SharedClaims<T>`] when the request carries no claims
+/// of that type: a server-side wiring mistake, answered with 500 (and logged as an ERROR
+/// naming the fix, once per distinct mistake).
 #[derive(Debug, Clone)]
 pub struct MissingClaims {
     type_name: &'static str,
+    why: Missing,
 }
 
 impl MissingClaims {
-    /// The 500 for a missing `Claims<T>` (the type is logged by the caller).
-    pub(crate) fn response<T>() -> Response {
-        MissingClaims {
+    /// The rejection, logged once per distinct mistake.
+    pub(crate) fn new<T>(why: Missing) -> Self {
+        let missing = MissingClaims {
             type_name: std::any::type_name::<T>(),
-        }
-        .into_response()
+            why,
+        };
+        crate::diagnose::once(("claims", missing.type_name, why), || {
+            tracing::error!("jwks-auth: {missing}");
+        });
+        missing
     }
 
     /// The status of the response: 500.
@@ -268,12 +309,30 @@ impl MissingClaims {
 
 impl fmt::Display for MissingClaims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Claims<{}> not found in request extensions: is this route behind a JwksAuth layer \
-             built with .claims::<{}>()?",
-            self.type_name, self.type_name
-        )
+        let t = self.type_name;
+        match self.why {
+            Missing::NoLayer => write!(
+                f,
+                "Claims<{t}> requested on a route no JwksAuth layer ran on: wrap the route with \
+                 .layer(auth) (or .route_layer(auth)), with auth built with .claims::<{t}>()"
+            ),
+            Missing::OtherType(layer) => write!(
+                f,
+                "Claims<{t}> requested, but the JwksAuth layer produces Claims<{layer}>: extract \
+                 Claims<{layer}>, or build the layer with .claims::<{t}>()"
+            ),
+            Missing::Anonymous => write!(
+                f,
+                "Claims<{t}> requested behind an .optional() layer that let a request through \
+                 without a token: take Option<Claims<{t}>> there"
+            ),
+            Missing::RouteLayerOutside => write!(
+                f,
+                "a route layer checking Claims<{t}> ran before any JwksAuth layer: add it with \
+                 .route_layer(..) before .layer(auth) (a layer wraps only what is already on \
+                 the router), or put it on a router that .layer(auth) wraps"
+            ),
+        }
     }
 }
 

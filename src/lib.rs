@@ -45,6 +45,11 @@
 //!   [`on_rejection`](JwksAuth::on_rejection) hook; gRPC calls get gRPC statuses.
 //! - **DPoP** (RFC 9449): [`JwksAuth::dpop`] with a [`Dpop`]; see the [`dpop`] module.
 //! - **Outside HTTP**: [`JwksAuth::verify`] checks one token with the same rules.
+//! - **Mistakes are loud**: a configuration mistake (no audience, no issuer, DPoP without
+//!   a base URL, …) stops the service when the layer is applied, naming the fix; a wiring
+//!   mistake (a route layer outside the auth layer, an extractor or route layer for
+//!   another claims type, `Option<Claims<T>>` on a route no layer ran on) is a 500 with
+//!   one ERROR naming the fix; claims that do not fit `T` are a WARN naming the field.
 //!
 //! # Responses (RFC 6750)
 //!
@@ -60,7 +65,8 @@
 //! Bodies are small JSON (`{"error":…,"error_description":…}`) with fixed descriptions:
 //! nothing from the request is echoed. Every [`AuthErrorKind`] has one row of facts
 //! (status, gRPC code, RFC 6750 `error`, a stable [`as_str`](AuthErrorKind::as_str)
-//! code); the [`AuthError`] rides in the response's extensions for outer layers to log.
+//! code: the [stable codes](AuthErrorKind#stable-codes) table); the [`AuthError`] rides
+//! in the response's extensions for outer layers to log.
 //!
 //! # Verification rules
 //!
@@ -73,7 +79,8 @@
 //!   and `x5c` never find a key; any `crit` and any JWE are rejected;
 //! - the key by `kid` in a prebuilt map, no fallback on a mismatch; a token without `kid`
 //!   tries at most [`limits::MAX_KIDLESS_CANDIDATES`] keys fitting its algorithm;
-//! - `exp` required, `nbf` checked, leeway 60 s; `iss` and `aud` as configured; claims
+//! - `exp` required, `nbf` checked, leeway 60 s; `iss` and `aud` required and exact
+//!   (giving either up is an explicit, named call); claims
 //!   of the wrong JSON type are invalid, never absent; `nbf` after `exp` is invalid; a
 //!   `null` required claim is missing; a token carrying `cnf` is refused as a bearer
 //!   token (RFC 9449 §7.2, RFC 8705).
@@ -98,7 +105,7 @@
 //! |---|---|---|
 //! | algorithms | [`DEFAULT_ALGORITHMS`] | [`JwksAuth::algorithms`] |
 //! | leeway | 60 s | [`JwksAuth::leeway`] |
-//! | issuer / audience | not checked unless set | [`JwksAuth::issuer`], [`JwksAuth::audience`] |
+//! | issuer / audience | required (a configuration error without them) | [`JwksAuth::issuer`], [`JwksAuth::audience`]; opt-outs [`JwksAuth::accept_any_issuer`], [`JwksAuth::accept_any_audience`] |
 //! | max token size | 16 KiB | [`JwksAuth::max_token_len`] |
 //! | token source | `Authorization: Bearer` | [`JwksAuth::token_sources`] |
 //! | refresh | 5 min ±10 %, cooldown 30 s, stale after 24 h, fetch 5 s | [`JwksAuth::refresh`] |
@@ -109,9 +116,10 @@
 //! # Features
 //!
 //! `aws_lc_rs` (default) or `rust_crypto`: the signature backend, called directly (no
-//! process-wide default to panic on). `metrics`: counters, histograms and gauges through
-//! the [`metrics`](https://docs.rs/metrics) facade, each request counted once by its
-//! final outcome; nothing on the request path without it. `redis`: a DPoP replay store
+//! process-wide default to panic on). `metrics` (default): counters, histograms and
+//! gauges through the [`metrics`](https://docs.rs/metrics) facade, each request counted
+//! once by its final outcome; without a recorder installed they cost little, and
+//! without the feature nothing. `redis`: a DPoP replay store
 //! shared by replicas. `test-util`: [`testing`], a real loopback identity provider.
 //!
 //! # Layout
@@ -122,7 +130,8 @@
 //! `authenticate` (the one-pass pipeline), `token` (credentials), `verify` on `json` and
 //! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `dpop` (DPoP),
 //! `respond` (the renderer), `extract` and `claims` (what handlers get), `store`, `gate`,
-//! `status`, `refresh` and `fetch` (key sets and their task), `error`, [`limits`],
+//! `status`, `refresh` and `fetch` (key sets and their task), `error` and `diagnose` (logs
+//! that cannot flood), [`limits`],
 //! `metrics`, [`testing`].
 
 #![forbid(unsafe_code)]
@@ -138,6 +147,7 @@ mod cache;
 mod claims;
 mod config;
 mod crypto;
+mod diagnose;
 pub mod dpop;
 mod error;
 mod extract;

@@ -39,6 +39,15 @@ mod imp {
             .increment(1);
     }
 
+    /// The response leaving the layer: the rejection it carries (the layer's, a route
+    /// layer's, a handler's), else accepted (`with_claims`) or anonymous.
+    pub(crate) fn response(response: &axum::response::Response, with_claims: bool) {
+        match response.extensions().get::<AuthError>() {
+            Some(error) => request(Err(error)),
+            None => request(Ok(with_claims)),
+        }
+    }
+
     pub(crate) fn cache_hit() {
         metrics::counter!("jwks_auth_cache_hits_total").increment(1);
     }
@@ -97,6 +106,8 @@ mod imp {
     #[inline(always)]
     pub(crate) fn request(_: Result<bool, &AuthError>) {}
     #[inline(always)]
+    pub(crate) fn response(_: &axum::response::Response, _: bool) {}
+    #[inline(always)]
     pub(crate) fn cache_hit() {}
     #[inline(always)]
     pub(crate) fn fetch(_: &str, _: Result<bool, &RefreshError>, _: Duration) {}
@@ -105,4 +116,4 @@ mod imp {
     pub(crate) const TICK: Option<Duration> = None;
 }
 
-pub(crate) use imp::{TICK, cache_hit, fetch, key_set, request};
+pub(crate) use imp::{TICK, cache_hit, fetch, key_set, request, response};

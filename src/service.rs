@@ -251,14 +251,9 @@ where
     }
 }
 
-/// The one place a request is counted (feature `metrics`), by the response that
-/// leaves the layer: a rejection it carries (the layer's, a route layer's, a
-/// handler's), else accepted or anonymous.
+/// The one place a request is counted (feature `metrics`; nothing without it), by the
+/// response that leaves the layer.
 fn counted(response: Response, with_claims: bool) -> Response {
-    let outcome = match response.extensions().get::<AuthError>() {
-        Some(error) => Err(error),
-        None => Ok(with_claims),
-    };
-    metrics::request(outcome);
+    metrics::response(&response, with_claims);
     response
 }

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,42 +17,6 @@ use jwks_auth::{
 };
 use serde::Deserialize;
 use serde_json::json;
-
-/// The events logged on this thread: (level, message and fields).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<(tracing::Level, String)>>>);
-
-impl Logs {
-    /// Captures this thread's events until the guard is dropped.
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        use tracing_subscriber::layer::SubscriberExt;
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
-    }
-
-    fn count(&self, level: tracing::Level, text: &str) -> usize {
-        let logs = self.0.lock().unwrap();
-        logs.iter()
-            .filter(|(l, m)| *l == level && m.contains(text))
-            .count()
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Text(String);
-        impl tracing::field::Visit for Text {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!(" {}={value:?}", field.name()));
-            }
-        }
-        let mut text = Text(String::new());
-        event.record(&mut text);
-        self.0
-            .lock()
-            .unwrap()
-            .push((*event.metadata().level(), text.0));
-    }
-}
 
 #[test]
 fn setters_do_no_work_a_static_set_is_parsed_and_warned_about_once() {
@@ -310,6 +273,8 @@ async fn a_replaced_body_keeps_retry_after_on_503() {
     // A token from a real issuer, but a layer whose key set URL answers nothing: 503.
     let issuer = TestIssuer::start().await;
     let auth = JwksAuth::new("http://127.0.0.1:9/jwks.json")
+        .issuer(issuer.issuer())
+        .audience(jwks_auth::testing::AUDIENCE)
         .refresh(jwks_auth::Refresh::default().timeout(Duration::from_millis(300)))
         .on_rejection(|_: &AuthError| "custom");
     let (app, hits) = app(auth);

@@ -41,7 +41,7 @@ async fn from_issuer_discovers_the_key_set_and_enforces_iss() {
 async fn rfc_8414_is_the_fallback() {
     let issuer = TestIssuer::start().await;
     issuer.disable_oidc_discovery(true);
-    let auth = JwksAuth::from_issuer(issuer.issuer());
+    let auth = JwksAuth::from_issuer(issuer.issuer()).audience(AUDIENCE);
     auth.ready_within(std::time::Duration::from_secs(10))
         .await
         .unwrap();
@@ -60,7 +60,7 @@ async fn a_document_for_another_issuer_is_refused_and_retried() {
         "issuer": "https://evil.example",
         "jwks_uri": issuer.jwks_url(),
     })));
-    let auth = JwksAuth::from_issuer(issuer.issuer());
+    let auth = JwksAuth::from_issuer(issuer.issuer()).audience(AUDIENCE);
     let (app, hits) = app(auth.clone());
     let reply = send(&app, &issuer.token().sign()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -110,7 +110,7 @@ async fn a_document_for_another_issuer_is_refused_and_retried() {
 async fn a_trailing_slash_mismatch_is_named_and_ready_fails_fast() {
     let issuer = TestIssuer::start().await;
     let configured = format!("{}/", issuer.issuer());
-    let auth = JwksAuth::from_issuer(configured.clone());
+    let auth = JwksAuth::from_issuer(configured.clone()).audience(AUDIENCE);
     let started = std::time::Instant::now();
     let err = auth.ready().await.unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
@@ -122,7 +122,7 @@ async fn a_trailing_slash_mismatch_is_named_and_ready_fails_fast() {
 #[tokio::test]
 async fn discovery_runs_again_after_the_key_set_fails() {
     let issuer = TestIssuer::start().await;
-    let auth = JwksAuth::from_issuer(issuer.issuer());
+    let auth = JwksAuth::from_issuer(issuer.issuer()).audience(AUDIENCE);
     auth.ready().await.unwrap();
     issuer.set_behavior(JwksBehavior::Status(404));
     assert!(auth.refresh_now().await.is_err());

@@ -132,13 +132,13 @@ async fn authorization_without_claims_is_401() {
     let reply = send_request(&app, get_with("/orders", &[])).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.challenge(), Some("Bearer"));
-    // And without any JwksAuth layer at all: the same, never a pass.
+    // Without any JwksAuth layer at all: a wiring mistake (500), never a pass.
     let bare = Router::new()
         .route("/orders", get(|| async { "orders" }))
         .route_layer(issuer.layer().require_scopes(["orders:read"]));
     assert_eq!(
         send_request(&bare, get_with("/orders", &[])).await.status,
-        StatusCode::UNAUTHORIZED
+        StatusCode::INTERNAL_SERVER_ERROR
     );
 }
 

@@ -83,6 +83,8 @@ async fn every_rejection_of_a_grpc_call_is_a_grpc_status() {
     // No key set: 14 UNAVAILABLE, with Retry-After.
     let down = service(
         JwksAuth::new("http://127.0.0.1:9/jwks.json")
+            .issuer(issuer.issuer())
+            .audience(jwks_auth::testing::AUDIENCE)
             .refresh(jwks_auth::Refresh::default().timeout(std::time::Duration::from_millis(300))),
     );
     let reply = send_request(&down, grpc_call(Some(&bearer(issuer.token().sign())))).await;
@@ -194,11 +196,15 @@ mod tonic_client {
         assert_eq!(first.status, ServingStatus::Serving as i32);
 
         // No usable key set: UNAVAILABLE.
-        let down =
-            start(JwksAuth::new("http://127.0.0.1:9/jwks.json").refresh(
-                jwks_auth::Refresh::default().timeout(std::time::Duration::from_millis(300)),
-            ))
-            .await;
+        let down = start(
+            JwksAuth::new("http://127.0.0.1:9/jwks.json")
+                .issuer(issuer.issuer())
+                .audience(jwks_auth::testing::AUDIENCE)
+                .refresh(
+                    jwks_auth::Refresh::default().timeout(std::time::Duration::from_millis(300)),
+                ),
+        )
+        .await;
         let mut client = connect(down).await;
         let status = client.check(request(Some(&good))).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");

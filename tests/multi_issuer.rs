@@ -110,7 +110,8 @@ async fn one_issuer_down_does_not_affect_the_other() {
     let auth = JwksAuth::multi_issuer([
         jwks_auth::TrustedIssuer::new(a.issuer(), a.jwks_url()),
         jwks_auth::TrustedIssuer::new(b.issuer(), b.jwks_url()),
-    ]);
+    ])
+    .audience(AUDIENCE);
     let (app, _) = app(auth.clone());
     assert_eq!(send(&app, &a.token().sign()).await.status, StatusCode::OK);
     assert_eq!(

@@ -142,7 +142,11 @@ async fn health_is_503_until_keys_load() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     drop(listener);
-    let (_server, base) = start(&[("JWKS_URL", dead.as_str())]);
+    let (_server, base) = start(&[
+        ("JWKS_URL", dead.as_str()),
+        ("JWT_ISSUER", "https://idp.example/"),
+        ("JWT_AUDIENCE", "test-api"),
+    ]);
     // The first request starts the refresh; health reports not ready while it fails.
     let _ = get(&format!("{base}/me"), Some("a.b.c")).await;
     let (status, _, body) = get(&format!("{base}/health"), None).await;
@@ -172,37 +176,53 @@ async fn oidc_issuer_discovers_the_key_set_and_enforces_iss() {
 
 #[test]
 fn bad_configuration_exits_non_zero_with_a_message() {
-    for envs in [
-        vec![],
-        vec![("JWKS_URL", "http://idp.example/jwks.json")],
-        vec![
+    // Each case is otherwise complete: it fails for its own reason, named in the message.
+    let base = |extra: &[(&'static str, &'static str)]| {
+        let mut envs = vec![
             ("JWKS_URL", "https://idp.example/jwks.json"),
-            ("JWKS_REFRESH_SECS", "soon"),
-        ],
-        vec![
-            ("JWKS_URL", "https://idp.example/jwks.json"),
-            ("LISTEN_ADDR", "nowhere"),
-        ],
-        vec![("OIDC_ISSUER", "http://idp.example")],
-        vec![
-            ("OIDC_ISSUER", "https://idp.example"),
-            ("JWKS_URL", "https://idp.example/jwks.json"),
-        ],
-        vec![
-            ("JWKS_URL", "https://idp.example/jwks.json"),
-            ("JWT_DPOP", "maybe"),
-        ],
-        vec![
-            ("JWKS_URL", "https://idp.example/jwks.json"),
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-            ("JWT_DPOP", "required"),
-            ("PUBLIC_BASE_URL", "api.example.com"),
-        ],
-        vec![
-            ("JWKS_URL", "https://idp.example/jwks.json"),
-            ("JWT_DPOP", "required"),
-            ("DPOP_REPLAY_REDIS_URL", "not a url"),
-        ],
+            ("JWT_ISSUER", "https://idp.example/"),
+            ("JWT_AUDIENCE", "orders-api"),
+        ];
+        for (name, value) in extra {
+            envs.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                envs.push((name, value));
+            }
+        }
+        envs
+    };
+    for (envs, named) in [
+        (vec![], "JWKS_URL"),
+        (
+            base(&[("JWKS_URL", "http://idp.example/jwks.json")]),
+            "https",
+        ),
+        (base(&[("JWKS_REFRESH_SECS", "soon")]), "JWKS_REFRESH_SECS"),
+        (base(&[("LISTEN_ADDR", "nowhere")]), "LISTEN_ADDR"),
+        (
+            base(&[("JWKS_URL", ""), ("OIDC_ISSUER", "http://idp.example")]),
+            "https",
+        ),
+        (base(&[("OIDC_ISSUER", "https://idp.example")]), "not both"),
+        (base(&[("JWT_DPOP", "maybe")]), "JWT_DPOP"),
+        (
+            base(&[
+                ("LISTEN_ADDR", "127.0.0.1:0"),
+                ("JWT_DPOP", "required"),
+                ("PUBLIC_BASE_URL", "api.example.com"),
+            ]),
+            "PUBLIC_BASE_URL",
+        ),
+        (
+            base(&[
+                ("JWT_DPOP", "required"),
+                ("DPOP_REPLAY_REDIS_URL", "not a url"),
+            ]),
+            "DPOP_REPLAY_REDIS_URL",
+        ),
+        // Audience and issuer are required, and the message names the opt-out.
+        (base(&[("JWT_AUDIENCE", "")]), "JWT_ACCEPT_ANY_AUDIENCE=1"),
+        (base(&[("JWT_ISSUER", "")]), "JWT_ACCEPT_ANY_ISSUER=1"),
     ] {
         let output = Command::new(example_binary())
             .env_clear()
@@ -212,15 +232,48 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         assert_eq!(output.status.code(), Some(2), "{envs:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.starts_with("configuration error: "), "{stderr}");
+        assert!(stderr.contains(named), "{envs:?}: {stderr}");
         assert!(output.stdout.is_empty());
     }
+}
+
+/// The opt-outs, set by name, start the server; OIDC_ISSUER binds its own issuer.
+#[tokio::test]
+async fn the_explicit_opt_outs_start_the_server() {
+    let issuer = TestIssuer::start().await;
+    let jwks = issuer.jwks_url();
+    let (_server, base) = start(&[
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ACCEPT_ANY_ISSUER", "1"),
+        ("JWT_ACCEPT_ANY_AUDIENCE", "1"),
+    ]);
+    let token = issuer
+        .token()
+        .claim("iss", "https://anyone.example")
+        .claim("aud", "any-api")
+        .sign();
+    assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);
+    let (_server, base) = start(&[
+        ("OIDC_ISSUER", issuer.issuer()),
+        ("JWT_ACCEPT_ANY_AUDIENCE", "1"),
+    ]);
+    assert_eq!(
+        get(&format!("{base}/me"), Some(&token)).await.0,
+        401,
+        "iss is bound"
+    );
 }
 
 #[tokio::test]
 async fn jwt_realm_is_in_every_challenge_including_the_403() {
     let issuer = TestIssuer::start().await;
     let jwks = issuer.jwks_url();
-    let (_server, base) = start(&[("JWKS_URL", jwks.as_str()), ("JWT_REALM", "orders")]);
+    let (_server, base) = start(&[
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWT_REALM", "orders"),
+    ]);
     let (status, challenge, _) = get(&format!("{base}/me"), None).await;
     assert_eq!(
         (status, challenge.as_deref()),
@@ -284,6 +337,8 @@ async fn proxies_from_the_environment_are_honoured_except_for_loopback() {
     // A remote key set URL goes through HTTP_PROXY (the name does not even resolve).
     let (_server, base) = start(&[
         ("JWKS_URL", "http://idp.invalid/.well-known/jwks.json"),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
         ("JWKS_ALLOW_HTTP", "1"),
         ("HTTP_PROXY", proxy.as_str()),
     ]);
@@ -300,6 +355,8 @@ async fn proxies_from_the_environment_are_honoured_except_for_loopback() {
     let jwks = issuer.jwks_url();
     let (_server, base) = start(&[
         ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
         ("HTTP_PROXY", proxy.as_str()),
         ("http_proxy", proxy.as_str()),
         ("ALL_PROXY", proxy.as_str()),
@@ -319,7 +376,14 @@ async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
     let log = std::env::temp_dir().join(format!("jwks-auth-log-{}.txt", std::process::id()));
     let file = std::fs::File::create(&log).unwrap();
     let jwks = issuer.jwks_url();
-    let (server, base) = start_logging(&[("JWKS_URL", jwks.as_str())], Stdio::from(file));
+    let (server, base) = start_logging(
+        &[
+            ("JWKS_URL", jwks.as_str()),
+            ("JWT_ISSUER", issuer.issuer()),
+            ("JWT_AUDIENCE", "test-api"),
+        ],
+        Stdio::from(file),
+    );
     assert_eq!(wait_ready(&base, &issuer.token().sign()).await, 200);
     drop(server);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -337,7 +401,11 @@ async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
 async fn the_metrics_endpoint_counts_decisions_fetches_and_keys() {
     let issuer = TestIssuer::start().await;
     let jwks = issuer.jwks_url();
-    let (_server, base) = start(&[("JWKS_URL", jwks.as_str())]);
+    let (_server, base) = start(&[
+        ("JWKS_URL", jwks.as_str()),
+        ("JWT_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
+    ]);
     let token = issuer.token().sign();
     assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);
     assert_eq!(get(&format!("{base}/me"), Some(&token)).await.0, 200);

@@ -198,9 +198,11 @@ fn closed_port_url() -> String {
 
 #[tokio::test]
 async fn an_unreachable_identity_provider_gives_503_never_401() {
-    let auth = JwksAuth::new(closed_port_url());
-    let (app, hits) = app(auth.clone());
     let issuer = TestIssuer::start().await;
+    let auth = JwksAuth::new(closed_port_url())
+        .issuer(issuer.issuer())
+        .audience(jwks_auth::testing::AUDIENCE);
+    let (app, hits) = app(auth.clone());
     let reply = send(&app, &issuer.token().sign()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
     assert!(reply.challenge().is_none());
@@ -340,6 +342,8 @@ async fn a_key_set_stale_past_max_stale_gives_503() {
 async fn the_refresh_task_retries_with_backoff_and_ends_with_the_layer() {
     let client = reqwest::Client::builder().https_only(true).build().unwrap();
     let auth = JwksAuth::new("http://127.0.0.1:9/jwks.json")
+        .issuer("https://idp.example/")
+        .audience("api")
         .refresh(jwks_auth::Refresh::default().client(client));
     let metrics = tokio::runtime::Handle::current().metrics();
     assert_eq!(metrics.num_alive_tasks(), 0, "JwksAuth::new starts nothing");

@@ -77,6 +77,8 @@ fn redis_store(_: Dpop, _: &str) -> Result<Dpop, String> {
 /// The layer, the listen address and the DPoP settings from the environment (see
 /// `protected_api`).
 pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
+    let on = |name: &str| env(name).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let jwks_url = env("JWKS_URL").is_some();
     let mut auth = match (env("JWKS_URL"), env("OIDC_ISSUER")) {
         (Some(url), None) => JwksAuth::new(url.trim()),
         (None, Some(issuer)) => JwksAuth::from_issuer(issuer.trim()),
@@ -87,12 +89,29 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
                 .into());
         }
     };
-    if let Some(issuer) = env("JWT_ISSUER") {
-        auth = auth.issuer(issuer);
-    }
-    if let Some(audience) = env("JWT_AUDIENCE") {
-        auth = auth.audience(audience);
-    }
+    // Audience and issuer are required, or given up by name (the crate's own rule).
+    auth = match (env("JWT_ISSUER"), on("JWT_ACCEPT_ANY_ISSUER")) {
+        (Some(issuer), _) => auth.issuer(issuer),
+        (None, true) => auth.accept_any_issuer(),
+        (None, false) if jwks_url => {
+            return Err(
+                "JWT_ISSUER is required with JWKS_URL: the iss your tokens carry \
+                        (or JWT_ACCEPT_ANY_ISSUER=1 to give the issuer check up; \
+                        OIDC_ISSUER binds its own)"
+                    .into(),
+            );
+        }
+        (None, false) => auth,
+    };
+    auth = match (env("JWT_AUDIENCE"), on("JWT_ACCEPT_ANY_AUDIENCE")) {
+        (Some(audience), _) => auth.audience(audience),
+        (None, true) => auth.accept_any_audience(),
+        (None, false) => {
+            return Err("JWT_AUDIENCE is required: the aud your tokens carry \
+                        (or JWT_ACCEPT_ANY_AUDIENCE=1 to give the audience check up)"
+                .into());
+        }
+    };
     let mut refresh = jwks_auth::Refresh::default();
     if let Some(d) = secs("JWKS_REFRESH_SECS")? {
         refresh = refresh.interval(d);
@@ -113,7 +132,7 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     if let Some(realm) = env("JWT_REALM") {
         auth = auth.realm(realm);
     }
-    if env("JWKS_ALLOW_HTTP").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+    if on("JWKS_ALLOW_HTTP") {
         refresh = refresh.allow_http(true);
     }
     auth = auth.refresh(refresh);
@@ -164,9 +183,7 @@ pub(crate) async fn configure_and_bind() -> (JwksAuth, tokio::net::TcpListener) 
     let bound = listener.local_addr().unwrap_or(addr);
     let auth = dpop.apply(auth, bound);
     // A base URL the layer cannot use is a configuration error: say so now.
-    if let Err(e) = auth.ready_within(Duration::ZERO).await
-        && let Some(config) = e.config_error()
-    {
+    if let Err(config) = auth.validate() {
         eprintln!("configuration error: PUBLIC_BASE_URL: {config}");
         std::process::exit(2);
     }

@@ -88,7 +88,7 @@ pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, Replay
 /// DPoP settings for a layer ([`JwksAuth::dpop`](crate::JwksAuth::dpop)).
 ///
 /// Plain data: nothing is checked or built until the layer is first used; a bad base URL
-/// or an empty algorithm list is then a [`ConfigError`] (503 for every request, and
+/// or an empty algorithm list is then a [`ConfigError`] (applying the layer panics naming it, and
 /// [`JwksAuth::ready`](crate::JwksAuth::ready) returns it).
 ///
 /// ```
@@ -96,7 +96,7 @@ pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, Replay
 /// use jwks_auth::dpop::MemoryReplayStore;
 /// use jwks_auth::{Dpop, JwksAuth};
 ///
-/// let auth = JwksAuth::new("https://idp.example/jwks.json").dpop(
+/// let auth = JwksAuth::from_issuer("https://idp.example").audience("api").dpop(
 ///     Dpop::required()
 ///         .base_url("https://api.example.com")
 ///         .replay_store(Arc::new(MemoryReplayStore::with_capacity(100_000))),

@@ -33,7 +33,8 @@ const PREFIX: &str = "jwks-auth:dpop:";
 /// use jwks_auth::{Dpop, JwksAuth};
 ///
 /// let store = RedisReplayStore::new("redis://127.0.0.1:6379/")?;
-/// let auth = JwksAuth::new("https://idp.example/jwks.json")
+/// let auth = JwksAuth::from_issuer("https://idp.example")
+///     .audience("api")
 ///     .dpop(Dpop::required().base_url("https://api.example.com").replay_store(Arc::new(store)));
 /// # Ok::<(), redis::RedisError>(())
 /// ```

@@ -37,6 +37,48 @@ pub use operator::{ConfigError, ConfigErrorKind, ReadyError, RefreshError, Refre
 ///
 /// Every variant maps to one row of the RFC 6750 response table (see the crate docs).
 /// The set of variants grows over time, so match with a wildcard arm.
+///
+/// # Stable codes
+///
+/// What each kind is answered with; [`as_str`](Self::as_str) is stable across versions
+/// (for logs, metrics' `kind` label and your own bodies), `error` is the RFC 6750 /
+/// RFC 9449 code of the challenge, gRPC the status code of a gRPC call's answer. (A
+/// test reads this table against the enum, so it cannot drift.)
+///
+/// | kind | [`as_str`](Self::as_str) | HTTP | gRPC | `error` |
+/// |---|---|---|---|---|
+/// | [`MissingCredentials`](Self::MissingCredentials) | `missing_credentials` | 401 | 16 | — |
+/// | [`InvalidRequest`](Self::InvalidRequest) | `invalid_request` | 400 | 3 | `invalid_request` |
+/// | [`TokenTooLarge`](Self::TokenTooLarge) | `token_too_large` | 401 | 16 | `invalid_token` |
+/// | [`Malformed`](Self::Malformed) | `malformed` | 401 | 16 | `invalid_token` |
+/// | [`UnsupportedTokenType`](Self::UnsupportedTokenType) | `unsupported_token_type` | 401 | 16 | `invalid_token` |
+/// | [`DisallowedAlgorithm`](Self::DisallowedAlgorithm) | `disallowed_algorithm` | 401 | 16 | `invalid_token` |
+/// | [`UnsupportedCritical`](Self::UnsupportedCritical) | `unsupported_critical` | 401 | 16 | `invalid_token` |
+/// | [`UnknownKey`](Self::UnknownKey) | `unknown_key` | 401 | 16 | `invalid_token` |
+/// | [`KeyMismatch`](Self::KeyMismatch) | `key_mismatch` | 401 | 16 | `invalid_token` |
+/// | [`InvalidSignature`](Self::InvalidSignature) | `invalid_signature` | 401 | 16 | `invalid_token` |
+/// | [`Expired`](Self::Expired) | `expired` | 401 | 16 | `invalid_token` |
+/// | [`NotYetValid`](Self::NotYetValid) | `not_yet_valid` | 401 | 16 | `invalid_token` |
+/// | [`InvalidIssuer`](Self::InvalidIssuer) | `invalid_issuer` | 401 | 16 | `invalid_token` |
+/// | [`InvalidAudience`](Self::InvalidAudience) | `invalid_audience` | 401 | 16 | `invalid_token` |
+/// | [`InvalidType`](Self::InvalidType) | `invalid_type` | 401 | 16 | `invalid_token` |
+/// | [`MissingClaim`](Self::MissingClaim) | `missing_claim` | 401 | 16 | `invalid_token` |
+/// | [`InvalidClaims`](Self::InvalidClaims) | `invalid_claims` | 401 | 16 | `invalid_token` |
+/// | [`BoundToken`](Self::BoundToken) | `bound_token` | 401 | 16 | `invalid_token` |
+/// | [`InsufficientScope`](Self::InsufficientScope) | `insufficient_scope` | 403 | 7 | `insufficient_scope` |
+/// | [`AccessDenied`](Self::AccessDenied) | `access_denied` | 403 | 7 | `insufficient_scope` |
+/// | [`KeysUnavailable`](Self::KeysUnavailable) | `keys_unavailable` | 503 | 14 | — |
+/// | [`InvalidDpopProof`](Self::InvalidDpopProof) | `invalid_dpop_proof` | 401 | 16 | `invalid_dpop_proof` |
+/// | [`DpopKeyMismatch`](Self::DpopKeyMismatch) | `dpop_key_mismatch` | 401 | 16 | `invalid_dpop_proof` |
+/// | [`DpopReplay`](Self::DpopReplay) | `dpop_replay` | 401 | 16 | `invalid_dpop_proof` |
+/// | [`UseDpopNonce`](Self::UseDpopNonce) | `use_dpop_nonce` | 401 | 16 | `use_dpop_nonce` |
+/// | [`UnboundToken`](Self::UnboundToken) | `unbound_token` | 401 | 16 | `invalid_token` |
+/// | [`DpopRequired`](Self::DpopRequired) | `dpop_required` | 401 | 16 | `invalid_token` |
+/// | [`ReplayStoreUnavailable`](Self::ReplayStoreUnavailable) | `replay_store_unavailable` | 503 | 14 | — |
+/// | [`Misconfigured`](Self::Misconfigured) | `misconfigured` | 500 | 13 | — |
+///
+/// With DPoP, a `DPoP` challenge carries the errors of a DPoP request; 5xx answers carry
+/// no challenge and 503 a `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthErrorKind {
@@ -355,10 +397,10 @@ mod tests {
         assert_eq!(&*sanitize_realm("a\"b\\c\r\nd\u{7f}é"), "abcd");
     }
 
-    #[test]
-    fn every_kind_has_a_plain_description() {
+    /// Every kind, by an exhaustive match: a new kind fails to compile here until added.
+    fn all_kinds() -> Vec<AuthErrorKind> {
         use AuthErrorKind::*;
-        for kind in [
+        let all = vec![
             MissingCredentials,
             InvalidRequest,
             TokenTooLarge,
@@ -376,6 +418,7 @@ mod tests {
             InvalidType,
             MissingClaim,
             InvalidClaims,
+            BoundToken,
             InsufficientScope,
             AccessDenied,
             KeysUnavailable,
@@ -386,9 +429,73 @@ mod tests {
             UnboundToken,
             DpopRequired,
             ReplayStoreUnavailable,
-            BoundToken,
             Misconfigured,
-        ] {
+        ];
+        for kind in &all {
+            match kind {
+                MissingCredentials
+                | InvalidRequest
+                | TokenTooLarge
+                | Malformed
+                | UnsupportedTokenType
+                | DisallowedAlgorithm
+                | UnsupportedCritical
+                | UnknownKey
+                | KeyMismatch
+                | InvalidSignature
+                | Expired
+                | NotYetValid
+                | InvalidIssuer
+                | InvalidAudience
+                | InvalidType
+                | MissingClaim
+                | InvalidClaims
+                | BoundToken
+                | InsufficientScope
+                | AccessDenied
+                | KeysUnavailable
+                | InvalidDpopProof
+                | DpopKeyMismatch
+                | DpopReplay
+                | UseDpopNonce
+                | UnboundToken
+                | DpopRequired
+                | ReplayStoreUnavailable
+                | Misconfigured => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_stable_codes_table_is_the_enum() {
+        let source = include_str!("mod.rs");
+        let rows: Vec<&str> = source
+            .lines()
+            .filter(|l| l.starts_with("/// | [`"))
+            .collect();
+        let kinds = all_kinds();
+        assert_eq!(rows.len(), kinds.len(), "one row per kind");
+        for (row, kind) in rows.iter().zip(&kinds) {
+            let cells: Vec<&str> = row
+                .trim_start_matches("///")
+                .split('|')
+                .map(str::trim)
+                .collect();
+            assert!(cells[1].starts_with(&format!("[`{kind:?}`]")), "{row}");
+            assert_eq!(cells[2], format!("`{}`", kind.as_str()), "{row}");
+            assert_eq!(cells[3], kind.status().as_str(), "{row}");
+            assert_eq!(cells[4], kind.grpc_code().to_string(), "{row}");
+            let error = kind
+                .error_code()
+                .map_or("—".to_owned(), |e| format!("`{e}`"));
+            assert_eq!(cells[5], error, "{row}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_a_plain_description() {
+        for kind in all_kinds() {
             let d = kind.description();
             assert!(
                 d.bytes()

@@ -26,6 +26,16 @@ pub enum ConfigErrorKind {
     NoAlgorithms,
     /// A [`multi_issuer`](crate::JwksAuth::multi_issuer) layer trusts no issuer.
     NoIssuers,
+    /// No [`audience`](crate::JwksAuth::audience): tokens issued for any API of the
+    /// provider (and its ID tokens) would be accepted. Give the audience your tokens
+    /// carry, or give the check up by name with
+    /// [`accept_any_audience`](crate::JwksAuth::accept_any_audience).
+    NoAudience,
+    /// No [`issuer`](crate::JwksAuth::issuer) on a layer whose key source names none
+    /// ([`new`](crate::JwksAuth::new), [`from_jwks`](crate::JwksAuth::from_jwks)): a
+    /// token claiming any issuer would be accepted. Give the issuer, or give the check
+    /// up by name with [`accept_any_issuer`](crate::JwksAuth::accept_any_issuer).
+    NoIssuer,
     /// The static key set of [`from_jwks`](crate::JwksAuth::from_jwks) is not a JWKS
     /// document (`{"keys": [...]}`).
     InvalidJwks,
@@ -69,6 +79,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::NoIssuers => {
                 "the multi-issuer layer trusts no issuer: list them in multi_issuer([..])"
+            }
+            ConfigErrorKind::NoAudience => {
+                "no audience: call .audience(\"<your API's audience>\") with the aud your tokens carry, or .accept_any_audience() to give the check up"
+            }
+            ConfigErrorKind::NoIssuer => {
+                "no issuer: call .issuer(\"<your identity provider's iss>\"), or .accept_any_issuer() to give the check up (from_issuer and multi_issuer bind theirs)"
             }
             ConfigErrorKind::InvalidJwks => {
                 "from_jwks() needs a JWKS document: a JSON object with a \"keys\" array"

@@ -131,3 +131,41 @@ where
             .map_or_else(|_| String::new(), |m| (*m).to_owned()),
     }
 }
+
+/// The events logged on this thread: (level, message and fields).
+#[derive(Clone, Default)]
+#[allow(dead_code)]
+pub struct Logs(Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+#[allow(dead_code)]
+impl Logs {
+    /// Captures this thread's events until the guard is dropped.
+    pub fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    pub fn count(&self, level: tracing::Level, text: &str) -> usize {
+        let logs = self.0.lock().unwrap();
+        logs.iter()
+            .filter(|(l, m)| *l == level && m.contains(text))
+            .count()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), text.0));
+    }
+}
