@@ -200,5 +200,57 @@ async fn main() {
         )
         .await,
     ];
-    common::finish(&[results, more].concat());
+    // DPoP on chosen routes: `/payments` takes only DPoP-bound tokens with a proof, the
+    // rest bearer tokens; one `JwksAuth`, one key set. The DPoP layer sits beside the
+    // bearer layer (merged routers), never inside it: the outer layer would answer DPoP
+    // requests first, as having no credentials.
+    const BASE: &str = "https://api.example.com";
+    let payments = Router::new()
+        .route("/payments", axum::routing::post(|| async { "paid" }))
+        .layer(
+            issuer
+                .layer()
+                .dpop(jwks_auth::Dpop::required().base_url(BASE)),
+        )
+        .merge(
+            Router::new()
+                .route("/me", get(|| async { "me" }))
+                .layer(issuer.layer()),
+        );
+    let client = jwks_auth::testing::DpopKey::generate(jwks_auth::Algorithm::ES256);
+    let bound = issuer.token().bound_to(&client).sign();
+    let proof = client.proof("POST", &format!("{BASE}/payments"), &bound);
+    let dpop = vec![("authorization", format!("DPoP {bound}")), ("dpop", proof)];
+    let plain = issuer.token().sign();
+    let dpop_results = vec![
+        common::expect(
+            &payments,
+            "POST /payments, DPoP token and proof",
+            post("/payments", dpop),
+            200,
+        )
+        .await,
+        common::expect(
+            &payments,
+            "POST /payments, a bearer token",
+            post("/payments", bearer(&plain)),
+            401,
+        )
+        .await,
+        common::expect(
+            &payments,
+            "GET /me, a bearer token",
+            common::request("/me", &bearer(&plain)),
+            200,
+        )
+        .await,
+        common::expect(
+            &payments,
+            "GET /me, the bound token as a bearer token",
+            common::request("/me", &bearer(&bound)),
+            401,
+        )
+        .await,
+    ];
+    common::finish(&[results, more, dpop_results].concat());
 }
