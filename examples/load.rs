@@ -75,14 +75,16 @@ impl Drop for Server {
     }
 }
 
-/// Starts `protected_api` pinned to core 0.
-fn start_server(jwks: &str, cache_entries: Option<&str>) -> Server {
+/// Starts `protected_api` pinned to core 0, checking `iss` and `aud` as every layer must.
+fn start_server(jwks: &str, issuer: &str, cache_entries: Option<&str>) -> Server {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c")
         .arg("0")
         .arg(server_binary())
         .env_clear()
         .env("JWKS_URL", jwks)
+        .env("JWT_ISSUER", issuer)
+        .env("JWT_AUDIENCE", jwks_auth::testing::AUDIENCE)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn");
     if let Some(entries) = cache_entries {
@@ -244,8 +246,8 @@ async fn drive() {
 
     let issuer = TestIssuer::start().await;
     let jwks = issuer.jwks_url();
-    let cached = start_server(&jwks, None);
-    let cold = start_server(&jwks, Some("0"));
+    let cached = start_server(&jwks, issuer.issuer(), None);
+    let cold = start_server(&jwks, issuer.issuer(), Some("0"));
     let baseline = start_baseline(&issuer.jwks_document());
     let token = |alg| issuer.token().alg(alg).expires_in(3600).sign();
     let rs256 = token(Algorithm::RS256);
