@@ -65,6 +65,9 @@ pub(crate) struct Unverified {
     /// The claims, parsed once (with the duplicate check); moved into the user's type
     /// after the signature.
     claims: ClaimSet,
+    /// The decoded payload, kept (not copied) for the rare report of claims that do not
+    /// fit the user's type.
+    payload: Vec<u8>,
     pub(crate) exp: f64,
     pub(crate) nbf: Option<f64>,
     /// `cnf.jkt`, for a token presented with the DPoP scheme.
@@ -145,6 +148,7 @@ impl Rules {
             signing_len: jws.signing_len(),
             signature,
             claims,
+            payload,
             exp,
             nbf,
             jkt,
@@ -297,11 +301,16 @@ impl Unverified {
     pub(crate) fn into_claims<T: DeserializeOwned>(self) -> Result<T, AuthErrorKind> {
         // The map deserializer checks itself that every member was consumed.
         let members = MapDeserializer::<_, serde_json::Error>::new(self.claims.0.into_iter());
-        serde_path_to_error::deserialize(members).map_err(|e| {
+        T::deserialize(members).map_err(|e| {
             let claims = std::any::type_name::<T>();
-            let field = diagnose::printable(&e.path().to_string());
-            let reason = redact(&e.inner().to_string());
-            diagnose::per_minute(("claims-fit", claims, &field, &reason), || {
+            let reason = redact(&e.to_string());
+            diagnose::per_minute(("claims-fit", claims, &reason), || {
+                // Rare, and rate-limited: parse once more to name the field.
+                let mut payload = serde_json::Deserializer::from_slice(&self.payload);
+                let field = match serde_path_to_error::deserialize::<_, T>(&mut payload) {
+                    Err(e) => diagnose::printable(&e.path().to_string()),
+                    Ok(_) => String::from("?"),
+                };
                 tracing::warn!(
                     claims,
                     field = %field,
