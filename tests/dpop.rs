@@ -1004,3 +1004,52 @@ async fn a_nonce_rotates_and_the_previous_one_still_works() {
         .sign();
     t.accepted("the current nonce", &t.get(&token, &proof).await, 1);
 }
+
+/// An admitted request remembers its scheme: a later refusal (a route layer's 403, a
+/// handler's `AuthError`) is told in the scheme the request used, with `algs`, on an
+/// `allowed` layer too (RFC 9449 §7.1).
+#[tokio::test]
+async fn refusals_behind_the_layer_are_told_in_the_requests_scheme() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer.layer().dpop(Dpop::allowed().base_url(BASE));
+    let app: Router = Router::new()
+        .route("/admin", get(|| async { "admin" }))
+        .route_layer(auth.require_scopes(["admin"]))
+        .layer(auth);
+    let client = DpopKey::generate(Algorithm::ES256);
+    let bound = issuer.token().bound_to(&client).sign();
+    let proof = client.proof("GET", &format!("{BASE}/admin"), &bound);
+    let request = Request::get("/admin")
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", proof)
+        .body(Body::empty())
+        .unwrap();
+    let reply = send_request(&app, request).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let kind = K::InsufficientScope;
+    assert_eq!(
+        reply.challenge(),
+        Some(
+            format!(
+                r#"DPoP error="insufficient_scope", error_description="{}", scope="admin", algs="{}", Bearer"#,
+                kind.description(),
+                default_algs()
+            )
+            .as_str()
+        )
+    );
+    let plain = issuer.token().sign();
+    let request = Request::get("/admin")
+        .header("authorization", format!("Bearer {plain}"))
+        .body(Body::empty())
+        .unwrap();
+    let reply = send_request(&app, request).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply
+            .challenge()
+            .unwrap()
+            .starts_with(r#"Bearer error="insufficient_scope""#),
+        "{reply:?}"
+    );
+}
