@@ -334,12 +334,18 @@ fn binding(claims: &ClaimSet, scheme: Scheme) -> Result<Option<Box<str>>, AuthEr
     match scheme {
         Scheme::Bearer if cnf.is_some() => Err(AuthErrorKind::BoundToken),
         Scheme::Bearer => Ok(None),
-        Scheme::Dpop => cnf
-            .and_then(|cnf| cnf.get("jkt"))
-            .and_then(Value::as_str)
-            .filter(|jkt| jkt.len() == 43 && b64_decode(jkt).is_some())
-            .map(|jkt| Some(jkt.into()))
-            .ok_or(AuthErrorKind::UnboundToken),
+        // A `cnf` with another confirmation method besides `jkt` (an mTLS `x5t#S256`,
+        // anything this crate cannot check) is refused: the proof alone would not
+        // confirm it.
+        Scheme::Dpop => match cnf.and_then(Value::as_object) {
+            Some(cnf) if cnf.len() > 1 => Err(AuthErrorKind::InvalidClaims),
+            cnf => cnf
+                .and_then(|cnf| cnf.get("jkt"))
+                .and_then(Value::as_str)
+                .filter(|jkt| jkt.len() == 43 && b64_decode(jkt).is_some())
+                .map(|jkt| Some(jkt.into()))
+                .ok_or(AuthErrorKind::UnboundToken),
+        },
     }
 }
 

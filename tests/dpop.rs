@@ -1053,3 +1053,44 @@ async fn refusals_behind_the_layer_are_told_in_the_requests_scheme() {
         "{reply:?}"
     );
 }
+
+/// No `Dpop` setting can panic the request path: a window of `Duration::MAX` is lowered
+/// to an hour, and the replay record still works.
+#[tokio::test]
+async fn a_huge_window_is_clamped_not_a_panic() {
+    let t = Target::start(
+        Dpop::required()
+            .base_url(BASE)
+            .window(std::time::Duration::MAX)
+            .nonce_lifetime(std::time::Duration::MAX),
+    )
+    .await;
+    let token = t.token();
+    let proof = t.client.proof("GET", URL, &token);
+    t.accepted("a huge window", &t.get(&token, &proof).await, 0);
+    t.rejects("the replay", &token, &[&proof], K::DpopReplay)
+        .await;
+}
+
+/// A token bound to a DPoP key and to something else (an mTLS certificate) is refused
+/// on the DPoP path: the proof alone would not confirm the other binding.
+#[tokio::test]
+async fn a_token_with_several_confirmation_members_is_refused() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let token = t
+        .issuer
+        .token()
+        .claim(
+            "cnf",
+            json!({"jkt": t.client.thumbprint(), "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        )
+        .sign();
+    let proof = t.client.proof("GET", URL, &token);
+    let (hits, reply) = (t.hits.get(), t.get(&token, &proof).await);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.challenge(),
+        Some(dpop_challenge(K::InvalidClaims).as_str())
+    );
+    assert_eq!(t.hits.get(), hits, "the handler did not run");
+}

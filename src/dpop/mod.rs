@@ -73,6 +73,10 @@ use crate::respond::DpopChallenge;
 /// `iat` is whole seconds: a narrower window would refuse honest proofs.
 const MIN_DPOP_WINDOW: Duration = Duration::from_secs(1);
 
+/// A wider window would let a captured proof live for hours; it is also what keeps every
+/// duration computed from it representable.
+const MAX_DPOP_WINDOW: Duration = Duration::from_secs(60 * 60);
+
 mod htu;
 mod nonce;
 pub(crate) mod proof;
@@ -162,8 +166,8 @@ impl Dpop {
     }
 
     /// How far a proof's `iat` may be from the server's clock, either way (default 60 s,
-    /// at least 1 s: `iat` is whole seconds). A proof is remembered for replay until its
-    /// `iat` leaves this window.
+    /// at least 1 s: `iat` is whole seconds; at most an hour, larger values are lowered
+    /// to it). A proof is remembered for replay until its `iat` leaves this window.
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -292,7 +296,10 @@ impl DpopCheck {
         Ok(Self {
             required: config.required,
             algorithms,
-            window: config.window.max(MIN_DPOP_WINDOW).as_secs_f64(),
+            window: config
+                .window
+                .clamp(MIN_DPOP_WINDOW, MAX_DPOP_WINDOW)
+                .as_secs_f64(),
             base: config.base_url.as_deref().and_then(base),
             replay: match &config.replay {
                 Some(store) => store.clone(),
@@ -376,7 +383,9 @@ impl DpopCheck {
     /// other is waited for, at most [`REPLAY_STORE_TIMEOUT`]. A replay, or a store that
     /// does not answer, is a rejection.
     pub(crate) fn record(&self, proof: &proof::Proof) -> Record {
-        let ttl = Duration::from_secs_f64(proof.remember_for.min(2.0 * self.window + 1.0));
+        // Bounded by the clamped window: always a representable duration.
+        let ttl = Duration::try_from_secs_f64(proof.remember_for.min(2.0 * self.window + 1.0))
+            .unwrap_or(MAX_DPOP_WINDOW);
         let mut insert = self.replay.insert(proof.replay_key, ttl);
         let mut cx = Context::from_waker(Waker::noop());
         match insert.as_mut().poll(&mut cx) {

@@ -104,7 +104,7 @@ impl Inner {
             .arg(1)
             .arg("NX")
             .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
+            .arg(u64::try_from(ttl.as_millis().max(1)).unwrap_or(u64::MAX))
             .query_async(&mut connection)
             .await
             .map_err(ReplayStoreError::new)?;

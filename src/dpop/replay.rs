@@ -155,8 +155,9 @@ impl MemoryReplayStore {
     }
 
     fn insert_now(&self, key: ReplayKey, ttl: Duration) -> Result<bool, ReplayStoreError> {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        let expires = now.saturating_add(ttl.as_millis() as u64);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now = millis(self.epoch.elapsed());
+        let expires = now.saturating_add(millis(ttl));
         let mut shard = self.shards.lock(u64::from(key.0[0]) << 56);
         if let Some(existing) = shard.entries.get_mut(&key.0) {
             if *existing > now {
