@@ -555,7 +555,7 @@ async fn nonces_are_issued_rotated_and_required() {
     let t = Target::start(
         Dpop::required()
             .base_url(BASE)
-            .nonce_secret(b"shared by every replica".to_vec()),
+            .nonce_secret(b"shared by every replica, 32+ bytes".to_vec()),
     )
     .await;
     let token = t.token();
@@ -593,7 +593,7 @@ async fn nonces_are_issued_rotated_and_required() {
     let replica = t.issuer.layer().dpop(
         Dpop::required()
             .base_url(BASE)
-            .nonce_secret(b"shared by every replica".to_vec()),
+            .nonce_secret(b"shared by every replica, 32+ bytes".to_vec()),
     );
     let (replica, replica_hits) = app(replica);
     let proof = t
@@ -964,7 +964,7 @@ async fn a_nonce_rotates_and_the_previous_one_still_works() {
     let t = Target::start(
         Dpop::required()
             .base_url(BASE)
-            .nonce_secret(b"rotation".to_vec())
+            .nonce_secret(b"rotation: a secret of 32+ bytes..".to_vec())
             .nonce_lifetime(std::time::Duration::from_secs(2)),
     )
     .await;
@@ -1093,4 +1093,46 @@ async fn a_token_with_several_confirmation_members_is_refused() {
         Some(dpop_challenge(K::InvalidClaims).as_str())
     );
     assert_eq!(t.hits.get(), hits, "the handler did not run");
+}
+
+/// Nonces must be unpredictable (RFC 9449 §8): a short secret is a configuration error,
+/// and a nonce is bound to the service's base URL, so two services sharing a secret do
+/// not accept each other's.
+#[tokio::test]
+async fn nonce_secrets_are_long_and_nonces_belong_to_one_service() {
+    let issuer = TestIssuer::start().await;
+    for secret in [Vec::new(), b"short".to_vec(), vec![7; 31]] {
+        let auth = issuer
+            .layer()
+            .dpop(Dpop::required().base_url(BASE).nonce_secret(secret));
+        assert_eq!(
+            auth.validate().map_err(|e| e.kind().clone()),
+            Err(ConfigErrorKind::DpopNonceSecret)
+        );
+    }
+    let secret = b"shared by two services, 32 bytes".to_vec();
+    let other_base = "https://other.example.com";
+    let here = Target::start(Dpop::required().base_url(BASE).nonce_secret(secret.clone())).await;
+    let there = Target::start(Dpop::required().base_url(other_base).nonce_secret(secret)).await;
+    // A nonce `there` handed out, in a proof for `here`.
+    let token = there.token();
+    let fresh = there
+        .client
+        .proof("GET", &format!("{other_base}/me"), &token);
+    let reply = there.get(&token, &fresh).await;
+    let theirs = reply.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let token = here.token();
+    let proof = here
+        .client
+        .proof_for("GET", URL)
+        .access_token(&token)
+        .nonce(&theirs)
+        .sign();
+    here.rejects(
+        "another service's nonce",
+        &token,
+        &[&proof],
+        K::UseDpopNonce,
+    )
+    .await;
 }

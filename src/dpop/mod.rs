@@ -217,8 +217,9 @@ impl Dpop {
         self
     }
 
-    /// Require nonces, made with this secret: replicas that share it accept each other's
-    /// nonces.
+    /// Require nonces, made with this secret (at least 32 bytes of randomness; shorter is
+    /// a configuration error): replicas that share it, and serve the same base URL, accept
+    /// each other's nonces.
     pub fn nonce_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.nonces = true;
         self.nonce_secret = Some(secret.into());
@@ -247,6 +248,13 @@ impl Dpop {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.proof_algorithms().is_empty() {
             return Err(ConfigError::new(ConfigErrorKind::NoAlgorithms));
+        }
+        if self
+            .nonce_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < nonce::MIN_SECRET)
+        {
+            return Err(ConfigError::new(ConfigErrorKind::DpopNonceSecret));
         }
         match &self.base_url {
             Some(url) if base(url).is_none() => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
@@ -308,13 +316,22 @@ impl DpopCheck {
                     .get_or_init(|| Arc::new(MemoryReplayStore::new()))
                     .clone(),
             },
-            nonces: config.nonces.then(|| {
-                let secret = config
-                    .nonce_secret
-                    .clone()
-                    .unwrap_or_else(nonce::random_secret);
-                nonce::Nonces::new(secret, config.nonce_lifetime)
-            }),
+            nonces: match config.nonces {
+                true => {
+                    let secret = match &config.nonce_secret {
+                        Some(secret) => secret.clone(),
+                        None => nonce::random_secret()
+                            .ok_or_else(|| ConfigError::new(ConfigErrorKind::DpopNonceSecret))?,
+                    };
+                    let scope = config
+                        .base_url
+                        .as_deref()
+                        .and_then(base)
+                        .unwrap_or_default();
+                    Some(nonce::Nonces::new(secret, &scope, config.nonce_lifetime))
+                }
+                false => None,
+            },
             challenge: DpopChallenge {
                 required: config.required,
                 algs: Arc::from(algs.join(" ")),

@@ -1,14 +1,17 @@
 //! Server-issued DPoP nonces (RFC 9449 §8, §9), stateless.
 //!
-//! A nonce names a time slot and authenticates it:
-//! `base64url(slot as 8 bytes big-endian ‖ SHA-256(secret ‖ label ‖ slot)[..16])`.
+//! A nonce names a time slot and authenticates it for one service:
+//! `base64url(slot as 8 bytes big-endian ‖ SHA-256(secret ‖ label ‖ scope ‖ slot)[..16])`,
+//! the scope being the service's base URL, so two services sharing a secret do not
+//! accept each other's nonces.
 //! A nonce is accepted during its slot and the next one, so a client that fetched it just
 //! before the rotation is not refused at once; then it gets `use_dpop_nonce` and the new
 //! one. Every response to a DPoP request carries the current nonce, so clients rotate
 //! without a failed round trip.
 //!
 //! Stateless, so replicas that share the secret ([`Dpop::nonce_secret`]) accept each
-//! other's nonces; the default secret is random per process. The secret is never sent;
+//! other's nonces; the default secret comes from the OS's CSPRNG, per process, and a
+//! configured one must have at least [`MIN_SECRET`] bytes. The secret is never sent;
 //! SHA-256 over a fixed-length message after the secret is not open to length extension.
 //!
 //! [`Dpop::nonce_secret`]: crate::Dpop::nonce_secret
@@ -20,12 +23,17 @@ use sha2::{Digest, Sha256};
 
 use crate::alg::{b64_decode, b64_encode};
 
-const LABEL: &[u8] = b"jwks-auth dpop nonce v1";
+const LABEL: &[u8] = b"jwks-auth dpop nonce v2";
+
+/// The shortest nonce secret accepted, in bytes (256 bits).
+pub(crate) const MIN_SECRET: usize = 32;
 
 /// Issues and checks nonces.
 #[derive(Clone)]
 pub(crate) struct Nonces {
     secret: Vec<u8>,
+    /// What the MAC binds the nonce to: the service's base URL.
+    scope: Vec<u8>,
     lifetime: u64,
 }
 
@@ -49,9 +57,10 @@ pub(crate) enum NonceCheck {
 }
 
 impl Nonces {
-    pub(crate) fn new(secret: Vec<u8>, lifetime: Duration) -> Self {
+    pub(crate) fn new(secret: Vec<u8>, scope: &str, lifetime: Duration) -> Self {
         Self {
             secret,
+            scope: scope.as_bytes().to_vec(),
             lifetime: lifetime.as_secs().max(1),
         }
     }
@@ -64,6 +73,8 @@ impl Nonces {
         let digest = Sha256::new()
             .chain_update(&self.secret)
             .chain_update(LABEL)
+            .chain_update((self.scope.len() as u64).to_be_bytes())
+            .chain_update(&self.scope)
             .chain_update(slot.to_be_bytes())
             .finalize();
         let mut mac = [0; 16];
@@ -105,16 +116,12 @@ impl Nonces {
     }
 }
 
-/// A random secret for this process, from the standard library's OS-seeded hasher keys
-/// (no extra dependency; 128 bits of OS randomness behind it).
-pub(crate) fn random_secret() -> Vec<u8> {
-    use std::hash::BuildHasher;
-    let state = std::collections::hash_map::RandomState::new();
-    let mut secret = Vec::with_capacity(32);
-    for i in 0u64..4 {
-        secret.extend_from_slice(&state.hash_one(i).to_be_bytes());
-    }
-    secret
+/// A random secret for this process from the OS's CSPRNG; `None` if the OS cannot give
+/// one (the layer is then misconfigured rather than predictable).
+pub(crate) fn random_secret() -> Option<Vec<u8>> {
+    let mut secret = vec![0; MIN_SECRET];
+    getrandom::getrandom(&mut secret).ok()?;
+    Some(secret)
 }
 
 #[cfg(test)]
@@ -123,7 +130,7 @@ mod tests {
 
     #[test]
     fn nonces_rotate_and_stay_valid_one_slot_more() {
-        let n = Nonces::new(b"secret".to_vec(), Duration::from_secs(300));
+        let n = Nonces::new(b"secret".to_vec(), "https://a", Duration::from_secs(300));
         let t = 1_700_000_100.0;
         let nonce = n.current(t);
         assert_eq!(nonce.len(), 32);
@@ -132,10 +139,10 @@ mod tests {
         assert_eq!(n.check(Some(&nonce), t + 600.0), NonceCheck::Refused);
         // A nonce from the future (a forged slot) is refused, as are other secrets'.
         assert_eq!(n.check(Some(&nonce), t - 300.0), NonceCheck::Refused);
-        let other = Nonces::new(b"other".to_vec(), Duration::from_secs(300));
+        let other = Nonces::new(b"other".to_vec(), "https://a", Duration::from_secs(300));
         assert_eq!(other.check(Some(&nonce), t), NonceCheck::Refused);
         // Shared secret: another replica accepts it.
-        let replica = Nonces::new(b"secret".to_vec(), Duration::from_secs(300));
+        let replica = Nonces::new(b"secret".to_vec(), "https://a", Duration::from_secs(300));
         assert_eq!(replica.check(Some(&nonce), t), NonceCheck::Current);
         for bad in [None, Some(""), Some("x"), Some(&nonce[..31])] {
             assert_eq!(n.check(bad, t), NonceCheck::Refused);
@@ -149,6 +156,15 @@ mod tests {
     #[test]
     fn random_secrets_differ() {
         assert_ne!(random_secret(), random_secret());
-        assert_eq!(random_secret().len(), 32);
+        assert_eq!(random_secret().unwrap().len(), MIN_SECRET);
+    }
+
+    #[test]
+    fn a_nonce_is_bound_to_its_service() {
+        let here = Nonces::new(b"secret".to_vec(), "https://a", Duration::from_secs(300));
+        let there = Nonces::new(b"secret".to_vec(), "https://b", Duration::from_secs(300));
+        let nonce = here.current(1000.0);
+        assert_eq!(here.check(Some(&nonce), 1000.0), NonceCheck::Current);
+        assert_eq!(there.check(Some(&nonce), 1000.0), NonceCheck::Refused);
     }
 }

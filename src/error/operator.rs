@@ -52,6 +52,9 @@ pub enum ConfigErrorKind {
     /// [`Dpop::trust_host_header`](crate::Dpop::trust_host_header): a proof's `htu` could
     /// not be checked.
     DpopBaseUrl,
+    /// A [`Dpop::nonce_secret`](crate::Dpop::nonce_secret) shorter than 32 bytes (nonces
+    /// must be unpredictable, RFC 9449 §8), or no OS randomness for the default one.
+    DpopNonceSecret,
 }
 
 impl ConfigError {
@@ -94,6 +97,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::CheckBeforeClaims => {
                 "claims::<T>() after check(): the check would be dropped; choose the claims type first"
+            }
+            ConfigErrorKind::DpopNonceSecret => {
+                "DPoP nonces need an unpredictable secret: Dpop::nonce_secret takes at least 32 random bytes"
             }
             ConfigErrorKind::DpopBaseUrl => {
                 "DPoP needs the service's public base url (Dpop::base_url, an absolute http(s) url), or Dpop::trust_host_header"
