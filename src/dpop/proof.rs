@@ -127,6 +127,9 @@ pub(crate) fn check(
     let signature = b64_decode(jws.signature)
         .filter(|s| !s.is_empty())
         .ok_or(INVALID)?;
+    if !cheap_to_verify(jwk) {
+        return Err(INVALID);
+    }
     let key = parse_jwk(jwk).map_err(|_| INVALID)?;
     if !key.verify(alg, &proof.as_bytes()[..jws.signing_len()], &signature) {
         return Err(INVALID);
@@ -144,6 +147,27 @@ pub(crate) fn check(
         jkt,
         remember_for: (iat + rules.window - req.now).max(1.0),
     })
+}
+
+/// The largest RSA modulus a proof key may have, in bytes (4096 bits).
+const MAX_PROOF_RSA_BYTES: usize = 512;
+
+/// Whether a proof's key is cheap enough to verify with, before anyone is authenticated:
+/// an RSA key has at most a 4096-bit modulus and the exponent 65537 (a key set may hold
+/// up to 8192 bits and 33-bit exponents, but a proof key is the client's choice, and an
+/// 8192-bit key with a huge exponent costs ten ES256 checks). Other key types have fixed
+/// costs.
+fn cheap_to_verify(jwk: &Value) -> bool {
+    if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return true;
+    }
+    let modulus = jwk
+        .get("n")
+        .and_then(Value::as_str)
+        .and_then(b64_decode)
+        .map(|n| n.len() - n.iter().take_while(|b| **b == 0).count());
+    modulus.is_some_and(|len| len <= MAX_PROOF_RSA_BYTES)
+        && jwk.get("e").and_then(Value::as_str) == Some("AQAB")
 }
 
 /// The RFC 7638 SHA-256 thumbprint of a public JWK, base64url; `None` for a key this
@@ -223,6 +247,27 @@ mod tests {
         ] {
             assert_eq!(thumbprint(bad.as_object().unwrap()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn proof_keys_are_cheap_to_verify() {
+        let rsa = |n: Vec<u8>, e: &str| json!({"kty": "RSA", "n": b64_encode(&n), "e": e});
+        assert!(cheap_to_verify(&rsa(vec![0xc5; 512], "AQAB")), "4096 bits");
+        assert!(cheap_to_verify(&rsa(
+            [vec![0; 3], vec![0xc5; 512]].concat(),
+            "AQAB"
+        )));
+        assert!(!cheap_to_verify(&rsa(vec![0xc5; 513], "AQAB")), "4104 bits");
+        assert!(
+            !cheap_to_verify(&rsa(vec![0xc5; 1024], "AQAB")),
+            "8192 bits"
+        );
+        assert!(
+            !cheap_to_verify(&rsa(vec![0xc5; 256], "_____w")),
+            "e = 2^32 - 1"
+        );
+        assert!(!cheap_to_verify(&rsa(vec![0xc5; 256], "Aw")), "e = 3");
+        assert!(cheap_to_verify(&json!({"kty": "EC", "crv": "P-256"})));
     }
 
     #[test]
