@@ -1136,3 +1136,70 @@ async fn nonce_secrets_are_long_and_nonces_belong_to_one_service() {
     )
     .await;
 }
+
+/// A proof for another service's URL on the same host cannot be replayed here through a
+/// path whose dot segments normalise away, and a proof is only good for the path the
+/// router routes (issue 22's probe: base `https://example.com/api`, a `/{tenant}/admin`
+/// route, a proof for `https://example.com/admin`).
+#[tokio::test]
+async fn dot_segments_and_encoded_paths_never_change_what_a_proof_is_for() {
+    let issuer = TestIssuer::start().await;
+    let auth = issuer
+        .layer()
+        .dpop(Dpop::required().base_url("https://example.com/api"));
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = ran.clone();
+    let app: Router = Router::new()
+        .route(
+            "/{tenant}/admin",
+            get(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "admin" }
+            }),
+        )
+        .route("/me", get(|| async { "me" }))
+        .route("/files/{name}", get(|| async { "file" }))
+        .layer(auth);
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let send = |path: &'static str, htu: &str| {
+        let proof = client.proof("GET", htu, &token);
+        let request = Request::get(path)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap();
+        let app = app.clone();
+        async move { send_request(&app, request).await }
+    };
+    for path in [
+        "/%2e%2e/admin",
+        "/../admin",
+        "/%2E%2e/admin",
+        "/.%2E/admin",
+        "/./admin",
+    ] {
+        let reply = send(path, "https://example.com/admin").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            reply.challenge(),
+            Some(dpop_challenge(K::InvalidDpopProof).as_str()),
+            "{path}"
+        );
+    }
+    // Encoded unreserved characters: compared decoded, routed raw.
+    let reply = send("/%6De", "https://example.com/api/me").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Legitimate paths: a reserved character encoded, the tenant route itself.
+    let reply = send("/files/a%20b", "https://example.com/api/files/a%20b").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "file")
+    );
+    let reply = send("/acme/admin", "https://example.com/api/acme/admin").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "admin")
+    );
+}

@@ -124,6 +124,23 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
+/// Whether a request's path is one the proof can be compared with as routed: no dot
+/// segment (raw, percent-encoded in any case, or half-encoded like `.%2E`) and no
+/// percent-encoded unreserved character. The comparison normalises both away, but the
+/// router routes the raw path: `/api/%2e%2e/admin` would compare as `/admin` and route
+/// as a tenant called `..`; `/%6De` would compare as `/me` and route elsewhere.
+pub(crate) fn routable(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let encoded_unreserved = bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .is_some_and(is_unreserved)
+    });
+    !encoded_unreserved && !path.split('/').any(|s| s == "." || s == "..")
+}
+
 /// The URL a request was sent to, as the client saw it: `base` (scheme, host, optional
 /// port and path prefix, from the configuration) followed by the request's path.
 pub(crate) fn request_url(base: &str, path: &str) -> String {
@@ -173,6 +190,33 @@ mod tests {
             "",
         ] {
             assert_eq!(normalize(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_paths_routed_as_compared_are_routable() {
+        for ok in [
+            "/",
+            "/me",
+            "/files/a%20b",
+            "/files/a%2Fb",
+            "/a.b/c..d/.e",
+            "/x/",
+        ] {
+            assert!(routable(ok), "{ok}");
+        }
+        for bad in [
+            "/../admin",
+            "/./me",
+            "/%2e%2e/admin",
+            "/%2E%2e/admin",
+            "/.%2E/admin",
+            "/%2e/me",
+            "/%6De",
+            "/a/..",
+            "/~%7e",
+        ] {
+            assert!(!routable(bad), "{bad}");
         }
     }
 

@@ -340,8 +340,12 @@ impl DpopCheck {
     }
 
     /// The normalised URL the client sent the request to; `None` when it cannot be
-    /// known (no `Host` with `trust_host_header`), which fails the proof.
+    /// known (no `Host` with `trust_host_header`) or its path is not the one the router
+    /// routes ([`htu::routable`]), which fails the proof.
     fn request_url(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+        if !htu::routable(uri.path()) {
+            return None;
+        }
         let url = match &self.base {
             Some(base) => htu::request_url(base, uri.path()),
             None => {
