@@ -16,7 +16,7 @@ mod support;
 
 use std::hint::black_box;
 
-use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
+use aws_lc_rs::signature::{self as sig, KeyPair, ParsedPublicKey};
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
@@ -268,9 +268,143 @@ fn report_replay_memory() {
     );
 }
 
+/// A JWS signed with an RSA key of `bits` bits (PS256), and that key's public JWK: the
+/// testing keys are RSA-2048, a client may bring up to 4096.
+fn rsa_proof_key(bits: aws_lc_rs::rsa::KeySize) -> (sig::RsaKeyPair, serde_json::Value) {
+    let key = sig::RsaKeyPair::generate(bits).expect("RSA key generation");
+    let c = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
+    let jwk = serde_json::json!({
+        "kty": "RSA",
+        "n": URL_SAFE_NO_PAD.encode(&c.n),
+        "e": URL_SAFE_NO_PAD.encode(&c.e),
+    });
+    (key, jwk)
+}
+
+/// The RFC 7638 thumbprint of an RSA JWK.
+fn rsa_thumbprint(jwk: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        jwk["e"].as_str().expect("e"),
+        jwk["n"].as_str().expect("n")
+    );
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// A proof for `token` on [`URL`] signed PS256 with `key`.
+fn rsa_proof(key: &sig::RsaKeyPair, jwk: &serde_json::Value, token: &str) -> String {
+    use sha2::Digest;
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": jwk});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "jti": format!("rsa-{now}"),
+        "htm": "GET",
+        "htu": URL,
+        "iat": now,
+        "ath": URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes())),
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &sig::RSA_PSS_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .expect("sign");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// `token` with its signature changed: every key-free check passes, the signature fails.
+fn forged(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').expect("three segments");
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+    signature[0] ^= 1;
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// What a request costs someone without a valid token: a forged token (right issuer,
+/// audience, `kid` and times; wrong signature) bound to the attacker's own key, sent
+/// with a valid proof by that key (a proof sent with a bad token is never recorded, so
+/// one proof serves its whole window). Each proof key type the layer accepts, the
+/// largest RSA key it accepts (4096 bits), and the bearer path as the baseline.
+fn bench_unauthenticated(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let issuer = rt.block_on(TestIssuer::start());
+    let app = router(issuer.layer().dpop(Dpop::required().base_url(BASE)));
+    let bearer_app = router(issuer.layer());
+    rt.block_on(issuer.layer().ready()).expect("keys");
+    let request = |scheme: &str, token: &str, proof: Option<&str>| {
+        let mut request = Request::get("/me").header("authorization", format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.body(Body::empty()).expect("request")
+    };
+    let mut cases: Vec<(String, Router, String, String, Option<String>)> = Vec::new();
+    let bearer = forged(&issuer.token().sign());
+    cases.push(("bearer_forged".into(), bearer_app, "Bearer".into(), bearer, None));
+    for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA] {
+        let client = DpopKey::generate(alg);
+        let token = forged(&issuer.token().bound_to(&client).sign());
+        let proof = client.proof("GET", URL, &token);
+        let name = format!("dpop_forged_{alg:?}_proof");
+        cases.push((name, app.clone(), "DPoP".into(), token, Some(proof)));
+    }
+    let (key, jwk) = rsa_proof_key(aws_lc_rs::rsa::KeySize::Rsa4096);
+    let token = forged(
+        &issuer
+            .token()
+            .claim("cnf", serde_json::json!({"jkt": rsa_thumbprint(&jwk)}))
+            .sign(),
+    );
+    let proof = rsa_proof(&key, &jwk, &token);
+    cases.push((
+        "dpop_forged_RSA4096_proof".into(),
+        app.clone(),
+        "DPoP".into(),
+        token,
+        Some(proof),
+    ));
+    let mut group = c.benchmark_group("dpop_unauthenticated");
+    for (name, app, scheme, token, proof) in &cases {
+        let response = rt
+            .block_on(app.clone().oneshot(request(scheme, token, proof.as_deref())))
+            .expect("response");
+        assert_eq!(response.status(), 401, "{name}");
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                let response = rt
+                    .block_on(app.clone().oneshot(request(scheme, token, proof.as_deref())))
+                    .expect("response");
+                assert_eq!(response.status(), 401);
+            })
+        });
+    }
+    group.finish();
+    println!("\nmedians, a forged token (the issuer's kid, a wrong signature) with a valid proof:");
+    for (name, ..) in &cases {
+        if let Some(v) = median_ns("dpop_unauthenticated", name) {
+            println!("{name:<30} {:>10.1} µs", v / 1000.0);
+        }
+    }
+}
+
 fn main() {
     let mut c = support::criterion(40);
     bench(&mut c);
+    bench_unauthenticated(&mut c);
     c.final_summary();
     report();
     report_replay_memory();

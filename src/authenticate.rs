@@ -8,19 +8,23 @@
 //! 1. **credentials** ([`token`](crate::token)): none is 401, or anonymous behind an
 //!    `optional` layer; a malformed one is 400; with DPoP on, `Authorization: DPoP`
 //!    first;
-//! 2. **the DPoP proof**, for a token sent with the DPoP scheme: checked before anything
-//!    about the token, with no key set and no I/O ([`DpopCheck::check_proof`]);
+//! 2. **the DPoP proof read**, for a token sent with the DPoP scheme: every check but
+//!    its signature, with no key set and no I/O ([`DpopCheck::read_proof`]);
 //! 3. **the verified-token cache**: an exact hit with the same binding, within
 //!    `exp`/`nbf`, whose key is still in its key set;
 //! 4. **the token, parsed once** ([`Rules::check`]): size, shape, header, claims, and the
-//!    binding the scheme asks for. Everything that needs no key;
+//!    binding the scheme asks for (the proof key's thumbprint). Everything that needs no
+//!    key;
 //! 5. **the key store** of the token's issuer: key selection and the signature. A key
 //!    set that is not there yet, or an unknown `kid`, makes the request wait for the
 //!    fetch or forced refresh the store allows; the wait then continues with the parsed
 //!    token (its `exp`/`nbf` checked again), never parsing it again;
-//! 6. **the claims** deserialized into `T` and remembered in the cache;
-//! 7. **the user's check**, on fresh and cached claims alike;
-//! 8. **the replay record** of the DPoP proof, last, so that only a proof that got
+//! 6. **the proof's signature**, once the token is known good (on a cache hit, after
+//!    the hit; before a wait, so that only well-proved requests wait): someone without
+//!    a valid token never makes the layer verify a proof;
+//! 7. **the claims** deserialized into `T` and remembered in the cache;
+//! 8. **the user's check**, on fresh and cached claims alike;
+//! 9. **the replay record** of the DPoP proof, last, so that only a proof that got
 //!    everything else right is spent. A store that answers at once (the in-memory one)
 //!    needs no wait.
 //!
@@ -38,7 +42,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
 use crate::config::{Check, KeyStores, RequestConfig, Validated};
-use crate::dpop::proof::Proof;
+use crate::dpop::proof::{Proof, Read};
 use crate::dpop::{DpopCheck, Record};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::metrics;
@@ -175,7 +179,7 @@ where
             Err((scheme, e)) => return (scheme, Step::Reject(e)),
         };
         let now = now_secs();
-        // 2. the DPoP proof
+        // 2. the DPoP proof, read
         let proof = match (&self.dpop, scheme) {
             (Some(dpop), Scheme::Dpop) => {
                 // The URL as the client sent it, before any `nest` stripped a prefix.
@@ -183,7 +187,7 @@ where
                     .extensions()
                     .get::<axum::extract::OriginalUri>()
                     .map_or(uri, |o| &o.0);
-                match dpop.check_proof(req.method(), uri, headers, &token, now) {
+                match dpop.read_proof(req.method(), uri, headers, &token, now) {
                     Ok(proof) => Some(proof),
                     Err(kind) => return (scheme, Step::Reject(kind.into())),
                 }
@@ -196,34 +200,49 @@ where
         (scheme, self.token_step(token, scheme, proof, now))
     }
 
-    /// Steps 3 to 8 for one token.
+    /// Steps 3 to 9 for one token.
     fn token_step(
         self: &Arc<Self>,
         token: Cow<'_, str>,
         scheme: Scheme,
-        proof: Option<Proof>,
+        proof: Option<Read<'_>>,
         now: f64,
     ) -> Step<T> {
-        let jkt = proof.as_ref().map(|p| &*p.jkt);
+        let jkt = proof.as_ref().map(Read::jkt);
         // 3. the cache
         if let Some(claims) = self.cached(&token, jkt, now) {
-            return self.settle(Ok(claims), proof);
+            return match verified(proof) {
+                Ok(proof) => self.settle(Ok(claims), proof),
+                Err(e) => Step::Reject(e),
+            };
         }
-        // 4. the token, parsed once
+        // 4. the token, parsed once, and its binding
         let unverified = match self.rules.check(&token, scheme, now) {
             Ok(unverified) => unverified,
             Err(kind) => return Step::Reject(kind.into()),
         };
+        if unverified.jkt.as_deref() != jkt {
+            return Step::Reject(AuthErrorKind::DpopKeyMismatch.into());
+        }
         // 5. the key store, the signature
         let Some((index, store)) = self.keys.for_issuer(unverified.issuer()) else {
             return Step::Reject(AuthErrorKind::InvalidIssuer.into());
         };
-        match self.resolve(&token, &unverified, (index, store), true) {
-            Ok(Keys::Verified(key)) => {
-                let claims = self.accept(&token, unverified, key, jkt, now);
+        let resolved = match self.resolve(&token, &unverified, (index, store), true) {
+            Ok(resolved) => resolved,
+            Err(e) => return Step::Reject(e),
+        };
+        // 6. the proof's signature
+        let proof = match verified(proof) {
+            Ok(proof) => proof,
+            Err(e) => return Step::Reject(e),
+        };
+        match resolved {
+            Keys::Verified(key) => {
+                let claims = self.accept(&token, unverified, key, now);
                 self.settle(claims, proof)
             }
-            Ok(Keys::Wait(store)) => {
+            Keys::Wait(store) => {
                 let (this, store, token) = (self.clone(), store.clone(), token.into_owned());
                 Step::Wait(Box::pin(async move {
                     this.keys.wait_for_keys(index).await;
@@ -235,8 +254,7 @@ where
                         // Not returned without waiting allowed; fail closed all the same.
                         return Err(AuthErrorKind::UnknownKey.into());
                     };
-                    let jkt = proof.as_ref().map(|p| &*p.jkt);
-                    let claims = this.accept(&token, unverified, key, jkt, now);
+                    let claims = this.accept(&token, unverified, key, now);
                     match this.settle(claims, proof) {
                         Step::Admit(Some(claims)) => Ok(claims),
                         Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
@@ -245,7 +263,6 @@ where
                     }
                 }))
             }
-            Err(e) => Step::Reject(e),
         }
     }
 
@@ -305,19 +322,14 @@ where
         }
     }
 
-    /// Step 6: the verified token, bound to `jkt` (the proof's key; `None` for a bearer
-    /// token), its claims into `T`, remembered in the cache.
+    /// Step 7: the verified token's claims into `T`, remembered in the cache.
     fn accept(
         &self,
         token: &str,
         unverified: Unverified,
         key: KeyRef,
-        jkt: Option<&str>,
         now: f64,
     ) -> Result<Arc<T>, AuthError> {
-        if unverified.jkt.as_deref() != jkt {
-            return Err(AuthErrorKind::DpopKeyMismatch.into());
-        }
         let provenance = Provenance {
             exp: unverified.exp,
             nbf: unverified.nbf,
@@ -334,7 +346,7 @@ where
         Ok(claims)
     }
 
-    /// Steps 7 and 8: the user's check, then the proof's replay record.
+    /// Steps 8 and 9: the user's check, then the proof's replay record.
     fn settle(&self, claims: Result<Arc<T>, AuthError>, proof: Option<Proof>) -> Step<T> {
         let claims = match claims.and_then(|claims| self.checked(claims)) {
             Ok(claims) => claims,
@@ -358,7 +370,7 @@ where
     }
 
     /// Verifies one token outside HTTP ([`JwksAuth::verify`](crate::JwksAuth::verify)):
-    /// steps 3 to 7 for a bearer token.
+    /// steps 3 to 8 for a bearer token.
     pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<T>, AuthError> {
         let step = self.token_step(Cow::Borrowed(token), Scheme::Bearer, None, now_secs());
         let result = match step {
@@ -370,6 +382,11 @@ where
         metrics::request(result.as_ref().map(|_| true));
         result
     }
+}
+
+/// Step 6: a read proof's signature verified (`None`: a bearer request).
+fn verified(proof: Option<Read<'_>>) -> Result<Option<Proof>, AuthError> {
+    proof.map(Read::verify).transpose().map_err(AuthError::from)
 }
 
 impl<T> Authenticator<T> {

@@ -360,9 +360,10 @@ async fn hostile_and_broken_proofs() {
         invalid,
     );
     case(
-        "jwk of another key (signature fails)",
+        // Its thumbprint is not the token's cnf.jkt: refused before any signature.
+        "jwk of another key",
         vec![proof().header("jwk", other.jwk()).sign()],
-        invalid,
+        K::DpopKeyMismatch,
     );
     case(
         "jwku instead of jwk",
@@ -1202,4 +1203,48 @@ async fn dot_segments_and_encoded_paths_never_change_what_a_proof_is_for() {
         (reply.status, reply.body.as_str()),
         (StatusCode::OK, "admin")
     );
+}
+
+/// Someone without a valid token never makes the layer verify a proof signature: the
+/// token's key-free checks, its binding and its signature come first, so a forged token
+/// sent with a proof (whose signature is broken too, or would be costly) is refused for
+/// the token. A valid token with a broken proof is still refused for the proof, fresh or
+/// cached.
+#[tokio::test]
+async fn a_proof_signature_is_checked_only_for_a_good_token() {
+    let t = Target::start(Dpop::required().base_url(BASE)).await;
+    let flip = |jws: &str| {
+        let (input, signature) = jws.rsplit_once('.').unwrap();
+        let mut signature = signature.as_bytes().to_vec();
+        signature[5] = if signature[5] == b'A' { b'B' } else { b'A' };
+        format!("{input}.{}", String::from_utf8(signature).unwrap())
+    };
+    let token = t.token();
+    let forged = flip(&token);
+    let garbage = "not-a-token";
+    for (case, token, kind) in [
+        ("forged token", forged.as_str(), K::InvalidSignature),
+        ("garbage token", garbage, K::Malformed),
+    ] {
+        let broken_proof = flip(&t.client.proof("GET", URL, token));
+        let reply = t.get(token, &broken_proof).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{case}");
+        assert_eq!(
+            reply.challenge(),
+            Some(dpop_challenge(kind).as_str()),
+            "{case}: refused for the token, the proof's signature never checked"
+        );
+    }
+    // The good token with a broken proof: refused for the proof, then accepted with a
+    // good one, then (cached) refused again with a broken one.
+    for _ in 0..2 {
+        let broken = flip(&t.client.proof("GET", URL, &token));
+        let reply = t.get(&token, &broken).await;
+        assert_eq!(
+            reply.challenge(),
+            Some(dpop_challenge(K::InvalidDpopProof).as_str())
+        );
+        let hits = t.hits.get();
+        t.accepted("good proof", &t.get(&token, &t.client.proof("GET", URL, &token)).await, hits);
+    }
 }

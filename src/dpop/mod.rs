@@ -8,17 +8,22 @@
 //! Off by default. [`JwksAuth::dpop`](crate::JwksAuth::dpop) with [`Dpop::allowed`]
 //! (bearer and DPoP-bound tokens) or [`Dpop::required`] (DPoP-bound only). The layer:
 //!
-//! 1. checks the proof, with no key set and no I/O: at most
+//! 1. reads the proof, with no key set, no I/O and no signature check: at most
 //!    [`MAX_PROOF_LEN`](crate::limits::MAX_PROOF_LEN) bytes, strict base64url, no
 //!    duplicate JSON members, no `crit`, `typ` `dpop+jwt`, an asymmetric `alg` from the
-//!    proof allow-list, a public `jwk` that verifies the signature; `jti` of 1 to
-//!    [`MAX_JTI_LEN`](crate::limits::MAX_JTI_LEN) bytes; `htm` the method; `htu` the
-//!    configured base URL plus the request's path, both normalised (RFC 3986; query and
-//!    fragment ignored); `iat` within the window either way (default 60 s); `ath` the
-//!    hash of the token; the server nonce when nonces are on;
-//! 2. verifies the token (from the cache or in full), which must carry `cnf.jkt` equal
-//!    to the proof key's RFC 7638 thumbprint;
-//! 3. records the proof (a digest of `jti` and the thumbprint) in the [`ReplayStore`]
+//!    proof allow-list, a public `jwk` (RSA: at most 4096 bits, exponent 65537); `jti`
+//!    of 1 to [`MAX_JTI_LEN`](crate::limits::MAX_JTI_LEN) bytes; `htm` the method; `htu`
+//!    the configured base URL plus the request's path as the router routes it (see
+//!    below); `iat` within the window either way (default 60 s); `ath` the hash of the
+//!    token; the server nonce when nonces are on;
+//! 2. checks the token's key-free rules (size, shape, header, claims), which must
+//!    carry `cnf.jkt` equal to the proof key's RFC 7638 thumbprint (a cache hit needs
+//!    the same binding);
+//! 3. verifies the token's signature, then the proof's: without a valid token no proof
+//!    signature is ever checked, so a request from someone without a token costs what
+//!    a bearer request does (a request that must wait for a key set has its proof
+//!    verified before it waits);
+//! 4. records the proof (a digest of `jti` and the thumbprint) in the [`ReplayStore`]
 //!    until its `iat` leaves the window: a second use is refused.
 //!
 //! Decisions where the RFC leaves room, all fail-closed:
@@ -360,15 +365,16 @@ impl DpopCheck {
         htu::normalize(&url)
     }
 
-    /// Checks the request's proof (exactly one `DPoP` header) for `token`.
-    pub(crate) fn check_proof(
+    /// Reads the request's proof (exactly one `DPoP` header) for `token`: every check
+    /// but its signature ([`proof::read`]).
+    pub(crate) fn read_proof<'h>(
         &self,
         method: &Method,
         uri: &Uri,
-        headers: &HeaderMap,
+        headers: &'h HeaderMap,
         token: &str,
         now: f64,
-    ) -> Result<proof::Proof, AuthErrorKind> {
+    ) -> Result<proof::Read<'h>, AuthErrorKind> {
         let mut proofs = headers.get_all("dpop").iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
             return Err(AuthErrorKind::InvalidDpopProof);
@@ -390,7 +396,7 @@ impl DpopCheck {
             token,
             now,
         };
-        proof::check(proof, &rules, &request)
+        proof::read(proof, &rules, &request)
     }
 
     /// The current nonce, for a `DPoP-Nonce` header, when nonces are on.

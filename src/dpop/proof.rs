@@ -12,10 +12,20 @@
 //!    [`MAX_JTI_LEN`] bytes; `htm` the request method; `htu` the request URL (see
 //!    [`htu`](super::htu)); `iat` a NumericDate within the window either way; `ath` the
 //!    base64url SHA-256 of the access token;
-//! 4. the signature, with the header's key;
-//! 5. the server nonce, when required;
+//! 4. the server nonce, when required, and the key's cost: an RSA key of at most 4096
+//!    bits with the exponent 65537;
 //!
-//! and returns the key's RFC 7638 thumbprint (for `cnf.jkt`) and the proof's replay key.
+//! all without verifying anything: [`read`] returns a [`Read`] proof, whose key's RFC 7638
+//! thumbprint the layer compares with the token's `cnf.jkt` before either signature is
+//! checked. Then
+//!
+//! 5. the signature, with the header's key ([`Read::verify`]), only once the token has
+//!    passed its own key-free checks and its binding: someone without a token cannot
+//!    make the layer verify a proof signature, let alone with a key of their choosing.
+//!
+//! The verified [`Proof`] holds the thumbprint and the proof's replay key.
+
+use std::fmt;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -68,12 +78,48 @@ pub(crate) fn token_hash(token: &str) -> String {
     b64_encode(&Sha256::digest(token.as_bytes()))
 }
 
-/// Checks `proof` against the request (see the module docs).
-pub(crate) fn check(
-    proof: &str,
+/// A proof whose every key-free check passed, its signature not verified yet.
+pub(crate) struct Read<'a> {
+    proof: Proof,
+    alg: Algorithm,
+    jwk: Value,
+    /// The signing input, borrowed from the request's `DPoP` header.
+    input: &'a [u8],
+    signature: Vec<u8>,
+}
+
+impl Read<'_> {
+    /// The RFC 7638 thumbprint of the proof's key (what a bound token's `cnf.jkt` must be).
+    pub(crate) fn jkt(&self) -> &str {
+        &self.proof.jkt
+    }
+
+    /// Verifies the signature with the proof's own key.
+    pub(crate) fn verify(self) -> Result<Proof, AuthErrorKind> {
+        let key = parse_jwk(&self.jwk).map_err(|_| INVALID)?;
+        if !key.verify(self.alg, self.input, &self.signature) {
+            return Err(INVALID);
+        }
+        Ok(self.proof)
+    }
+}
+
+impl fmt::Debug for Read<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Read")
+            .field("jkt", &self.proof.jkt)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `proof` and checks it against the request, everything but its signature (see
+/// the module docs).
+pub(crate) fn read<'a>(
+    proof: &'a str,
     rules: &ProofRules<'_>,
     req: &ProofRequest<'_>,
-) -> Result<Proof, AuthErrorKind> {
+) -> Result<Read<'a>, AuthErrorKind> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(INVALID);
     }
@@ -96,7 +142,7 @@ pub(crate) fn check(
         .and_then(Algorithm::from_name)
         .filter(|a| rules.algorithms.contains(*a))
         .ok_or(INVALID)?;
-    let jwk = header.jwk.as_ref().ok_or(INVALID)?;
+    let jwk = header.jwk.ok_or(INVALID)?;
     let jkt = jwk.as_object().and_then(thumbprint).ok_or(INVALID)?;
 
     let claims = b64_decode(jws.payload).ok_or(INVALID)?;
@@ -123,18 +169,12 @@ pub(crate) fn check(
     if string("ath") != Some(token_hash(req.token).as_str()) {
         return Err(INVALID);
     }
-
     let signature = b64_decode(jws.signature)
         .filter(|s| !s.is_empty())
         .ok_or(INVALID)?;
-    if !cheap_to_verify(jwk) {
+    if !cheap_to_verify(&jwk) {
         return Err(INVALID);
     }
-    let key = parse_jwk(jwk).map_err(|_| INVALID)?;
-    if !key.verify(alg, &proof.as_bytes()[..jws.signing_len()], &signature) {
-        return Err(INVALID);
-    }
-
     // The previous slot's nonce is still good; the response carries the current one.
     if rules
         .nonces
@@ -142,10 +182,16 @@ pub(crate) fn check(
     {
         return Err(AuthErrorKind::UseDpopNonce);
     }
-    Ok(Proof {
-        replay_key: ReplayKey::new(jti, &jkt),
-        jkt,
-        remember_for: (iat + rules.window - req.now).max(1.0),
+    Ok(Read {
+        proof: Proof {
+            replay_key: ReplayKey::new(jti, &jkt),
+            jkt,
+            remember_for: (iat + rules.window - req.now).max(1.0),
+        },
+        alg,
+        jwk,
+        input: &proof.as_bytes()[..jws.signing_len()],
+        signature,
     })
 }
 
