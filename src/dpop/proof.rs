@@ -67,7 +67,9 @@ pub(crate) struct Proof {
     pub(crate) jkt: String,
     /// Its identity in the replay store.
     pub(crate) replay_key: ReplayKey,
-    /// Seconds from now until its `iat` leaves the window (how long to remember it).
+    /// Seconds from now until its `iat` leaves the window, and one more (how long to
+    /// remember it: `iat` is whole seconds, and the margin covers the instant at the
+    /// window's edge where the proof is still acceptable).
     pub(crate) remember_for: f64,
 }
 
@@ -186,7 +188,7 @@ pub(crate) fn read<'a>(
         proof: Proof {
             replay_key: ReplayKey::new(jti, &jkt),
             jkt,
-            remember_for: (iat + rules.window - req.now).max(1.0),
+            remember_for: (iat + rules.window - req.now + 1.0).max(1.0),
         },
         alg,
         jwk,
