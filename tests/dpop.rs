@@ -679,8 +679,10 @@ async fn trusting_the_host_header_and_nested_routers() {
     let issuer = TestIssuer::start().await;
     let client = DpopKey::generate(Algorithm::ES256);
     let token = issuer.token().bound_to(&client).sign();
-    // Host header: the URL comes from the request.
-    let (app, hits) = app(issuer.layer().dpop(Dpop::required().trust_host_header()));
+    // Host header: the URL comes from the request, with the configured scheme.
+    let (app, hits) = app(issuer
+        .layer()
+        .dpop(Dpop::required().trust_host_header("http")));
     let request = |host: &str, htu: &str| {
         Request::get("/me")
             .header("host", host)
@@ -694,6 +696,28 @@ async fn trusting_the_host_header_and_nested_routers() {
     let reply = send_request(&app, request("api.local:8080", "http://other:8080/me")).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(hits.get(), 1);
+    // A service terminating TLS itself on HTTP/1.1: the request does not say https, the
+    // configuration does.
+    let (tls, tls_hits) = common::app(
+        issuer
+            .layer()
+            .dpop(Dpop::required().trust_host_header("https")),
+    );
+    let reply = send_request(&tls, request("api.local", "https://api.local/me")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let reply = send_request(&tls, request("api.local", "http://api.local/me")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+    assert_eq!(tls_hits.get(), 1);
+    for scheme in ["ftp", "", "https://"] {
+        let auth = issuer
+            .layer()
+            .dpop(Dpop::required().trust_host_header(scheme));
+        assert_eq!(
+            auth.validate().map_err(|e| e.kind().clone()),
+            Err(ConfigErrorKind::DpopBaseUrl),
+            "{scheme:?}"
+        );
+    }
     // A layer inside `nest`: the proof names the full path the client called.
     let inner = Router::new()
         .route(
@@ -1245,6 +1269,66 @@ async fn a_proof_signature_is_checked_only_for_a_good_token() {
             Some(dpop_challenge(K::InvalidDpopProof).as_str())
         );
         let hits = t.hits.get();
-        t.accepted("good proof", &t.get(&token, &t.client.proof("GET", URL, &token)).await, hits);
+        t.accepted(
+            "good proof",
+            &t.get(&token, &t.client.proof("GET", URL, &token)).await,
+            hits,
+        );
     }
+}
+
+/// One client key, however fast, holds at most a sixteenth of the in-memory store: past
+/// its share its own proofs get 503 with `Retry-After`, others' are accepted, and the
+/// refusals are logged once, not once per request.
+#[tokio::test]
+async fn one_client_holds_at_most_its_share_of_the_replay_store() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let issuer = TestIssuer::start().await;
+    let store = Arc::new(MemoryReplayStore::with_capacity(4096));
+    assert_eq!(store.per_client_capacity(), 256);
+    let (app, hits) = app(issuer
+        .layer()
+        .dpop(Dpop::required().base_url(BASE).replay_store(store.clone())));
+    let send = |client: &DpopKey, token: &str| {
+        let proof = client.proof("GET", URL, token);
+        let request = Request::get("/me")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap();
+        send_request(&app, request)
+    };
+    let greedy = DpopKey::generate(Algorithm::ES256);
+    let greedy_token = issuer.token().bound_to(&greedy).sign();
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..400 {
+        let reply = send(&greedy, &greedy_token).await;
+        match reply.status {
+            StatusCode::OK => accepted += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(reply.headers.contains_key("retry-after"), "{reply:?}");
+                refused += 1;
+            }
+            other => panic!("{other}: {reply:?}"),
+        }
+    }
+    assert!((200..=256).contains(&accepted), "{accepted} accepted");
+    assert_eq!(accepted + refused, 400);
+    assert!(store.len() <= 256);
+    // Another client is not affected.
+    let other = DpopKey::generate(Algorithm::EdDSA);
+    let other_token = issuer.token().bound_to(&other).sign();
+    for _ in 0..20 {
+        assert_eq!(send(&other, &other_token).await.status, StatusCode::OK);
+    }
+    assert_eq!(hits.get(), accepted + 20);
+    assert_eq!(
+        logs.count(
+            tracing::Level::WARN,
+            "its share of the in-memory replay store"
+        ),
+        1,
+        "{refused} refusals, one line"
+    );
 }

@@ -29,8 +29,9 @@
 //! Decisions where the RFC leaves room, all fail-closed:
 //!
 //! - the `htu` base is configuration ([`Dpop::base_url`]): behind a proxy the `Host`
-//!   header is not what the client called; [`Dpop::trust_host_header`] opts into it.
-//!   Inside `Router::nest` the full original path is used;
+//!   header is not what the client called; [`Dpop::trust_host_header`] opts into it,
+//!   with a configured scheme (an HTTP/1.1 request does not say whether it came over
+//!   TLS). Inside `Router::nest` the full original path is used;
 //! - a `DPoP` header with the `Bearer` scheme (or without credentials) is a 400; a bearer
 //!   token on a `required` layer is 401 `DpopRequired`; tokens from the other token
 //!   sources are bearer tokens; [`JwksAuth::verify`](crate::JwksAuth::verify) is
@@ -71,6 +72,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::alg::{AlgSet, Algorithm, DEFAULT_ALGORITHMS};
+use crate::diagnose;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind};
 use crate::limits::{DPOP_WINDOW, MIN_RETRY_AFTER, NONCE_LIFETIME, REPLAY_STORE_TIMEOUT};
 use crate::respond::DpopChallenge;
@@ -117,7 +119,8 @@ pub struct Dpop {
     window: Duration,
     algorithms: Vec<Algorithm>,
     base_url: Option<String>,
-    trust_host: bool,
+    /// The scheme of `htu`s built from the `Host` header, when that is trusted.
+    trust_host: Option<String>,
     replay: Option<Arc<dyn ReplayStore>>,
     /// The default in-memory store, made on first use and shared by every layer built
     /// from this value (clones included), so that derived layers share one record.
@@ -149,7 +152,7 @@ impl Dpop {
             window: DPOP_WINDOW,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             base_url: None,
-            trust_host: false,
+            trust_host: None,
             replay: None,
             default_replay: Arc::new(OnceLock::new()),
             nonces: false,
@@ -195,12 +198,15 @@ impl Dpop {
         self
     }
 
-    /// Without a [`base_url`](Self::base_url): take the expected `htu` from the request
-    /// itself (its absolute URI, or `http://` and its `Host` header). Only right when
-    /// nothing in front of the service rewrites the scheme, host or path, and weaker:
-    /// the client chooses the `Host` it is compared with.
-    pub fn trust_host_header(mut self) -> Self {
-        self.trust_host = true;
+    /// Without a [`base_url`](Self::base_url): take the expected `htu`'s host from the
+    /// request itself (its URI's authority, as HTTP/2 sends it, or its `Host` header),
+    /// with this `scheme` (`"https"` when the service terminates TLS itself, `"http"`
+    /// when it does not: an HTTP/1.1 request does not say which). Only right when
+    /// nothing in front of the service rewrites the host or path, and weaker: the client
+    /// chooses the `Host` it is compared with. A scheme other than `http` or `https` is
+    /// a [`ConfigError`].
+    pub fn trust_host_header(mut self, scheme: impl Into<String>) -> Self {
+        self.trust_host = Some(scheme.into());
         self
     }
 
@@ -261,9 +267,15 @@ impl Dpop {
         {
             return Err(ConfigError::new(ConfigErrorKind::DpopNonceSecret));
         }
-        match &self.base_url {
-            Some(url) if base(url).is_none() => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
-            None if !self.trust_host => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
+        let scheme_ok = |scheme: &str| matches!(scheme, "http" | "https");
+        match (&self.base_url, &self.trust_host) {
+            (Some(url), _) if base(url).is_none() => {
+                Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl))
+            }
+            (_, Some(scheme)) if !scheme_ok(scheme) => {
+                Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl))
+            }
+            (None, None) => Err(ConfigError::new(ConfigErrorKind::DpopBaseUrl)),
             _ => Ok(()),
         }
     }
@@ -284,6 +296,8 @@ pub(crate) struct DpopCheck {
     algorithms: AlgSet,
     window: f64,
     base: Option<String>,
+    /// The scheme of a URL built from the `Host` header (no base URL).
+    host_scheme: String,
     replay: Arc<dyn ReplayStore>,
     nonces: Option<nonce::Nonces>,
     pub(crate) challenge: DpopChallenge,
@@ -314,6 +328,7 @@ impl DpopCheck {
                 .clamp(MIN_DPOP_WINDOW, MAX_DPOP_WINDOW)
                 .as_secs_f64(),
             base: config.base_url.as_deref().and_then(base),
+            host_scheme: config.trust_host.clone().unwrap_or_default(),
             replay: match &config.replay {
                 Some(store) => store.clone(),
                 None => config
@@ -354,7 +369,7 @@ impl DpopCheck {
         let url = match &self.base {
             Some(base) => htu::request_url(base, uri.path()),
             None => {
-                let scheme = uri.scheme_str().unwrap_or("http");
+                let scheme = &self.host_scheme;
                 let host = match uri.authority() {
                     Some(authority) => authority.as_str(),
                     None => headers.get(http::header::HOST)?.to_str().ok()?,
@@ -443,12 +458,21 @@ fn judge(answer: Option<Result<bool, ReplayStoreError>>) -> Result<(), AuthError
     match answer {
         Some(Ok(true)) => Ok(()),
         Some(Ok(false)) => Err(AuthErrorKind::DpopReplay.into()),
+        // Once a minute per cause: a full store or a store that is down fails every
+        // request alike, and one line says it.
         Some(Err(e)) => {
-            tracing::warn!(error = %e, "jwks-auth: DPoP replay store failed; answering 503");
+            let error = e.to_string();
+            diagnose::per_minute(("dpop-replay-store", &error), || {
+                tracing::warn!(%error, "jwks-auth: DPoP replay store failed; answering 503 (logged once a minute)");
+            });
             Err(unavailable())
         }
         None => {
-            tracing::warn!("jwks-auth: DPoP replay store timed out; answering 503");
+            diagnose::per_minute("dpop-replay-store-timeout", || {
+                tracing::warn!(
+                    "jwks-auth: DPoP replay store timed out; answering 503 (logged once a minute)"
+                );
+            });
             Err(unavailable())
         }
     }

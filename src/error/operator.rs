@@ -49,8 +49,8 @@ pub enum ConfigErrorKind {
     CheckBeforeClaims,
     /// DPoP is on without a usable [`Dpop::base_url`](crate::Dpop::base_url) (an absolute
     /// `http(s)` URL without query or fragment) and without
-    /// [`Dpop::trust_host_header`](crate::Dpop::trust_host_header): a proof's `htu` could
-    /// not be checked.
+    /// [`Dpop::trust_host_header`](crate::Dpop::trust_host_header) (whose scheme is
+    /// `http` or `https`): a proof's `htu` could not be checked.
     DpopBaseUrl,
     /// A [`Dpop::nonce_secret`](crate::Dpop::nonce_secret) shorter than 32 bytes (nonces
     /// must be unpredictable, RFC 9449 §8), or no OS randomness for the default one.
@@ -102,7 +102,7 @@ impl fmt::Display for ConfigError {
                 "DPoP nonces need an unpredictable secret: Dpop::nonce_secret takes at least 32 random bytes"
             }
             ConfigErrorKind::DpopBaseUrl => {
-                "DPoP needs the service's public base url (Dpop::base_url, an absolute http(s) url), or Dpop::trust_host_header"
+                "DPoP needs the service's public base url (Dpop::base_url, an absolute http(s) url), or Dpop::trust_host_header(\"https\") (or \"http\")"
             }
         })
     }
