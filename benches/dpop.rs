@@ -354,8 +354,19 @@ fn bench_unauthenticated(c: &mut Criterion) {
     };
     let mut cases: Vec<(String, Router, String, String, Option<String>)> = Vec::new();
     let bearer = forged(&issuer.token().sign());
-    cases.push(("bearer_forged".into(), bearer_app, "Bearer".into(), bearer, None));
-    for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA] {
+    cases.push((
+        "bearer_forged".into(),
+        bearer_app,
+        "Bearer".into(),
+        bearer,
+        None,
+    ));
+    for alg in [
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ] {
         let client = DpopKey::generate(alg);
         let token = forged(&issuer.token().bound_to(&client).sign());
         let proof = client.proof("GET", URL, &token);
@@ -380,13 +391,19 @@ fn bench_unauthenticated(c: &mut Criterion) {
     let mut group = c.benchmark_group("dpop_unauthenticated");
     for (name, app, scheme, token, proof) in &cases {
         let response = rt
-            .block_on(app.clone().oneshot(request(scheme, token, proof.as_deref())))
+            .block_on(
+                app.clone()
+                    .oneshot(request(scheme, token, proof.as_deref())),
+            )
             .expect("response");
         assert_eq!(response.status(), 401, "{name}");
         group.bench_function(name.as_str(), |b| {
             b.iter(|| {
                 let response = rt
-                    .block_on(app.clone().oneshot(request(scheme, token, proof.as_deref())))
+                    .block_on(
+                        app.clone()
+                            .oneshot(request(scheme, token, proof.as_deref())),
+                    )
                     .expect("response");
                 assert_eq!(response.status(), 401);
             })

@@ -164,3 +164,118 @@ async fn redis_stopped_mid_run_is_503_then_recovery() {
     }
     assert_eq!(hits.get(), 2);
 }
+
+/// A server that may evict keys (`maxmemory` with an evicting policy, as several
+/// managed offerings default to) would let a proof be replayed once its key is evicted:
+/// DPoP requests get 503 with one ERROR naming the setting, and are accepted once the
+/// server is set to `noeviction`.
+#[tokio::test]
+async fn an_evicting_server_is_refused_until_it_is_fixed() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let redis =
+        RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru"]);
+    let issuer = TestIssuer::start().await;
+    let (app, hits) = app(layer(&issuer, &redis));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let send = || {
+        send_request(
+            &app,
+            dpop_request(&token, &client.proof("GET", URL, &token)),
+        )
+    };
+    for _ in 0..3 {
+        let reply = send().await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    assert_eq!(hits.get(), 0);
+    assert_eq!(
+        logs.count(tracing::Level::ERROR, "maxmemory-policy noeviction"),
+        1
+    );
+    assert_eq!(
+        logs.count(
+            tracing::Level::ERROR,
+            "maxmemory 4194304, maxmemory-policy volatile-lru"
+        ),
+        1,
+        "the ERROR names the settings"
+    );
+    let keys: Vec<String> = redis.command(&["KEYS", "jwks-auth:dpop:*"]).await;
+    assert!(keys.is_empty(), "nothing recorded: {keys:?}");
+
+    // Fixed on the server: accepted again within the re-check interval (2 s).
+    let _: String = redis
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send().await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "not accepted after the fix");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(hits.get(), 1);
+    assert_eq!(
+        logs.count(tracing::Level::ERROR, "maxmemory-policy noeviction"),
+        1
+    );
+}
+
+/// The settings that keep every key until its TTL are used silently; an evicting one
+/// only with the explicit opt-in (and a WARN); a server that will not say (CONFIG
+/// renamed away, as managed services do) with a WARN saying what to set.
+#[tokio::test]
+async fn eviction_settings_each_way() {
+    let issuer = TestIssuer::start().await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer.token().bound_to(&client).sign();
+    let cases: [(&[&str], bool, tracing::Level, &str); 4] = [
+        (
+            &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
+            false,
+            tracing::Level::INFO,
+            "does not evict",
+        ),
+        (
+            &["--maxmemory", "0", "--maxmemory-policy", "allkeys-lru"],
+            false,
+            tracing::Level::INFO,
+            "does not evict",
+        ),
+        (
+            &["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"],
+            true,
+            tracing::Level::WARN,
+            "allowed by allow_replays_after_eviction",
+        ),
+        (
+            &["--rename-command", "CONFIG", ""],
+            false,
+            tracing::Level::WARN,
+            "CONFIG GET refused",
+        ),
+    ];
+    for (args, allow, level, said) in cases {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let redis = RedisServer::start_with(args);
+        let mut store = RedisReplayStore::new(&redis.url()).unwrap();
+        if allow {
+            store = store.allow_replays_after_eviction();
+        }
+        let (app, hits) = app(issuer.layer().dpop(
+            Dpop::required()
+                .base_url(BASE)
+                .replay_store(Arc::new(store)),
+        ));
+        let proof = client.proof("GET", URL, &token);
+        for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {
+            let reply = send_request(&app, dpop_request(&token, &proof)).await;
+            assert_eq!(reply.status, expected, "{args:?}: {reply:?}");
+        }
+        assert_eq!(hits.get(), 1, "{args:?}");
+        assert_eq!(logs.count(level, said), 1, "{args:?}");
+        assert_eq!(logs.count(tracing::Level::ERROR, ""), 0, "{args:?}");
+    }
+}

@@ -8,17 +8,27 @@ use std::time::{Duration, Instant};
 /// A `redis-server` child process on 127.0.0.1, without persistence.
 pub struct RedisServer {
     pub port: u16,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server started with these extra arguments (e.g. `--maxmemory 4mb`).
+    pub fn start_with(args: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            child: None,
+        };
         server.restart();
         server
     }
@@ -32,6 +42,7 @@ impl RedisServer {
         let child = Command::new(&binary)
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
