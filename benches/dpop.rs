@@ -232,8 +232,9 @@ fn report() {
     }
 }
 
-/// The default in-memory replay store under a flood of distinct proofs: twice its
-/// capacity offered, memory measured as the process's resident set (Linux).
+/// The default in-memory replay store under a flood of distinct proofs from 100,000
+/// client keys: twice its capacity offered, memory measured as the process's resident
+/// set (Linux). Then one client key alone, at any rate: it gets its share, no more.
 fn report_replay_memory() {
     use jwks_auth::dpop::{MemoryReplayStore, ReplayKey, ReplayStore};
     let rss = || {
@@ -242,18 +243,19 @@ fn report_replay_memory() {
             .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
             .map(|pages| pages * 4096)
     };
-    let store = MemoryReplayStore::new();
-    let offered = 2 * store.capacity();
-    let keys: Vec<ReplayKey> = (0..offered)
-        .map(|i| ReplayKey::new(&i.to_string(), "thumbprint"))
-        .collect();
-    let before = rss();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    let ttl = std::time::Duration::from_secs(120);
+    let store = MemoryReplayStore::new();
+    let offered = 2 * store.capacity();
+    let keys: Vec<ReplayKey> = (0..offered)
+        .map(|i| ReplayKey::new(&i.to_string(), &format!("client {}", i % 100_000)))
+        .collect();
+    let before = rss();
     let (mut fresh, mut refused) = (0, 0);
     for key in &keys {
-        match rt.block_on(store.insert(*key, std::time::Duration::from_secs(120))) {
+        match rt.block_on(store.insert(*key, ttl)) {
             Ok(true) => fresh += 1,
             Ok(false) => panic!("a new proof reported as a replay"),
             Err(_) => refused += 1,
@@ -261,10 +263,32 @@ fn report_replay_memory() {
     }
     let growth = rss().zip(before).map(|(a, b)| a.saturating_sub(b));
     println!(
-        "replay store after {offered} distinct live proofs: {fresh} recorded, {refused} \
-         refused (503), {} entries, resident memory +{} MB",
+        "replay store after {offered} distinct live proofs of 100000 client keys: {fresh} \
+         recorded, {refused} refused (503), {} entries, resident memory +{} MB",
         store.len(),
         growth.map_or("?".into(), |g| (g / 1_000_000).to_string())
+    );
+    drop(keys);
+    drop(store);
+
+    let store = MemoryReplayStore::new();
+    let taken = (0..store.capacity())
+        .filter(|i| {
+            let key = ReplayKey::new(&i.to_string(), "one client");
+            matches!(rt.block_on(store.insert(key, ttl)), Ok(true))
+        })
+        .count();
+    let others = (0..10_000)
+        .filter(|i| {
+            let key = ReplayKey::new(&i.to_string(), &format!("other {i}"));
+            matches!(rt.block_on(store.insert(key, ttl)), Ok(true))
+        })
+        .count();
+    println!(
+        "one client key offering {} live proofs: {taken} recorded (its share: at most {}); \
+         then 10000 proofs of other clients: {others} recorded",
+        store.capacity(),
+        store.per_client_capacity()
     );
 }
 

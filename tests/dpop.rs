@@ -879,6 +879,184 @@ mod properties {
         }
     }
 
+    /// A path segment: hostile (a dot segment, raw, encoded in any case or half-encoded;
+    /// an encoded unreserved character) or benign.
+    fn segment() -> impl Strategy<Value = (&'static str, bool)> {
+        prop::sample::select(vec![
+            ("..", true),
+            (".", true),
+            ("%2e%2e", true),
+            ("%2E%2e", true),
+            (".%2E", true),
+            ("%2e.", true),
+            ("%2E", true),
+            ("%6De", true),
+            ("%41dmin", true),
+            ("tenant", false),
+            ("a%20b", false),
+            ("x-y_z~", false),
+            ("%C3%A9", false),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A request path with a dot segment or an encoded unreserved character is never
+        /// accepted, whether its proof names the path as sent or as normalised (which
+        /// another service's path could be); a benign path with its own proof is.
+        #[test]
+        fn proofs_for_dot_segment_paths_are_never_accepted(
+            segments in prop::collection::vec(segment(), 1..3),
+            normalised in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let t = shared().await;
+                let token = t.token();
+                let hostile = segments.iter().any(|(_, h)| *h);
+                let path = format!(
+                    "/{}/me",
+                    segments.iter().map(|(s, _)| *s).collect::<Vec<_>>().join("/")
+                );
+                let named = if normalised {
+                    // What dot-segment removal would make of it (RFC 3986 §5.2.4).
+                    let mut out: Vec<&str> = Vec::new();
+                    for seg in path.split('/').skip(1) {
+                        match seg.to_ascii_lowercase().as_str() {
+                            ".." | "%2e%2e" | ".%2e" | "%2e." => { out.pop(); }
+                            "." | "%2e" => {}
+                            _ => out.push(seg),
+                        }
+                    }
+                    format!("/{}", out.join("/"))
+                } else {
+                    path.clone()
+                };
+                let proof = t.client.proof("GET", &format!("{BASE}{named}"), &token);
+                let hits = t.hits.get();
+                let request = Request::get(path.as_str())
+                    .header("authorization", format!("DPoP {token}"))
+                    .header("dpop", proof)
+                    .body(Body::empty())
+                    .unwrap();
+                let reply = send_request(&t.app, request).await;
+                if hostile {
+                    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path} ({named})");
+                    assert_eq!(reply.json()["error"], "invalid_dpop_proof", "{path}");
+                    assert_eq!(t.hits.get(), hits, "{path}");
+                } else if named == path {
+                    assert_eq!(reply.status, StatusCode::OK, "{path}: {reply:?}");
+                    assert_eq!(t.hits.get(), hits + 1, "{path}");
+                }
+            });
+        }
+
+        /// A proof key the layer will not spend time on (RSA over 4096 bits, or another
+        /// exponent than 65537) is refused as an invalid proof, even with a token bound
+        /// to it, and never panics.
+        #[test]
+        fn oversized_rsa_proof_keys_are_refused(
+            modulus_len in prop_oneof![513..1100usize, 64..513usize],
+            exponent in prop_oneof![Just(vec![1u8, 0, 1]), prop::collection::vec(any::<u8>(), 1..6)],
+            fill in any::<u8>(),
+        ) {
+            let cheap = modulus_len <= 512 && exponent == [1, 0, 1];
+            prop_assume!(!cheap);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                use sha2::Digest;
+                let t = shared().await;
+                let mut n = vec![fill | 0x80; modulus_len];
+                n[modulus_len - 1] |= 1;
+                let (n, e) = (b64(&n), b64(&exponent));
+                let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+                let jkt = b64(&sha2::Sha256::digest(canonical.as_bytes()));
+                let token = t.issuer.token().subject("alice").claim("cnf", json!({"jkt": jkt})).sign();
+                let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": {"kty": "RSA", "n": n, "e": e}});
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let claims = json!({
+                    "jti": format!("rsa-{modulus_len}-{fill}"), "htm": "GET", "htu": URL, "iat": now,
+                    "ath": b64(&sha2::Sha256::digest(token.as_bytes())),
+                });
+                let proof = format!(
+                    "{}.{}.{}",
+                    b64(header.to_string().as_bytes()),
+                    b64(claims.to_string().as_bytes()),
+                    b64(&vec![fill; modulus_len])
+                );
+                let hits = t.hits.get();
+                let reply = t.get(&token, &proof).await;
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{modulus_len} {exponent:?}");
+                assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+                assert_eq!(t.hits.get(), hits);
+            });
+        }
+
+        /// No `Dpop` setting panics: windows and lifetimes of any size, any algorithm
+        /// list, any secret length are clamped or refused at validation, and a layer that
+        /// validates answers a request with a 200 or a 401, never a 500 or a panic.
+        #[test]
+        fn no_dpop_setting_panics(
+            window in (any::<u64>(), 0..1_000_000_000u32),
+            lifetime in (any::<u64>(), 0..1_000_000_000u32),
+            nonces in any::<bool>(),
+            secret_len in prop::option::of(0..64usize),
+            algs in prop::collection::vec(prop::sample::select(vec![
+                Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA, Algorithm::RS256, Algorithm::PS256,
+            ]), 0..4),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let t = shared().await;
+                let mut dpop = Dpop::required()
+                    .base_url(BASE)
+                    .window(std::time::Duration::new(window.0, window.1))
+                    .nonce_lifetime(std::time::Duration::new(lifetime.0, lifetime.1))
+                    .algorithms(algs.clone());
+                if nonces {
+                    dpop = dpop.nonces();
+                }
+                if let Some(len) = secret_len {
+                    dpop = dpop.nonce_secret(vec![7; len]);
+                }
+                let jwks: serde_json::Value = serde_json::from_str(&t.issuer.jwks_document()).unwrap();
+                let auth = JwksAuth::from_jwks(jwks)
+                    .issuer(t.issuer.issuer())
+                    .audience(jwks_auth::testing::AUDIENCE)
+                    .dpop(dpop);
+                let valid = auth.validate().is_ok();
+                prop_assert_eq!(valid, !algs.is_empty() && secret_len.is_none_or(|l| l >= 32));
+                if !valid {
+                    return Ok(());
+                }
+                let (app, hits) = app(auth);
+                let token = t.token();
+                let request = Request::get("/me")
+                    .header("authorization", format!("DPoP {token}"))
+                    .header("dpop", t.client.proof("GET", URL, &token))
+                    .body(Body::empty())
+                    .unwrap();
+                let reply = send_request(&app, request).await;
+                let expected = if !algs.contains(&Algorithm::ES256) {
+                    "invalid_dpop_proof"
+                } else if nonces || secret_len.is_some() {
+                    "use_dpop_nonce"
+                } else {
+                    ""
+                };
+                if expected.is_empty() {
+                    prop_assert_eq!(reply.status, StatusCode::OK);
+                    prop_assert_eq!(hits.get(), 1);
+                } else {
+                    prop_assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+                    prop_assert_eq!(&reply.json()["error"], expected);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
     /// One target for every case (a fresh issuer per case would dominate the run); each
     /// case runs on its own runtime, so the layer is static and built from a static set.
     async fn shared() -> &'static Target {
@@ -898,7 +1076,8 @@ impl Target {
             .issuer(issuer.issuer())
             .audience(jwks_auth::testing::AUDIENCE)
             .dpop(Dpop::required().base_url(BASE));
-        let (app, hits) = app(auth);
+        // Routes a dot segment could reach, as in the audit's probe.
+        let (app, hits) = app_at(auth, &["/me", "/{a}/me", "/{a}/{b}/me"]);
         Self {
             issuer,
             app,

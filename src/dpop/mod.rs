@@ -39,10 +39,11 @@
 //! - a bound token is cached with its binding: a hit needs the same `jkt`, and the proof
 //!   is checked on every request;
 //! - the default [`MemoryReplayStore`] is per process and bounded; full of live entries
-//!   it answers 503 rather than forget one. Layers built from one [`Dpop`] value share
-//!   it; put one DPoP layer on a route (a second would see a replay). `RedisReplayStore`
-//!   (feature `redis`) shares the record between replicas; while Redis cannot answer
-//!   (1 s bound), requests get 503;
+//!   it answers 503 rather than forget one, and one client key may fill at most a
+//!   sixteenth of it. Layers built from one [`Dpop`] value share it; put one DPoP layer
+//!   on a route (a second would see a replay). `RedisReplayStore` (feature `redis`)
+//!   shares the record between replicas; while Redis cannot answer (1 s bound), or may
+//!   evict keys (`maxmemory` with an evicting policy), requests get 503;
 //! - nonces ([`Dpop::nonces`]) are stateless, a time slot and a MAC; every response to
 //!   a DPoP request carries the current one (`DPoP-Nonce`), and the previous slot's
 //!   stays valid. Browser clients need CORS to expose `DPoP-Nonce` and

@@ -117,7 +117,7 @@ pub trait ReplayStore: fmt::Debug + Send + Sync + 'static {
 
 /// The default replay store: in memory, per process, bounded.
 ///
-/// At most `capacity` entries (default [`REPLAY_ENTRIES`], about 75 MB when full,
+/// At most `capacity` entries (default [`REPLAY_ENTRIES`], about 92 MB when full,
 /// measured) in 16 mutex-guarded shards. A proof's shard is chosen by a hash keyed with
 /// a random key of this process (SipHash, [`RandomState`]): a client choosing its `jti`s
 /// cannot aim at one shard.

@@ -33,11 +33,17 @@ impl Hits {
 
 /// `GET /me` returns the subject; counts the calls.
 pub fn app(auth: JwksAuth) -> (Router, Hits) {
+    app_at(auth, &["/me"])
+}
+
+/// [`app`] with the same handler on each of these routes.
+pub fn app_at(auth: JwksAuth, routes: &[&str]) -> (Router, Hits) {
     let hits = Hits::default();
-    let h = hits.clone();
-    let router = Router::new()
-        .route(
-            "/me",
+    let mut router = Router::new();
+    for route in routes {
+        let h = hits.clone();
+        router = router.route(
+            route,
             get(move |Claims(c): Claims| {
                 let h = h.clone();
                 async move {
@@ -45,9 +51,9 @@ pub fn app(auth: JwksAuth) -> (Router, Hits) {
                     c.sub.unwrap_or_default()
                 }
             }),
-        )
-        .layer(auth);
-    (router, hits)
+        );
+    }
+    (router.layer(auth), hits)
 }
 
 /// What came back.
