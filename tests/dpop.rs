@@ -912,7 +912,7 @@ mod properties {
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                let t = shared().await;
+                let t = shared_paths().await;
                 let token = t.token();
                 let hostile = segments.iter().any(|(_, h)| *h);
                 let path = format!(
@@ -1059,7 +1059,17 @@ mod properties {
 
     /// One target for every case (a fresh issuer per case would dominate the run); each
     /// case runs on its own runtime, so the layer is static and built from a static set.
+    /// No case of these properties is accepted, so their handler counts stay put while
+    /// they run in parallel.
     async fn shared() -> &'static Target {
+        static TARGET: tokio::sync::OnceCell<Target> = tokio::sync::OnceCell::const_new();
+        TARGET
+            .get_or_init(|| async { Target::start_static().await })
+            .await
+    }
+
+    /// The hostile-paths property's own target: its benign cases are accepted.
+    async fn shared_paths() -> &'static Target {
         static TARGET: tokio::sync::OnceCell<Target> = tokio::sync::OnceCell::const_new();
         TARGET
             .get_or_init(|| async { Target::start_static().await })
