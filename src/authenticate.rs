@@ -41,13 +41,15 @@ use http::{HeaderValue, Request};
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Provenance, TokenCache};
-use crate::config::{Check, KeyStores, RequestConfig, Validated};
+use crate::config::{Check, RequestConfig, Validated};
 use crate::dpop::proof::{Proof, Read};
 use crate::dpop::{DpopCheck, Record};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::key_stores::{ForIssuer, KeyStores};
 use crate::metrics;
 use crate::respond::Responder;
 use crate::store::{KeyStore, NoKeys};
+use crate::tenants;
 use crate::token::{Credentials, TokenSource, find_credentials};
 use crate::verify::{KeyStep, Rules, Scheme, Unverified, now_secs};
 
@@ -80,6 +82,8 @@ struct KeyRef {
     store: usize,
     kid: Option<Arc<str>>,
     id: u64,
+    /// The key's own `issuer` member.
+    issuer: Option<Arc<str>>,
     /// The key set generation it was seen in.
     generation: u64,
 }
@@ -225,10 +229,16 @@ where
             return Step::Reject(AuthErrorKind::DpopKeyMismatch.into());
         }
         // 5. the key store, the signature
-        let Some((index, store)) = self.keys.for_issuer(unverified.issuer()) else {
-            return Step::Reject(AuthErrorKind::InvalidIssuer.into());
+        let ForIssuer {
+            index,
+            store,
+            tenant,
+        } = match self.keys.for_issuer(unverified.issuer()) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Step::Reject(AuthErrorKind::InvalidIssuer.into()),
+            Err(e) => return Step::Reject(e),
         };
-        let resolved = match self.resolve(&token, &unverified, (index, store), true) {
+        let resolved = match self.resolve(&token, &unverified, (index, &store), true) {
             Ok(resolved) => resolved,
             Err(e) => return Step::Reject(e),
         };
@@ -239,6 +249,9 @@ where
         };
         match resolved {
             Keys::Verified(key) => {
+                if !fits_tenant(&unverified, &key, tenant.as_deref()) {
+                    return Step::Reject(AuthErrorKind::InvalidIssuer.into());
+                }
                 let claims = self.accept(&token, unverified, key, now);
                 self.settle(claims, proof)
             }
@@ -254,6 +267,9 @@ where
                         // Not returned without waiting allowed; fail closed all the same.
                         return Err(AuthErrorKind::UnknownKey.into());
                     };
+                    if !fits_tenant(&unverified, &key, tenant.as_deref()) {
+                        return Err(AuthErrorKind::InvalidIssuer.into());
+                    }
                     let claims = this.accept(&token, unverified, key, now);
                     match this.settle(claims, proof) {
                         Step::Admit(Some(claims)) => Ok(claims),
@@ -274,8 +290,8 @@ where
         // The set that verified the token, or one that still has its key (a key id
         // lookup only after a refresh replaced the set).
         let key_present = |p: &Provenance| {
-            let store = self.keys.get(p.store)?;
-            store
+            self.keys
+                .get(p.store)?
                 .with_keys(|keys| {
                     let present = keys.generation() == p.generation
                         || keys.contains(p.kid.as_deref(), p.key_id);
@@ -308,6 +324,7 @@ where
                     store: index,
                     kid: key.kid.clone(),
                     id: key.id,
+                    issuer: key.issuer.clone(),
                     generation: keys.generation(),
                 })
             })
@@ -382,6 +399,19 @@ where
         metrics::request(result.as_ref().map(|_| true));
         result
     }
+}
+
+/// For a token of a shared key set's rule, whether the key that verified it may sign
+/// for its tenant ([`tenants::shared_key_fits`]); any other token fits.
+fn fits_tenant(unverified: &Unverified, key: &KeyRef, tenant: Option<&str>) -> bool {
+    tenant.is_none_or(|tenant| {
+        tenants::shared_key_fits(
+            key.issuer.as_deref(),
+            unverified.issuer(),
+            tenant,
+            unverified.claim_str("tid"),
+        )
+    })
 }
 
 /// Step 6: a read proof's signature verified (`None`: a bearer request).

@@ -18,14 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dpop::{Dpop, DpopCheck};
-use crate::error::{AuthError, ConfigError, ConfigErrorKind, ReadyError, RefreshError};
+use crate::error::{AuthError, ConfigError, ConfigErrorKind, RefreshError};
 use crate::fetch::{Target, Transport};
+use crate::key_stores::KeyStores;
 use crate::keys::KeySet;
-use crate::limits::MIN_REFRESH_INTERVAL;
-use crate::refresh::Task;
+use crate::limits::{
+    MIN_REFRESH_INTERVAL, NEW_TENANT_BURST, NEW_TENANTS_PER_SECOND, TENANT_STORES,
+};
 use crate::respond::Rejector;
-use crate::status::Status;
 use crate::store::{KeyStore, Remote, Source, Timing};
+use crate::tenants::{Compiled, Fetching, IssuerRule, RuleStores};
 use crate::token::TokenSource;
 use crate::verify::Rules;
 
@@ -47,37 +49,53 @@ pub(crate) enum KeySource {
 }
 
 /// One issuer trusted by a [`multi_issuer`](crate::JwksAuth::multi_issuer) layer, with
-/// where its keys are.
+/// where its keys are; or a rule for many ([`TrustedIssuer::rule`]).
 ///
 /// ```
-/// use jwks_auth::TrustedIssuer;
+/// use jwks_auth::{IssuerRule, TrustedIssuer};
 ///
 /// let acme = TrustedIssuer::new("https://acme.idp.example/", "https://acme.idp.example/keys");
 /// let zeta = TrustedIssuer::discovered("https://login.example.com/zeta");
+/// let realms = TrustedIssuer::rule(IssuerRule::discovered("kc", "https://kc.example.com/realms/{realm}"));
 /// ```
 #[derive(Clone, Debug)]
-pub struct TrustedIssuer {
-    pub(crate) issuer: String,
-    /// The JWKS URL, or `None` to use the issuer's discovery document.
-    pub(crate) jwks: Option<String>,
+pub struct TrustedIssuer(pub(crate) Trusted);
+
+#[derive(Clone, Debug)]
+pub(crate) enum Trusted {
+    /// One issuer; its JWKS URL, or `None` to use its discovery document.
+    Fixed {
+        issuer: String,
+        jwks: Option<String>,
+    },
+    /// Issuers that follow a template.
+    Rule(IssuerRule),
 }
 
 impl TrustedIssuer {
     /// Tokens whose `iss` is exactly `issuer` are verified with the keys at `jwks_url`.
     pub fn new(issuer: impl Into<String>, jwks_url: impl Into<String>) -> Self {
-        Self {
+        Self(Trusted::Fixed {
             issuer: issuer.into(),
             jwks: Some(jwks_url.into()),
-        }
+        })
     }
 
     /// Tokens whose `iss` is exactly `issuer` are verified with the keys its discovery
     /// document names, as [`from_issuer`](crate::JwksAuth::from_issuer) finds them.
     pub fn discovered(issuer: impl Into<String>) -> Self {
-        Self {
+        Self(Trusted::Fixed {
             issuer: issuer.into(),
             jwks: None,
-        }
+        })
+    }
+
+    /// Tokens whose `iss` follows `rule`'s template (see [`IssuerRule`]): each concrete
+    /// issuer gets its own key store on first use, within the layer's bounds
+    /// ([`Refresh::tenant_stores`], [`Refresh::new_tenants`]). Fixed issuers are matched
+    /// first, then rules in order.
+    pub fn rule(rule: IssuerRule) -> Self {
+        Self(Trusted::Rule(rule))
     }
 }
 
@@ -99,6 +117,8 @@ pub struct Refresh {
     pub(crate) timing: Timing,
     pub(crate) allow_http: bool,
     pub(crate) client: Option<reqwest::Client>,
+    tenant_stores: Option<usize>,
+    new_tenants: Option<(u32, f64)>,
 }
 
 impl fmt::Debug for Refresh {
@@ -107,6 +127,8 @@ impl fmt::Debug for Refresh {
             .field("timing", &self.timing)
             .field("allow_http", &self.allow_http)
             .field("client", &self.client.is_some())
+            .field("tenant_stores", &self.tenant_stores)
+            .field("new_tenants", &self.new_tenants)
             .finish()
     }
 }
@@ -152,6 +174,38 @@ impl Refresh {
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
+    }
+
+    /// The most key stores kept for issuers matched by [`IssuerRule`]s (default
+    /// [`TENANT_STORES`], 1,000; at least 1): past it, the least recently used is dropped,
+    /// and that tenant's next uncached token discovers its keys again.
+    pub fn tenant_stores(mut self, stores: usize) -> Self {
+        self.tenant_stores = Some(stores.max(1));
+        self
+    }
+
+    /// The budget for new [`IssuerRule`] tenants, shared by the layer's rules: `burst`
+    /// new key stores at once, then `per_second` (defaults [`NEW_TENANT_BURST`], 30, and
+    /// [`NEW_TENANTS_PER_SECOND`], 3). Past it a token of a new tenant gets 503 with
+    /// `Retry-After` at once; known tenants are not affected.
+    pub fn new_tenants(mut self, burst: u32, per_second: f64) -> Self {
+        self.new_tenants = Some((burst.max(1), per_second));
+        self
+    }
+
+    /// What rule-matched stores are made with.
+    fn fetching(&self) -> Fetching {
+        let (burst, per_second) = self
+            .new_tenants
+            .unwrap_or((NEW_TENANT_BURST, NEW_TENANTS_PER_SECOND));
+        Fetching {
+            timing: self.timing,
+            allow_http: self.allow_http,
+            client: self.client.clone(),
+            bound: self.tenant_stores.unwrap_or(TENANT_STORES),
+            burst,
+            per_second,
+        }
     }
 
     /// Use this HTTP client instead of the default one (rustls, connect timeout 2 s, no
@@ -209,95 +263,29 @@ impl SourceConfig {
             }
             KeySource::Multi(issuers) => issuers
                 .iter()
-                .map(|t| {
-                    let target =
-                        self.target(t.jwks.as_ref().unwrap_or(&t.issuer), t.jwks.is_none());
-                    (Some(t.issuer.clone()), remote(&t.issuer, target))
+                .filter_map(|t| match &t.0 {
+                    Trusted::Fixed { issuer, jwks } => {
+                        let target = self.target(jwks.as_ref().unwrap_or(issuer), jwks.is_none());
+                        Some((Some(issuer.clone()), remote(issuer, target)))
+                    }
+                    Trusted::Rule(_) => None,
                 })
                 .collect(),
         };
-        KeyStores {
-            stores: stores
-                .into_iter()
-                .map(|(issuer, store)| (issuer, store, Task::new()))
-                .collect(),
-        }
-    }
-}
-
-/// The key stores of a layer, each with its refresh task: one with no issuer, or one
-/// per trusted issuer.
-#[derive(Debug)]
-pub(crate) struct KeyStores {
-    stores: Vec<(Option<String>, Arc<KeyStore>, Task)>,
-}
-
-impl KeyStores {
-    /// The key store for a token's issuer, and its index (for the cache's provenance).
-    /// Multi-issuer: chosen by exact `iss`, so a key of one issuer never verifies a
-    /// token claiming another.
-    pub(crate) fn for_issuer(&self, iss: Option<&str>) -> Option<(usize, &Arc<KeyStore>)> {
-        match self.stores.as_slice() {
-            [(None, store, _)] => Some((0, store)),
-            stores => stores
+        let rules: Vec<Compiled> = match &self.source {
+            // A rule that does not compile is reported by `validate`.
+            KeySource::Multi(issuers) => issuers
                 .iter()
-                .position(|(issuer, ..)| iss.is_some() && issuer.as_deref() == iss)
-                .map(|i| (i, &stores[i].1)),
-        }
-    }
-
-    pub(crate) fn get(&self, index: usize) -> Option<&Arc<KeyStore>> {
-        self.stores.get(index).map(|(_, store, _)| store)
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<KeyStore>> {
-        self.stores.iter().map(|(_, store, _)| store)
-    }
-
-    /// Starts the refresh tasks that are not running (cheap when they are).
-    pub(crate) fn ensure_running(&self) {
-        for (_, store, task) in &self.stores {
-            task.ensure_running(store);
-        }
-    }
-
-    /// Waits for store `index`'s first key set or a forced refresh, as its gate allows.
-    pub(crate) async fn wait_for_keys(&self, index: usize) {
-        if let Some((_, store, task)) = self.stores.get(index) {
-            task.wait_for_keys(store).await;
-        }
-    }
-
-    /// Waits until every store has a key set (see [`Task::ready`]), within `limit`.
-    pub(crate) async fn ready(&self, limit: Option<Duration>) -> Result<(), ReadyError> {
-        // A limit too far in the future to represent is no limit.
-        let deadline = limit.and_then(|l| tokio::time::Instant::now().checked_add(l));
-        for (_, store, task) in &self.stores {
-            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
-            task.ready(store, left).await?;
-        }
-        Ok(())
-    }
-
-    /// Forces a refresh of every store; the first error.
-    pub(crate) async fn refresh_now(&self) -> Result<(), RefreshError> {
-        let mut result = Ok(());
-        for (_, store, task) in &self.stores {
-            if let Err(e) = task.refresh_now(store).await
-                && result.is_ok()
-            {
-                result = Err(e);
-            }
-        }
-        result
-    }
-
-    /// Each trusted issuer's status (multi-issuer layers; empty otherwise).
-    pub(crate) fn issuer_statuses(&self) -> Vec<(String, Status)> {
-        self.stores
-            .iter()
-            .filter_map(|(issuer, store, _)| Some((issuer.clone()?, store.status())))
-            .collect()
+                .filter_map(|t| match &t.0 {
+                    Trusted::Rule(rule) => Compiled::new(rule).ok(),
+                    Trusted::Fixed { .. } => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let rules = (!rules.is_empty())
+            .then(|| RuleStores::new(rules, stores.len(), self.refresh.fetching()));
+        KeyStores::new(stores, rules)
     }
 }
 
@@ -440,10 +428,24 @@ pub(crate) fn validate<T>(
             return Err(ConfigError::new(ConfigErrorKind::NoIssuers));
         }
         KeySource::Multi(issuers) => {
+            let mut has_rules = false;
             for t in issuers {
-                source.target(t.jwks.as_ref().unwrap_or(&t.issuer), t.jwks.is_none())?;
+                match &t.0 {
+                    Trusted::Fixed { issuer, jwks } => {
+                        source.target(jwks.as_ref().unwrap_or(issuer), jwks.is_none())?;
+                        rules.issuers.push(issuer.clone());
+                    }
+                    Trusted::Rule(rule) => {
+                        let (issuer, jwks) = Compiled::new(rule)?.samples();
+                        source.target(jwks.as_ref().unwrap_or(&issuer), jwks.is_none())?;
+                        has_rules = true;
+                    }
+                }
             }
-            rules.issuers = issuers.iter().map(|t| t.issuer.clone()).collect();
+            if has_rules {
+                // The key stores are the gate: fixed issuers exactly, then the rules.
+                rules.issuers.clear();
+            }
         }
     }
     // Secure by default: both checks unless given up by name (RFC 8725 §3.8-3.9).

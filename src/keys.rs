@@ -38,6 +38,8 @@ pub(crate) struct Key {
     pub(crate) verifier: KeyVerifier,
     /// A fingerprint of the key material, the same across fetches of the same key.
     pub(crate) id: u64,
+    /// The key's own `issuer` member (Entra's shared key sets: whose tokens it signs).
+    pub(crate) issuer: Option<Arc<str>>,
 }
 
 impl Key {
@@ -388,6 +390,7 @@ pub(crate) fn parse_jwk(value: &Value) -> Result<Key, SkipReason> {
         alg,
         verifier,
         id: fingerprint(obj),
+        issuer: obj.get("issuer").and_then(Value::as_str).map(Arc::from),
     })
 }
 

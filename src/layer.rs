@@ -18,8 +18,9 @@ use tower_layer::Layer;
 
 use crate::authenticate::Authenticator;
 use crate::claims::StandardClaims;
-use crate::config::{self, KeySource, KeyStores, RequestConfig, SourceConfig, TrustedIssuer};
+use crate::config::{self, KeySource, RequestConfig, SourceConfig, TrustedIssuer};
 use crate::error::{AuthError, AuthErrorKind, ConfigError, ReadyError, RefreshError};
+use crate::key_stores::KeyStores;
 use crate::service::JwksAuthService;
 use crate::status::Status;
 
@@ -251,6 +252,10 @@ impl<T> JwksAuth<T> {
         let first = statuses.next().unwrap_or_else(Status::empty);
         let mut status = statuses.fold(first, Status::combine);
         status.issuers = keys.issuer_statuses();
+        if let Some(tenants) = keys.tenants(0) {
+            (status.tenant_stores, status.tenant_evictions) = (tenants.live, tenants.evictions);
+            status.lazy = keys.iter().next().is_none();
+        }
         if let Some(Ok(runtime)) = self.runtime.get() {
             (status.cache_entries, status.cache_bytes) = runtime.cache_usage();
         }

@@ -31,7 +31,9 @@
 //!   is used; it judges its configuration when applied ([`JwksAuth::validate`]) and
 //!   reports its key sets in [`JwksAuth::status`] and [`JwksAuth::ready`]. Key sources:
 //!   [`JwksAuth::new`] (a JWKS URL), [`JwksAuth::from_issuer`] (OpenID discovery),
-//!   [`JwksAuth::multi_issuer`] ([`TrustedIssuer`]s), [`JwksAuth::from_jwks`] (fixed).
+//!   [`JwksAuth::multi_issuer`] ([`TrustedIssuer`]s, and [`IssuerRule`]s for tenants
+//!   whose issuers follow a template: see the `tenants` module's rules below),
+//!   [`JwksAuth::from_jwks`] (fixed).
 //! - **Claims**: [`StandardClaims`] by default, your own type with [`JwksAuth::claims`].
 //!   `Option<Claims<T>>` is `None` only behind an [`optional`](JwksAuth::optional) layer.
 //! - **Authorization**: route layers made by the layer, typed to its claims
@@ -112,6 +114,22 @@
 //! | plain http | loopback only | [`Refresh::allow_http`] |
 //! | verified-token cache | on: 10,000 entries, 16 MiB | [`JwksAuth::cache`] |
 //! | DPoP | off | [`JwksAuth::dpop`] |
+//! | issuer-rule tenants | at most 1,000 key stores; new ones: a burst of 30, then 3/s | [`Refresh::tenant_stores`], [`Refresh::new_tenants`] |
+//!
+//! # Tenants by rule
+//!
+//! [`IssuerRule`]s (on [`JwksAuth::multi_issuer`], beside fixed issuers) trust issuers
+//! that follow a template (`https://kc.example.com/realms/{realm}`), each tenant's keys
+//! found on first use. A placeholder is a whole path segment or host label and matches
+//! letters, digits, `-`, `_`, `.` only (never `/`, `@`, `:`, `%`, `.`/`..`), the token's
+//! `iss` must be the expansion exactly, and the origin is the template's: a token cannot
+//! steer a fetch elsewhere (no SSRF). A token matching no issuer and no rule, or refused
+//! by the rule's [`allow`](IssuerRule::allow) predicate, is a 401 with no I/O. Key stores
+//! are made on first use, at most [`Refresh::tenant_stores`] live (least recently used
+//! out), and making one is charged to a budget ([`Refresh::new_tenants`]): past it a new
+//! tenant's token gets 503 with `Retry-After` at once, while known tenants keep working.
+//! [`IssuerRule::shared_keys`] is Entra ID's shape (one key set, keys naming their
+//! issuer, `tid` checked). `testing::TenantIssuer` serves many tenants for your tests.
 //!
 //! # Features
 //!
@@ -130,7 +148,9 @@
 //! `authenticate` (the one-pass pipeline), `token` (credentials), `verify` on `json` and
 //! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `dpop` (DPoP),
 //! `respond` (the renderer), `extract` and `claims` (what handlers get), `store`, `gate`,
-//! `status`, `refresh` and `fetch` (key sets and their task), `error` and `diagnose` (logs
+//! `status`, `refresh` and `fetch` (key sets and their task), `key_stores` (a layer's
+//! stores and the choice of one for a token), `tenants` (issuer rules: `template`, and
+//! `stores`, the bounded set and its budget), `error` and `diagnose` (logs
 //! that cannot flood), [`limits`],
 //! `metrics`, [`testing`].
 
@@ -154,6 +174,7 @@ mod extract;
 mod fetch;
 mod gate;
 mod json;
+mod key_stores;
 mod keys;
 mod layer;
 pub mod limits;
@@ -164,6 +185,7 @@ mod service;
 mod shards;
 mod status;
 mod store;
+mod tenants;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
@@ -190,6 +212,7 @@ pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;
 pub use status::Status;
+pub use tenants::{IssuerRule, Tenant};
 pub use token::TokenSource;
 
 /// The README's examples, compiled as doc tests.

@@ -103,6 +103,17 @@ pub const DPOP_WINDOW: Duration = Duration::from_secs(60);
 /// shard, plus the maps' spare slots).
 pub const REPLAY_ENTRIES: usize = 1_000_000;
 
+/// Key stores kept at most for issuers matched by rules, by default
+/// ([`Refresh::tenant_stores`](crate::Refresh::tenant_stores)).
+pub const TENANT_STORES: usize = 1_000;
+
+/// New rule-matched key stores that may be made at once, by default
+/// ([`Refresh::new_tenants`](crate::Refresh::new_tenants)).
+pub const NEW_TENANT_BURST: u32 = 30;
+
+/// New rule-matched key stores that may be made a second after the burst, by default.
+pub const NEW_TENANTS_PER_SECOND: f64 = 3.0;
+
 /// How long a server-issued DPoP nonce stays current by default; the previous one is
 /// still accepted for as long again.
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(5 * 60);

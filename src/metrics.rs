@@ -8,11 +8,14 @@
 //! | `jwks_auth_key_fetches_total` | counter | `issuer`, `outcome` (`ok`, `not_modified`, or the error: `connect`, `timeout`, `status`, …) | key set fetch attempts |
 //! | `jwks_auth_key_fetch_seconds` | histogram | `issuer` | how long an attempt took |
 //! | `jwks_auth_keys` | gauge | `issuer` | usable keys in the current set |
+//! | `jwks_auth_tenant_stores` | gauge | `rule` (an [`IssuerRule`](crate::IssuerRule)'s name) | live key stores of the rule's tenants |
+//! | `jwks_auth_tenant_store_evictions_total` | counter | `rule` | tenant key stores dropped to keep the bound |
 //! | `jwks_auth_key_set_age_seconds` | gauge | `issuer` | seconds since the last good refresh; kept current every second by the refresh task, so it grows through an outage even when no request arrives |
 //!
 //! Label values come from fixed sets and the configuration only: never a token, a `kid`,
 //! a claim, or the issuer of an untrusted token. `issuer` is the trusted issuer of a
-//! multi-issuer layer, empty otherwise. With the feature off, every function here is an
+//! multi-issuer layer (for a rule-matched tenant, its rule's name: never a tenant id),
+//! empty otherwise. With the feature off, every function here is an
 //! empty inline function: the request path pays nothing.
 //!
 //! [`AuthErrorKind::as_str`]: crate::AuthErrorKind::as_str
@@ -97,6 +100,17 @@ mod imp {
         }
     }
 
+    /// The live key stores of one issuer rule.
+    pub(crate) fn tenant_stores(rule: &str, stores: usize) {
+        metrics::gauge!("jwks_auth_tenant_stores", "rule" => rule.to_owned()).set(stores as f64);
+    }
+
+    /// A rule-matched key store dropped to keep the bound.
+    pub(crate) fn tenant_eviction(rule: &str) {
+        metrics::counter!("jwks_auth_tenant_store_evictions_total", "rule" => rule.to_owned())
+            .increment(1);
+    }
+
     /// Whether the refresh task should tick to keep the age gauge current.
     pub(crate) const TICK: Option<Duration> = Some(Duration::from_secs(1));
 }
@@ -118,7 +132,13 @@ mod imp {
     pub(crate) fn fetch(_: &str, _: Result<bool, &RefreshError>, _: Duration) {}
     #[inline(always)]
     pub(crate) fn key_set(_: &str, _: usize, _: Option<Duration>) {}
+    #[inline(always)]
+    pub(crate) fn tenant_stores(_: &str, _: usize) {}
+    #[inline(always)]
+    pub(crate) fn tenant_eviction(_: &str) {}
     pub(crate) const TICK: Option<Duration> = None;
 }
 
-pub(crate) use imp::{TICK, cache_hit, fetch, key_set, request, response};
+pub(crate) use imp::{
+    TICK, cache_hit, fetch, key_set, request, response, tenant_eviction, tenant_stores,
+};

@@ -34,20 +34,30 @@ pub struct Status {
     pub next_refresh: Option<Duration>,
     /// For a multi-issuer layer, each trusted issuer's own status (the fields above
     /// combine them: key ids of all, the oldest success, the first error, stale if any
-    /// is). Empty otherwise.
+    /// is), then those of the ten most recently used tenants of its issuer rules (not
+    /// combined above). Empty otherwise.
     pub issuers: Vec<(String, Status)>,
+    /// Live key stores of issuers matched by [`IssuerRule`](crate::IssuerRule)s.
+    pub tenant_stores: usize,
+    /// Tenant key stores dropped so far to keep the bound
+    /// ([`Refresh::tenant_stores`](crate::Refresh::tenant_stores)).
+    pub tenant_evictions: u64,
     /// Tokens the verified-token cache holds now (0 when it is off).
     pub cache_entries: usize,
     /// What those entries count against the cache's byte budget
     /// ([`CACHE_BYTES`](crate::limits::CACHE_BYTES)): token text plus a fixed overhead
     /// per entry.
     pub cache_bytes: usize,
+    /// A layer with issuer rules and no fixed issuer: nothing to load before requests
+    /// (each tenant's keys are fetched on first use), so it is ready at once.
+    pub(crate) lazy: bool,
 }
 
 impl Status {
-    /// `true` when requests can be verified: a key set is loaded and not stale.
+    /// `true` when requests can be verified: a key set is loaded and not stale (or the
+    /// layer has only issuer rules, whose tenants' keys are fetched on first use).
     pub fn is_ready(&self) -> bool {
-        self.key_count > 0 && !self.stale
+        self.lazy || (self.key_count > 0 && !self.stale)
     }
 
     /// The status of one trusted issuer of a multi-issuer layer.
@@ -70,8 +80,11 @@ impl Status {
             stale: true,
             next_refresh: None,
             issuers: Vec::new(),
+            tenant_stores: 0,
+            tenant_evictions: 0,
             cache_entries: 0,
             cache_bytes: 0,
+            lazy: false,
         }
     }
 

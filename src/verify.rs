@@ -269,7 +269,12 @@ impl Rules {
 impl Unverified {
     /// The token's `iss`, if it is a string (already checked against the rules).
     pub(crate) fn issuer(&self) -> Option<&str> {
-        self.claims.get("iss").and_then(Value::as_str)
+        self.claim_str("iss")
+    }
+
+    /// A claim of the token, if it is a string.
+    pub(crate) fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
     }
 
     /// Steps 4 and 5: key selection and the signature over `token`, the token this was

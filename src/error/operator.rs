@@ -55,6 +55,12 @@ pub enum ConfigErrorKind {
     /// A [`Dpop::nonce_secret`](crate::Dpop::nonce_secret) shorter than 32 bytes (nonces
     /// must be unpredictable, RFC 9449 §8), or no OS randomness for the default one.
     DpopNonceSecret,
+    /// An [`IssuerRule`](crate::IssuerRule) template that breaks its rules: an absolute
+    /// `http(s)` URL with at least one placeholder, each `{name}` a whole path segment
+    /// or a whole host label under a fixed suffix of two labels or more, names unique
+    /// (a JWKS URL template uses the issuer's), no query, fragment, userinfo, `%` or
+    /// whitespace.
+    IssuerTemplate,
 }
 
 impl ConfigError {
@@ -100,6 +106,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::DpopNonceSecret => {
                 "DPoP nonces need an unpredictable secret: Dpop::nonce_secret takes at least 32 random bytes"
+            }
+            ConfigErrorKind::IssuerTemplate => {
+                "invalid issuer template: give an absolute http(s) url whose {placeholders} are whole path segments or whole host labels under a fixed suffix of two labels or more (https://kc.example.com/realms/{realm}, https://{tenant}.auth.example.com/), no query, fragment, userinfo or %"
             }
             ConfigErrorKind::DpopBaseUrl => {
                 "DPoP needs the service's public base url (Dpop::base_url, an absolute http(s) url), or Dpop::trust_host_header(\"https\") (or \"http\")"

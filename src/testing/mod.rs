@@ -53,11 +53,13 @@ use crate::alg::Algorithm;
 
 mod dpop;
 mod key;
+mod tenants;
 mod token;
 
 pub use crate::crypto::CRYPTO_BACKEND;
 pub use dpop::{DpopKey, ProofBuilder};
 pub use key::{JwkExport, TestKey};
+pub use tenants::TenantIssuer;
 pub use token::TokenBuilder;
 
 /// The audience [`TestIssuer`] tokens carry by default, and [`TestIssuer::layer`] requires.

@@ -13,9 +13,10 @@ enum KidChoice {
     Custom(String),
 }
 
-/// Builds and signs a token; see [`TestIssuer::token`].
+/// Builds and signs a token; see [`TestIssuer::token`] and [`TenantIssuer::token`](super::TenantIssuer::token).
 pub struct TokenBuilder<'a> {
-    issuer: &'a TestIssuer,
+    /// The issuer whose current keys sign (`None`: a tenant's, in `key`).
+    issuer: Option<&'a TestIssuer>,
     alg: Algorithm,
     key: Option<Arc<TestKey>>,
     header: Map<String, Value>,
@@ -34,17 +35,25 @@ impl std::fmt::Debug for TokenBuilder<'_> {
 
 impl<'a> TokenBuilder<'a> {
     pub(super) fn new(issuer: &'a TestIssuer) -> Self {
+        Self {
+            issuer: Some(issuer),
+            ..Self::with_key(issuer.issuer(), None, Algorithm::RS256)
+        }
+    }
+
+    /// A token of `iss` signed by `key` (or the issuer's, when `None`).
+    pub(super) fn with_key(iss: &str, key: Option<Arc<TestKey>>, alg: Algorithm) -> Self {
         let now = crate::verify::now_secs() as i64;
         let mut claims = Map::new();
-        claims.insert("iss".into(), json!(issuer.issuer()));
+        claims.insert("iss".into(), json!(iss));
         claims.insert("sub".into(), json!("user-1"));
         claims.insert("aud".into(), json!(AUDIENCE));
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + 600));
         TokenBuilder {
-            issuer,
-            alg: Algorithm::RS256,
-            key: None,
+            issuer: None,
+            alg,
+            key,
             header: Map::new(),
             claims,
             kid: KidChoice::Key,
@@ -146,7 +155,8 @@ impl<'a> TokenBuilder<'a> {
     fn signing_key(&self) -> Arc<TestKey> {
         self.key
             .clone()
-            .unwrap_or_else(|| self.issuer.key(self.alg))
+            .or_else(|| self.issuer.map(|i| i.key(self.alg)))
+            .expect("a token builder has an issuer or a key")
     }
 
     /// Signs and returns the compact token.

@@ -1,0 +1,300 @@
+//! The live key stores of rule-matched issuers, bounded, and the budget for new ones
+//! (see the [module docs](super)).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Compiled, find};
+use crate::error::RefreshError;
+use crate::fetch::{Target, Transport};
+use crate::metrics;
+use crate::refresh::Task;
+use crate::shards::lock;
+use crate::status::Status;
+use crate::store::{KeyStore, Remote, Source, Timing};
+
+/// The budget for new tenants: a token bucket of `burst` tokens refilled at `per_second`.
+/// Pure logic over the instants it is given.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    burst: f64,
+    per_second: f64,
+    tokens: f64,
+    at: Option<Instant>,
+}
+
+impl Budget {
+    pub(crate) fn new(burst: u32, per_second: f64) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            per_second: if per_second.is_finite() {
+                per_second.max(0.001)
+            } else {
+                1.0
+            },
+            tokens: f64::from(burst.max(1)),
+            at: None,
+        }
+    }
+
+    /// Takes one token at `now`, or says how long until one is there.
+    pub(crate) fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        if let Some(at) = self.at {
+            let refill = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
+            self.tokens = (self.tokens + refill).min(self.burst);
+        }
+        self.at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.per_second;
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
+        }
+    }
+}
+
+/// The key stores of rule-matched issuers: made on first use, at most `bound` live,
+/// least recently used out. Store ids follow the fixed stores' indices and are never
+/// reused, so a cached token of an evicted store is a miss, never another tenant's hit.
+pub(crate) struct RuleStores {
+    rules: Vec<Compiled>,
+    first: usize,
+    fetching: Fetching,
+    budget: Mutex<Budget>,
+    live: Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    by_issuer: HashMap<String, usize>,
+    stores: HashMap<usize, Entry>,
+    next: usize,
+    tick: u64,
+    evictions: u64,
+}
+
+struct Entry {
+    /// The tenant's issuer (a shared rule's store: its key set URL).
+    issuer: String,
+    shared: bool,
+    rule: usize,
+    store: Arc<KeyStore>,
+    task: Arc<Task>,
+    used: u64,
+}
+
+/// What a token's issuer comes to among the rules.
+pub(crate) enum Found {
+    /// The store of this tenant (its id, the store; for a shared rule, the tenant its
+    /// keys must name).
+    Store(usize, Arc<KeyStore>, Option<Arc<str>>),
+    /// No rule matches it, or the rule's predicate refuses it.
+    NoRule,
+    /// A new tenant, and the budget for new tenants is spent: retry after this.
+    Budget(Duration),
+}
+
+/// What [`RuleStores::report`] tells: live stores, evictions so far, and the most
+/// recently used stores' issuers and statuses.
+pub(crate) struct Report {
+    pub(crate) live: usize,
+    pub(crate) evictions: u64,
+    pub(crate) recent: Vec<(String, Status)>,
+}
+
+impl fmt::Debug for RuleStores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleStores")
+            .field("rules", &self.rules)
+            .field("live", &lock(&self.live).stores.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How rule-matched stores fetch, and their bounds (the layer's `Refresh`).
+#[derive(Clone)]
+pub(crate) struct Fetching {
+    pub(crate) timing: Timing,
+    pub(crate) allow_http: bool,
+    pub(crate) client: Option<reqwest::Client>,
+    /// The most live stores.
+    pub(crate) bound: usize,
+    /// The budget for new tenants: a burst, then so many a second.
+    pub(crate) burst: u32,
+    pub(crate) per_second: f64,
+}
+
+impl RuleStores {
+    /// The stores of `rules`, their ids starting at `first`.
+    pub(crate) fn new(rules: Vec<Compiled>, first: usize, fetching: Fetching) -> Self {
+        Self {
+            rules,
+            first,
+            budget: Mutex::new(Budget::new(fetching.burst, fetching.per_second)),
+            fetching,
+            live: Mutex::default(),
+        }
+    }
+
+    /// The store for `iss`: its rule and predicate first (no lock held, no I/O), then
+    /// the live set, then, for a new tenant within the budget, a new store.
+    pub(crate) fn find(&self, iss: &str) -> Found {
+        let Some(matched) = find(&self.rules, iss) else {
+            return Found::NoRule;
+        };
+        // A shared rule's one store is found by its key set URL, every other by issuer.
+        let key = match (&matched.tenant, &matched.jwks) {
+            (Some(_), Some(url)) => url.as_str(),
+            _ => iss,
+        };
+        let tenant = matched.tenant.clone();
+        if let Some((id, store)) = self.touch(key) {
+            return Found::Store(id, store, tenant);
+        }
+        if let Err(wait) = lock(&self.budget).take(Instant::now()) {
+            return Found::Budget(wait);
+        }
+        let allow_http = self.fetching.allow_http;
+        let target = match &matched.jwks {
+            Some(url) => Target::jwks(url, allow_http),
+            None => Target::discovery(iss, allow_http),
+        };
+        let shared = matched.tenant.is_some();
+        let remote = target.map_err(RefreshError::from).and_then(|target| {
+            let transport = Transport::new(self.fetching.client.clone())?;
+            Ok(Remote { target, transport })
+        });
+        let name = &self.rules[matched.rule].name;
+        let store = Arc::new(KeyStore::new(
+            name,
+            Source::Remote(remote),
+            self.fetching.timing,
+            None,
+        ));
+        let task = Arc::new(Task::new());
+        task.ensure_running(&store);
+        let mut live = lock(&self.live);
+        if let Some(&id) = live.by_issuer.get(key) {
+            // Made by a concurrent request meanwhile: use that one.
+            return Found::Store(id, live.stores[&id].store.clone(), tenant);
+        }
+        let id = self.first + live.next;
+        live.next += 1;
+        live.tick += 1;
+        let used = live.tick;
+        live.by_issuer.insert(key.to_owned(), id);
+        let entry = Entry {
+            issuer: key.to_owned(),
+            shared,
+            rule: matched.rule,
+            store: store.clone(),
+            task,
+            used,
+        };
+        live.stores.insert(id, entry);
+        if live.stores.len() > self.fetching.bound.max(1) {
+            let oldest = live
+                .stores
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(id, _)| *id);
+            if let Some(evicted) = oldest.and_then(|id| live.stores.remove(&id)) {
+                live.by_issuer.remove(&evicted.issuer);
+                live.evictions += 1;
+                metrics::tenant_eviction(&self.rules[evicted.rule].name);
+            }
+        }
+        let count = live
+            .stores
+            .values()
+            .filter(|e| e.rule == matched.rule)
+            .count();
+        metrics::tenant_stores(name, count);
+        Found::Store(id, store, tenant)
+    }
+
+    /// A live store for `key` (its issuer, or a shared rule's URL), marked as used now
+    /// (its task started if it is not).
+    fn touch(&self, key: &str) -> Option<(usize, Arc<KeyStore>)> {
+        let mut live = lock(&self.live);
+        let id = *live.by_issuer.get(key)?;
+        live.tick += 1;
+        let tick = live.tick;
+        let entry = live.stores.get_mut(&id)?;
+        entry.used = tick;
+        entry.task.ensure_running(&entry.store);
+        Some((id, entry.store.clone()))
+    }
+
+    /// The live store with this id whose tenant its rule still allows (for a cache hit:
+    /// an evicted store, or a tenant the predicate now refuses, is a miss).
+    pub(crate) fn get(&self, id: usize) -> Option<Arc<KeyStore>> {
+        let (issuer, shared, rule, store) = {
+            let live = lock(&self.live);
+            let entry = live.stores.get(&id)?;
+            (
+                entry.issuer.clone(),
+                entry.shared,
+                entry.rule,
+                entry.store.clone(),
+            )
+        };
+        // A shared store serves many tenants: the predicate ran when each token of it
+        // was verified.
+        if !shared {
+            self.rules[rule].matches(&issuer)?;
+        }
+        Some(store)
+    }
+
+    /// The live store with this id and its task (to wait for its keys).
+    pub(crate) fn with_task(&self, id: usize) -> Option<(Arc<KeyStore>, Arc<Task>)> {
+        let live = lock(&self.live);
+        let entry = live.stores.get(&id)?;
+        Some((entry.store.clone(), entry.task.clone()))
+    }
+
+    /// Live stores, evictions, and the `recent` most recently used stores' statuses.
+    pub(crate) fn report(&self, recent: usize) -> Report {
+        let live = lock(&self.live);
+        let mut entries: Vec<&Entry> = live.stores.values().collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.used));
+        Report {
+            live: live.stores.len(),
+            evictions: live.evictions,
+            recent: entries
+                .into_iter()
+                .take(recent)
+                .map(|e| (e.issuer.clone(), e.store.status()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_a_burst_then_a_rate_and_refills() {
+        let mut budget = Budget::new(3, 2.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(budget.take(t0), Ok(()));
+        }
+        assert_eq!(budget.take(t0), Err(Duration::from_millis(500)));
+        assert_eq!(budget.take(t0 + Duration::from_millis(500)), Ok(()));
+        assert!(budget.take(t0 + Duration::from_millis(600)).is_err());
+        // A long pause refills the burst, no more.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(budget.take(later), Ok(()));
+        }
+        assert!(budget.take(later).is_err());
+    }
+}
