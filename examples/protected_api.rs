@@ -12,6 +12,8 @@
 //! | `OIDC_ISSUER` | discover the key set from this issuer's metadata instead (`JwksAuth::from_issuer`); also enforces `iss` | |
 //! | `JWT_ISSUER` | accepted `iss` (required with `JWKS_URL`) | |
 //! | `JWT_AUDIENCE` | accepted `aud` (required) | |
+//! | `JWT_ISSUER_TEMPLATE` | tenants by rule: an issuer template with a `{tenant}` placeholder (`https://kc.example.com/realms/{tenant}`); each tenant's keys found by discovery at its issuer on first use; replaces `JWKS_URL`, `OIDC_ISSUER` and `JWT_ISSUER` (set it alone); `JWKS_ALLOW_HTTP` applies | |
+//! | `JWT_TENANT_STORES` | with `JWT_ISSUER_TEMPLATE`, the most tenants' key stores kept (least recently used out) | 1000 |
 //! | `JWT_ACCEPT_ANY_ISSUER` | `1` to give the `iss` check up instead of `JWT_ISSUER` | off |
 //! | `JWT_ACCEPT_ANY_AUDIENCE` | `1` to give the `aud` check up instead of `JWT_AUDIENCE` | off |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |

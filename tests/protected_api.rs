@@ -174,6 +174,35 @@ async fn oidc_issuer_discovers_the_key_set_and_enforces_iss() {
     assert!(challenge.unwrap().contains("issuer"));
 }
 
+/// `JWT_ISSUER_TEMPLATE`: each tenant's keys discovered at its issuer on first use; a
+/// token of an issuer outside the template is refused; /health is ready at once.
+#[tokio::test]
+async fn an_issuer_template_serves_every_tenant() {
+    let tenants = jwks_auth::testing::TenantIssuer::start().await;
+    let template = tenants.template();
+    let (_server, base) = start(&[
+        ("JWT_ISSUER_TEMPLATE", &template),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWT_TENANT_STORES", "5"),
+    ]);
+    let (status, _, _) = get(&format!("{base}/health"), None).await;
+    assert_eq!(status, 200, "a rules-only layer has nothing to load first");
+    for tenant in ["acme", "globex"] {
+        let token = tenants.token(tenant).subject(tenant).sign();
+        let (status, _, body) = get(&format!("{base}/whoami"), Some(&token)).await;
+        assert_eq!((status, body.as_str()), (200, tenant));
+    }
+    assert_eq!(tenants.discovery_count(), 2);
+    let foreign = tenants
+        .token("acme")
+        .claim("iss", "https://evil.example/acme")
+        .sign();
+    let (status, challenge, _) = get(&format!("{base}/me"), Some(&foreign)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("issuer"));
+    assert_eq!(tenants.discovery_count(), 2);
+}
+
 #[test]
 fn bad_configuration_exits_non_zero_with_a_message() {
     // Each case is otherwise complete: it fails for its own reason, named in the message.
@@ -223,6 +252,37 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         // Audience and issuer are required, and the message names the opt-out.
         (base(&[("JWT_AUDIENCE", "")]), "JWT_ACCEPT_ANY_AUDIENCE=1"),
         (base(&[("JWT_ISSUER", "")]), "JWT_ACCEPT_ANY_ISSUER=1"),
+        // Tenants by rule: a template alone, and a good one.
+        (
+            base(&[(
+                "JWT_ISSUER_TEMPLATE",
+                "https://kc.example.com/realms/{tenant}",
+            )]),
+            "set it alone",
+        ),
+        (
+            base(&[
+                ("JWKS_URL", ""),
+                ("JWT_ISSUER", ""),
+                (
+                    "JWT_ISSUER_TEMPLATE",
+                    "https://kc.example.com/realms/x{tenant}",
+                ),
+            ]),
+            "JWT_ISSUER_TEMPLATE: invalid issuer template",
+        ),
+        (
+            base(&[
+                ("JWKS_URL", ""),
+                ("JWT_ISSUER", ""),
+                (
+                    "JWT_ISSUER_TEMPLATE",
+                    "https://kc.example.com/realms/{tenant}",
+                ),
+                ("JWT_TENANT_STORES", "0"),
+            ]),
+            "JWT_TENANT_STORES",
+        ),
     ] {
         let output = Command::new(example_binary())
             .env_clear()

@@ -79,13 +79,29 @@ fn redis_store(_: Dpop, _: &str) -> Result<Dpop, String> {
 pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     let on = |name: &str| env(name).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     let jwks_url = env("JWKS_URL").is_some();
-    let mut auth = match (env("JWKS_URL"), env("OIDC_ISSUER")) {
-        (Some(url), None) => JwksAuth::new(url.trim()),
-        (None, Some(issuer)) => JwksAuth::from_issuer(issuer.trim()),
-        (Some(_), Some(_)) => return Err("set JWKS_URL or OIDC_ISSUER, not both".into()),
-        (None, None) => {
+    let template = env("JWT_ISSUER_TEMPLATE");
+    let mut auth = match (env("JWKS_URL"), env("OIDC_ISSUER"), &template) {
+        (None, None, Some(template)) if env("JWT_ISSUER").is_none() => {
+            // Tenants by rule: each concrete issuer's keys found by discovery.
+            JwksAuth::multi_issuer([jwks_auth::TrustedIssuer::rule(
+                jwks_auth::IssuerRule::discovered("tenants", template.trim()),
+            )])
+        }
+        (_, _, Some(_)) => {
+            return Err(
+                "JWT_ISSUER_TEMPLATE replaces JWKS_URL, OIDC_ISSUER and JWT_ISSUER: \
+                        set it alone"
+                    .into(),
+            );
+        }
+        (Some(url), None, None) => JwksAuth::new(url.trim()),
+        (None, Some(issuer), None) => JwksAuth::from_issuer(issuer.trim()),
+        (Some(_), Some(_), None) => {
+            return Err("set JWKS_URL or OIDC_ISSUER, not both".into());
+        }
+        (None, None, None) => {
             return Err("JWKS_URL is required (the identity provider's JWKS URL), \
-                        or OIDC_ISSUER to discover it"
+                        or OIDC_ISSUER to discover it, or JWT_ISSUER_TEMPLATE for tenants"
                 .into());
         }
     };
@@ -135,10 +151,26 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     if on("JWKS_ALLOW_HTTP") {
         refresh = refresh.allow_http(true);
     }
+    if let Some(stores) = env("JWT_TENANT_STORES") {
+        let stores = stores
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                format!("JWT_TENANT_STORES must be a whole number above 0, got {stores:?}")
+            })?;
+        refresh = refresh.tenant_stores(stores);
+    }
     auth = auth.refresh(refresh);
     // A URL the layer can never use is a configuration error: say so now.
     if let Err(err) = auth.validate() {
-        return Err(format!("JWKS_URL/OIDC_ISSUER: {err}"));
+        let what = if template.is_some() {
+            "JWT_ISSUER_TEMPLATE"
+        } else {
+            "JWKS_URL/OIDC_ISSUER"
+        };
+        return Err(format!("{what}: {err}"));
     }
     let dpop = DpopEnv::from_env()?;
     let addr = env("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
