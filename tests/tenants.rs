@@ -313,6 +313,61 @@ async fn a_flood_of_random_tenants_costs_at_most_the_budget() {
     );
     assert!(growth < 64_000_000, "+{growth} bytes");
     assert!(hits.get() >= 3 + 1000);
+    // The budget refills: a new tenant is served again a moment later.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let newcomer = tenants.token("after-the-flood").sign();
+    let r = client
+        .get(&url)
+        .bearer_auth(&newcomer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Feature `metrics`: live stores and evictions, labelled by the rule's name, never by
+/// a tenant.
+#[cfg(feature = "metrics")]
+#[test]
+fn tenant_metrics_are_labelled_by_rule() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let tenants = TenantIssuer::start().await;
+            let auth = rule_layer(
+                IssuerRule::discovered("realms", tenants.template()),
+                Refresh::default().tenant_stores(2),
+            );
+            let (app, _) = app(auth);
+            for tenant in ["t-one", "t-two", "t-three", "t-four"] {
+                let reply = send(&app, &tenants.token(tenant).sign()).await;
+                assert_eq!(reply.status, StatusCode::OK);
+            }
+        })
+    });
+    let text = handle.render();
+    let value = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| v.parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        value(r#"jwks_auth_tenant_stores{rule="realms"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"jwks_auth_tenant_store_evictions_total{rule="realms"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(!text.contains("t-one"), "a tenant in a label: {text}");
 }
 
 /// Entra's shape: one key set for every tenant, each key naming whose tokens it signs.
