@@ -45,6 +45,7 @@ use crate::config::{Check, RequestConfig, Validated};
 use crate::dpop::proof::{Proof, Read};
 use crate::dpop::{DpopCheck, Record};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::introspect::{AnswerCache, Introspector};
 use crate::key_stores::{ForIssuer, KeyStores};
 use crate::metrics;
 use crate::respond::Responder;
@@ -65,6 +66,18 @@ pub(crate) enum Step<T> {
     /// Wait for the first key set, a forced refresh or a remote replay store, then admit
     /// or reject.
     Wait(Pending<T>),
+}
+
+impl<T> Step<T> {
+    /// The claims it comes to, waiting if it must (outside the service: a wait, `verify`).
+    async fn finish(self) -> Result<Arc<T>, AuthError> {
+        match self {
+            Step::Admit(Some(claims)) => Ok(claims),
+            Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
+            Step::Reject(e) => Err(e),
+            Step::Wait(wait) => wait.await,
+        }
+    }
 }
 
 impl<T> From<Result<Arc<T>, AuthError>> for Step<T> {
@@ -99,6 +112,8 @@ enum Keys<'s> {
 /// The runtime state of one layer configuration.
 pub(crate) struct Authenticator<T> {
     rules: Rules,
+    /// Introspection of opaque tokens, and its cache of active answers.
+    introspect: Option<(Introspector, AnswerCache<T>)>,
     keys: Arc<KeyStores>,
     cache: Option<TokenCache<T>>,
     check: Option<Check<T>>,
@@ -112,6 +127,7 @@ impl<T> fmt::Debug for Authenticator<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")
             .field("rules", &self.rules)
+            .field("introspect", &self.introspect.as_ref().map(|(i, _)| i))
             .field("keys", &self.keys)
             .field("cache", &self.cache)
             .field("check", &self.check.is_some())
@@ -131,6 +147,7 @@ where
     pub(crate) fn new(request: &RequestConfig<T>, valid: Validated, keys: Arc<KeyStores>) -> Self {
         Self {
             rules: valid.rules,
+            introspect: valid.introspect.map(|i| (i, AnswerCache::new())),
             keys,
             cache: (request.cache > 0).then(|| TokenCache::new(request.cache)),
             check: request.check.clone(),
@@ -212,6 +229,13 @@ where
         proof: Option<Read<'_>>,
         now: f64,
     ) -> Step<T> {
+        if self
+            .introspect
+            .as_ref()
+            .is_some_and(|(i, _)| i.takes(&token))
+        {
+            return self.introspected(token, scheme, proof, now);
+        }
         let jkt = proof.as_ref().map(Read::jkt);
         // 3. the cache
         if let Some(claims) = self.cached(&token, jkt, now) {
@@ -249,7 +273,7 @@ where
         };
         match resolved {
             Keys::Verified(key) => {
-                if !fits_tenant(&unverified, &key, tenant.as_deref()) {
+                if !tenants::fits(&unverified, key.issuer.as_deref(), tenant.as_deref()) {
                     return Step::Reject(AuthErrorKind::InvalidIssuer.into());
                 }
                 let claims = self.accept(&token, unverified, key, now);
@@ -267,19 +291,59 @@ where
                         // Not returned without waiting allowed; fail closed all the same.
                         return Err(AuthErrorKind::UnknownKey.into());
                     };
-                    if !fits_tenant(&unverified, &key, tenant.as_deref()) {
+                    if !tenants::fits(&unverified, key.issuer.as_deref(), tenant.as_deref()) {
                         return Err(AuthErrorKind::InvalidIssuer.into());
                     }
                     let claims = this.accept(&token, unverified, key, now);
-                    match this.settle(claims, proof) {
-                        Step::Admit(Some(claims)) => Ok(claims),
-                        Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
-                        Step::Reject(e) => Err(e),
-                        Step::Wait(replay) => replay.await,
-                    }
+                    this.settle(claims, proof).finish().await
                 }))
             }
         }
+    }
+
+    /// Steps 3 to 9 for a token that goes to introspection ([`crate::introspect`]): the
+    /// cache of answers by digest, the proof's signature, a call within the budget, the
+    /// answer judged as a token, its binding, the claims; then the check and the replay
+    /// record as for any token.
+    fn introspected(
+        self: &Arc<Self>,
+        token: Cow<'_, str>,
+        scheme: Scheme,
+        proof: Option<Read<'_>>,
+        now: f64,
+    ) -> Step<T> {
+        let Some((intro, cache)) = &self.introspect else {
+            return Step::Reject(AuthErrorKind::Misconfigured.into());
+        };
+        if token.len() > self.rules.max_token_len {
+            return Step::Reject(AuthErrorKind::TokenTooLarge.into());
+        }
+        let jkt = proof.as_ref().map(|p| p.jkt().to_owned());
+        if let Some(claims) = cache.get(&token, jkt.as_deref(), now, &self.rules) {
+            metrics::introspection_cache_hit();
+            return match verified(proof) {
+                Ok(proof) => self.settle(Ok(claims), proof),
+                Err(e) => Step::Reject(e),
+            };
+        }
+        let proof = match verified(proof) {
+            Ok(proof) => proof,
+            Err(e) => return Step::Reject(e),
+        };
+        let permit = match intro.admit() {
+            Ok(permit) => permit,
+            Err(e) => return Step::Reject(e),
+        };
+        let (this, token) = (self.clone(), token.into_owned());
+        Step::Wait(Box::pin(async move {
+            let Some((intro, cache)) = &this.introspect else {
+                return Err(AuthErrorKind::Misconfigured.into());
+            };
+            let claims = intro
+                .answer(cache, &token, permit, &this.rules, scheme, jkt)
+                .await;
+            this.settle(claims, proof).finish().await
+        }))
     }
 
     /// A cache hit: the same token with the same binding, still within `exp`/`nbf`, its
@@ -390,28 +454,10 @@ where
     /// steps 3 to 8 for a bearer token.
     pub(crate) async fn verify(self: &Arc<Self>, token: &str) -> Result<Arc<T>, AuthError> {
         let step = self.token_step(Cow::Borrowed(token), Scheme::Bearer, None, now_secs());
-        let result = match step {
-            Step::Admit(Some(claims)) => Ok(claims),
-            Step::Admit(None) => Err(AuthErrorKind::MissingCredentials.into()),
-            Step::Reject(e) => Err(e),
-            Step::Wait(wait) => wait.await,
-        };
+        let result = step.finish().await;
         metrics::request(result.as_ref().map(|_| true));
         result
     }
-}
-
-/// For a token of a shared key set's rule, whether the key that verified it may sign
-/// for its tenant ([`tenants::shared_key_fits`]); any other token fits.
-fn fits_tenant(unverified: &Unverified, key: &KeyRef, tenant: Option<&str>) -> bool {
-    tenant.is_none_or(|tenant| {
-        tenants::shared_key_fits(
-            key.issuer.as_deref(),
-            unverified.issuer(),
-            tenant,
-            unverified.claim_str("tid"),
-        )
-    })
 }
 
 /// Step 6: a read proof's signature verified (`None`: a bearer request).
@@ -426,6 +472,13 @@ impl<T> Authenticator<T> {
             (Some(dpop), Scheme::Dpop) => dpop.nonce(now_secs()),
             _ => None,
         }
+    }
+
+    /// Introspection's health, if the layer introspects.
+    pub(crate) fn introspection_status(&self) -> Option<crate::IntrospectionStatus> {
+        self.introspect
+            .as_ref()
+            .map(|(intro, cache)| intro.status(cache.len()))
     }
 
     /// Entries and bytes the verified-token cache holds now (zeros when it is off).

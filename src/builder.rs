@@ -254,4 +254,13 @@ impl<T> JwksAuth<T> {
         self.request_mut().dpop = Some(dpop);
         self
     }
+
+    /// Verify opaque tokens (or every token) with the provider's introspection endpoint
+    /// (RFC 7662), beside the key set path: see [`Introspection`](crate::Introspection)
+    /// for what is sent, how the answer is judged (like a token's claims, into this
+    /// layer's claims type), the cache and the budget. A second call replaces the first.
+    pub fn introspection(mut self, introspection: crate::Introspection) -> Self {
+        self.request_mut().introspection = Some(introspection);
+        self
+    }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::dpop::{Dpop, DpopCheck};
 use crate::error::{AuthError, ConfigError, ConfigErrorKind, RefreshError};
 use crate::fetch::{Target, Transport};
+use crate::introspect::{Introspection, Introspector};
 use crate::key_stores::KeyStores;
 use crate::keys::KeySet;
 use crate::limits::{
@@ -301,6 +302,8 @@ pub(crate) struct RequestConfig<T> {
     pub(crate) sources: Vec<TokenSource>,
     /// DPoP, when on.
     pub(crate) dpop: Option<Dpop>,
+    /// Introspection of opaque tokens, when on.
+    pub(crate) introspection: Option<Introspection>,
     /// A builder-order mistake, kept until the layer is used (setters never fail).
     pub(crate) error: Option<ConfigError>,
     /// The explicit opt-outs of the audience and issuer checks.
@@ -319,6 +322,7 @@ impl<T> Clone for RequestConfig<T> {
             check: self.check.clone(),
             sources: self.sources.clone(),
             dpop: self.dpop.clone(),
+            introspection: self.introspection.clone(),
             error: self.error.clone(),
             any_audience: self.any_audience,
             any_issuer: self.any_issuer,
@@ -337,6 +341,7 @@ impl<T> fmt::Debug for RequestConfig<T> {
             .field("check", &self.check.is_some())
             .field("sources", &self.sources)
             .field("dpop", &self.dpop)
+            .field("introspection", &self.introspection)
             .field("any_audience", &self.any_audience)
             .field("any_issuer", &self.any_issuer)
             .finish()
@@ -354,6 +359,7 @@ impl<T> Default for RequestConfig<T> {
             check: None,
             sources: vec![TokenSource::Bearer],
             dpop: None,
+            introspection: None,
             error: None,
             any_audience: false,
             any_issuer: false,
@@ -379,6 +385,7 @@ impl<T> RequestConfig<T> {
             check: None,
             sources: self.sources,
             dpop: self.dpop,
+            introspection: self.introspection,
             error,
             any_audience: self.any_audience,
             any_issuer: self.any_issuer,
@@ -392,6 +399,7 @@ impl<T> RequestConfig<T> {
 pub(crate) struct Validated {
     pub(crate) rules: Rules,
     pub(crate) dpop: Option<DpopCheck>,
+    pub(crate) introspect: Option<Introspector>,
 }
 
 /// Judges the whole configuration, with no I/O: the only place a configuration mistake
@@ -457,5 +465,18 @@ pub(crate) fn validate<T>(
         return Err(ConfigError::new(ConfigErrorKind::NoIssuer));
     }
     let dpop = request.dpop.as_ref().map(DpopCheck::build).transpose()?;
-    Ok(Validated { rules, dpop })
+    let refresh = &source.refresh;
+    let introspect = request
+        .introspection
+        .as_ref()
+        .map(|i| {
+            let timeout = refresh.timing.fetch_timeout;
+            Introspector::build(i, refresh.allow_http, refresh.client.clone(), timeout)
+        })
+        .transpose()?;
+    Ok(Validated {
+        rules,
+        dpop,
+        introspect,
+    })
 }

@@ -97,7 +97,8 @@ impl Transport {
         }
     }
 
-    fn client_for(&self, url: &Url) -> &reqwest::Client {
+    /// The client for `url` (the proxy-free one for loopback).
+    pub(crate) fn client_for(&self, url: &Url) -> &reqwest::Client {
         match &self.direct {
             Some(direct) if is_loopback(url) => direct,
             _ => &self.client,
@@ -208,23 +209,33 @@ async fn fetch_inner(
     if let Some(lm) = &validators.last_modified {
         request = request.header(IF_MODIFIED_SINCE, lm.clone());
     }
-    let mut response = request.send().await.map_err(transport_error)?;
+    let response = request.send().await.map_err(transport_error)?;
     let cache = cache_policy(response.headers());
     match response.status() {
         StatusCode::OK => {}
         StatusCode::NOT_MODIFIED => return Ok(Fetched::NotModified(cache)),
         other => return Err(RefreshError::new(RefreshErrorKind::Status(other.as_u16()))),
     }
+    let new_validators = Validators {
+        etag: response.headers().get(ETAG).cloned(),
+        last_modified: response.headers().get(LAST_MODIFIED).cloned(),
+    };
+    Ok(Fetched::Body {
+        body: read_capped(response).await?,
+        validators: new_validators,
+        cache,
+    })
+}
+
+/// A response's body, at most [`MAX_BODY`] bytes (checked against `Content-Length` and
+/// while reading).
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, RefreshError> {
     if response
         .content_length()
         .is_some_and(|len| len > MAX_BODY as u64)
     {
         return Err(RefreshError::new(RefreshErrorKind::BodyTooLarge));
     }
-    let new_validators = Validators {
-        etag: response.headers().get(ETAG).cloned(),
-        last_modified: response.headers().get(LAST_MODIFIED).cloned(),
-    };
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if body.len() + chunk.len() > MAX_BODY {
@@ -232,11 +243,7 @@ async fn fetch_inner(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched::Body {
-        body,
-        validators: new_validators,
-        cache,
-    })
+    Ok(body)
 }
 
 /// The two well-known discovery URLs of an issuer: OpenID Connect Discovery first, then

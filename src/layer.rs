@@ -258,6 +258,7 @@ impl<T> JwksAuth<T> {
         }
         if let Some(Ok(runtime)) = self.runtime.get() {
             (status.cache_entries, status.cache_bytes) = runtime.cache_usage();
+            status.introspection = runtime.introspection_status();
         }
         status
     }

@@ -146,11 +146,12 @@
 //! the task). `layer` and `builder` ([`JwksAuth`]), `config` (the configuration and
 //! `validate`), `service` and `authorize` (the services and [`future`]s),
 //! `authenticate` (the one-pass pipeline), `token` (credentials), `verify` on `json` and
-//! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `dpop` (DPoP),
+//! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `budget` (the token bucket), `dpop` (DPoP),
 //! `respond` (the renderer), `extract` and `claims` (what handlers get), `store`, `gate`,
 //! `status`, `refresh` and `fetch` (key sets and their task), `key_stores` (a layer's
 //! stores and the choice of one for a token), `tenants` (issuer rules: `template`, and
-//! `stores`, the bounded set and its budget), `error` and `diagnose` (logs
+//! `stores`, the bounded set and its budget), `introspect` (opaque tokens, RFC 7662, and
+//! its `cache` of answers), `error` and `diagnose` (logs
 //! that cannot flood), [`limits`],
 //! `metrics`, [`testing`].
 
@@ -162,6 +163,7 @@
 mod alg;
 mod authenticate;
 mod authorize;
+mod budget;
 mod builder;
 mod cache;
 mod claims;
@@ -173,6 +175,7 @@ mod error;
 mod extract;
 mod fetch;
 mod gate;
+mod introspect;
 mod json;
 mod key_stores;
 mod keys;
@@ -208,6 +211,7 @@ pub use error::{
     RefreshErrorKind,
 };
 pub use extract::{Claims, MissingClaims, SharedClaims};
+pub use introspect::{Introspection, IntrospectionStatus};
 pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;

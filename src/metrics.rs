@@ -8,6 +8,9 @@
 //! | `jwks_auth_key_fetches_total` | counter | `issuer`, `outcome` (`ok`, `not_modified`, or the error: `connect`, `timeout`, `status`, …) | key set fetch attempts |
 //! | `jwks_auth_key_fetch_seconds` | histogram | `issuer` | how long an attempt took |
 //! | `jwks_auth_keys` | gauge | `issuer` | usable keys in the current set |
+//! | `jwks_auth_introspections_total` | counter | `outcome` (`ok`, `budget`, `connect`, `timeout`, `refused`, `status`, `body_too_large`, `error`) | introspection calls, and tokens the budget turned away |
+//! | `jwks_auth_introspection_seconds` | histogram | | how long a call took |
+//! | `jwks_auth_introspection_cache_hits_total` | counter | | opaque tokens accepted from the cache of answers |
 //! | `jwks_auth_tenant_stores` | gauge | `rule` (an [`IssuerRule`](crate::IssuerRule)'s name) | live key stores of the rule's tenants |
 //! | `jwks_auth_tenant_store_evictions_total` | counter | `rule` | tenant key stores dropped to keep the bound |
 //! | `jwks_auth_key_set_age_seconds` | gauge | `issuer` | seconds since the last good refresh; kept current every second by the refresh task, so it grows through an outage even when no request arrives |
@@ -100,6 +103,19 @@ mod imp {
         }
     }
 
+    /// One introspection call (or a refusal by the budget, `took` `None`), by outcome.
+    pub(crate) fn introspection(outcome: &'static str, took: Option<Duration>) {
+        metrics::counter!("jwks_auth_introspections_total", "outcome" => outcome).increment(1);
+        if let Some(took) = took {
+            metrics::histogram!("jwks_auth_introspection_seconds").record(took.as_secs_f64());
+        }
+    }
+
+    /// An opaque token accepted from the cache of introspection answers.
+    pub(crate) fn introspection_cache_hit() {
+        metrics::counter!("jwks_auth_introspection_cache_hits_total").increment(1);
+    }
+
     /// The live key stores of one issuer rule.
     pub(crate) fn tenant_stores(rule: &str, stores: usize) {
         metrics::gauge!("jwks_auth_tenant_stores", "rule" => rule.to_owned()).set(stores as f64);
@@ -133,6 +149,10 @@ mod imp {
     #[inline(always)]
     pub(crate) fn key_set(_: &str, _: usize, _: Option<Duration>) {}
     #[inline(always)]
+    pub(crate) fn introspection(_: &'static str, _: Option<Duration>) {}
+    #[inline(always)]
+    pub(crate) fn introspection_cache_hit() {}
+    #[inline(always)]
     pub(crate) fn tenant_stores(_: &str, _: usize) {}
     #[inline(always)]
     pub(crate) fn tenant_eviction(_: &str) {}
@@ -140,5 +160,6 @@ mod imp {
 }
 
 pub(crate) use imp::{
-    TICK, cache_hit, fetch, key_set, request, response, tenant_eviction, tenant_stores,
+    TICK, cache_hit, fetch, introspection, introspection_cache_hit, key_set, request, response,
+    tenant_eviction, tenant_stores,
 };

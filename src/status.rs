@@ -48,6 +48,9 @@ pub struct Status {
     /// ([`CACHE_BYTES`](crate::limits::CACHE_BYTES)): token text plus a fixed overhead
     /// per entry.
     pub cache_bytes: usize,
+    /// Introspection's health (calls, failures, the last error, cached answers), when the
+    /// layer introspects opaque tokens.
+    pub introspection: Option<crate::IntrospectionStatus>,
     /// A layer with issuer rules and no fixed issuer: nothing to load before requests
     /// (each tenant's keys are fetched on first use), so it is ready at once.
     pub(crate) lazy: bool,
@@ -84,6 +87,7 @@ impl Status {
             tenant_evictions: 0,
             cache_entries: 0,
             cache_bytes: 0,
+            introspection: None,
             lazy: false,
         }
     }

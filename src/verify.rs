@@ -180,8 +180,8 @@ impl Rules {
         Ok((alg, header.kid.map(Cow::into_owned)))
     }
 
-    /// Returns `exp` and `nbf`.
-    fn check_claims(
+    /// Returns `exp` and `nbf`. Also judges an active introspection response's members.
+    pub(crate) fn check_claims(
         &self,
         claims: &ClaimSet,
         now: f64,
@@ -304,14 +304,25 @@ impl Unverified {
     /// the operator gets a WARN naming the field path and serde's reason without the
     /// value, at most once a minute per distinct reason.
     pub(crate) fn into_claims<T: DeserializeOwned>(self) -> Result<T, AuthErrorKind> {
-        // The map deserializer checks itself that every member was consumed.
-        let members = MapDeserializer::<_, serde_json::Error>::new(self.claims.0.into_iter());
-        T::deserialize(members).map_err(|e| {
+        claims_into(self.claims, &self.payload)
+    }
+}
+
+/// Claims that passed the rules (a verified token's, an active introspection response's)
+/// moved into the user's type; `payload` is their JSON text, parsed again only to name
+/// the field in the rare WARN.
+pub(crate) fn claims_into<T: DeserializeOwned>(
+    claims: ClaimSet,
+    payload: &[u8],
+) -> Result<T, AuthErrorKind> {
+    // The map deserializer checks itself that every member was consumed.
+    let members = MapDeserializer::<_, serde_json::Error>::new(claims.0.into_iter());
+    T::deserialize(members).map_err(|e| {
             let claims = std::any::type_name::<T>();
             let reason = redact(&e.to_string());
             diagnose::per_minute(("claims-fit", claims, &reason), || {
                 // Rare, and rate-limited: parse once more to name the field.
-                let mut payload = serde_json::Deserializer::from_slice(&self.payload);
+                let mut payload = serde_json::Deserializer::from_slice(payload);
                 let field = match serde_path_to_error::deserialize::<_, T>(&mut payload) {
                     Err(e) => diagnose::printable(&e.path().to_string()),
                     Ok(_) => String::from("?"),
@@ -325,7 +336,6 @@ impl Unverified {
             });
             AuthErrorKind::InvalidClaims
         })
-    }
 }
 
 /// What `cnf` says for a token presented with `scheme`.
@@ -334,7 +344,10 @@ impl Unverified {
 /// mutual-TLS `x5t#S256`) presented as a bearer token is a downgrade; it is refused
 /// rather than treated as a bearer token. With the DPoP scheme, the token must carry
 /// `cnf.jkt`, a SHA-256 thumbprint (43 base64url characters).
-fn binding(claims: &ClaimSet, scheme: Scheme) -> Result<Option<Box<str>>, AuthErrorKind> {
+pub(crate) fn binding(
+    claims: &ClaimSet,
+    scheme: Scheme,
+) -> Result<Option<Box<str>>, AuthErrorKind> {
     let cnf = claims.get("cnf");
     match scheme {
         Scheme::Bearer if cnf.is_some() => Err(AuthErrorKind::BoundToken),

@@ -75,6 +75,8 @@ pub use operator::{ConfigError, ConfigErrorKind, ReadyError, RefreshError, Refre
 /// | [`UnboundToken`](Self::UnboundToken) | `unbound_token` | 401 | 16 | `invalid_token` |
 /// | [`DpopRequired`](Self::DpopRequired) | `dpop_required` | 401 | 16 | `invalid_token` |
 /// | [`ReplayStoreUnavailable`](Self::ReplayStoreUnavailable) | `replay_store_unavailable` | 503 | 14 | — |
+/// | [`InactiveToken`](Self::InactiveToken) | `inactive_token` | 401 | 16 | `invalid_token` |
+/// | [`IntrospectionUnavailable`](Self::IntrospectionUnavailable) | `introspection_unavailable` | 503 | 14 | — |
 /// | [`Misconfigured`](Self::Misconfigured) | `misconfigured` | 500 | 13 | — |
 ///
 /// With DPoP, a `DPoP` challenge carries the errors of a DPoP request; 5xx answers carry
@@ -153,6 +155,14 @@ pub enum AuthErrorKind {
     /// DPoP: the replay store could not be reached, so the proof cannot be checked for
     /// replay. 503 with `Retry-After`: never accepted unchecked.
     ReplayStoreUnavailable,
+    /// Introspection (RFC 7662): the endpoint says the token is not active (revoked,
+    /// expired, unknown), or its answer is not an introspection response. 401
+    /// `invalid_token`.
+    InactiveToken,
+    /// Introspection: the endpoint could not answer (down, an error status, a timeout,
+    /// our client credentials refused), or the layer's budget of calls is spent. 503
+    /// with `Retry-After`: never accepted unchecked.
+    IntrospectionUnavailable,
     /// The service is wired or configured wrongly (a route layer with no auth layer
     /// above it, one for another claims type, a misconfigured layer's
     /// [`verify`](crate::JwksAuth::verify)): the operator's mistake, not the client's.
@@ -226,6 +236,8 @@ impl AuthErrorKind {
             Self::UnboundToken => row(UNAUTHORIZED, 16, INVALID_TOKEN, "unbound_token", "the token is not bound to a DPoP key"),
             Self::DpopRequired => row(UNAUTHORIZED, 16, INVALID_TOKEN, "dpop_required", "the token must be presented with a DPoP proof"),
             Self::ReplayStoreUnavailable => row(S::SERVICE_UNAVAILABLE, 14, None, "replay_store_unavailable", "the DPoP replay store is not available"),
+            Self::InactiveToken => row(UNAUTHORIZED, 16, INVALID_TOKEN, "inactive_token", "the token is not active"),
+            Self::IntrospectionUnavailable => row(S::SERVICE_UNAVAILABLE, 14, None, "introspection_unavailable", "token introspection is not available"),
             Self::Misconfigured => row(S::INTERNAL_SERVER_ERROR, 13, None, "misconfigured", "the authentication layer is misconfigured"),
         }
     }
@@ -429,6 +441,8 @@ mod tests {
             UnboundToken,
             DpopRequired,
             ReplayStoreUnavailable,
+            InactiveToken,
+            IntrospectionUnavailable,
             Misconfigured,
         ];
         for kind in &all {
@@ -461,6 +475,8 @@ mod tests {
                 | UnboundToken
                 | DpopRequired
                 | ReplayStoreUnavailable
+                | InactiveToken
+                | IntrospectionUnavailable
                 | Misconfigured => {}
             }
         }

@@ -39,6 +39,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::verify::Unverified;
 
 mod stores;
 mod template;
@@ -278,6 +279,24 @@ pub(crate) fn shared_key_fits(
 ) -> bool {
     tid == Some(tenant)
         && iss.is_some_and(|iss| key_issuer.is_some_and(|k| k.replace("{tenantid}", tenant) == iss))
+}
+
+/// For a token of a shared key set's rule (`tenant` given), whether the key that verified
+/// it (its `issuer` member) may sign for that tenant ([`shared_key_fits`]); any other
+/// token fits.
+pub(crate) fn fits(
+    unverified: &Unverified,
+    key_issuer: Option<&str>,
+    tenant: Option<&str>,
+) -> bool {
+    tenant.is_none_or(|tenant| {
+        shared_key_fits(
+            key_issuer,
+            unverified.issuer(),
+            tenant,
+            unverified.claim_str("tid"),
+        )
+    })
 }
 
 /// Finds the rule a token's `iss` belongs to (the first that matches and allows it).

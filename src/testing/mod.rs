@@ -52,12 +52,14 @@ use crate::JwksAuth;
 use crate::alg::Algorithm;
 
 mod dpop;
+mod introspection;
 mod key;
 mod tenants;
 mod token;
 
 pub use crate::crypto::CRYPTO_BACKEND;
 pub use dpop::{DpopKey, ProofBuilder};
+pub use introspection::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET};
 pub use key::{JwkExport, TestKey};
 pub use tenants::TenantIssuer;
 pub use token::TokenBuilder;
@@ -93,6 +95,10 @@ struct IssuerState {
     cache_control: Mutex<Option<String>>,
     discovery: Mutex<Discovery>,
     discovery_fetches: AtomicU64,
+    /// Opaque tokens issued, with their claims (introspection).
+    opaque: Mutex<std::collections::HashMap<String, Value>>,
+    introspections: AtomicU64,
+    introspect_behavior: Mutex<JwksBehavior>,
 }
 
 #[derive(Default, Clone)]
@@ -166,8 +172,9 @@ impl TestIssuer {
     /// Generates keys and starts serving on `127.0.0.1` (a free port). Must be called
     /// inside a Tokio runtime.
     ///
-    /// Routes: `/.well-known/jwks.json`, `/.well-known/openid-configuration` and
-    /// `/.well-known/oauth-authorization-server` (RFC 8414).
+    /// Routes: `/.well-known/jwks.json`, `/.well-known/openid-configuration`,
+    /// `/.well-known/oauth-authorization-server` (RFC 8414) and `POST /introspect`
+    /// (RFC 7662, for [`opaque`](Self::opaque) tokens).
     ///
     /// # Panics
     ///
@@ -187,6 +194,9 @@ impl TestIssuer {
             cache_control: Mutex::new(None),
             discovery: Mutex::new(Discovery::default()),
             discovery_fetches: AtomicU64::new(0),
+            opaque: Mutex::default(),
+            introspections: AtomicU64::new(0),
+            introspect_behavior: Mutex::new(JwksBehavior::Normal),
         });
         let issuer_keys = tokio::task::spawn_blocking(|| generate_family_keys(1))
             .await
@@ -202,6 +212,10 @@ impl TestIssuer {
             .route(
                 "/.well-known/oauth-authorization-server",
                 get(serve_oauth_discovery),
+            )
+            .route(
+                "/introspect",
+                axum::routing::post(introspection::serve_introspection),
             )
             .with_state(state.clone());
         let server = tokio::spawn(async move {
