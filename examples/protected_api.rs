@@ -14,6 +14,9 @@
 //! | `JWT_AUDIENCE` | accepted `aud` (required) | |
 //! | `JWT_ISSUER_TEMPLATE` | tenants by rule: an issuer template with a `{tenant}` placeholder (`https://kc.example.com/realms/{tenant}`); each tenant's keys found by discovery at its issuer on first use; replaces `JWKS_URL`, `OIDC_ISSUER` and `JWT_ISSUER` (set it alone); `JWKS_ALLOW_HTTP` applies | |
 //! | `JWT_TENANT_STORES` | with `JWT_ISSUER_TEMPLATE`, the most tenants' key stores kept (least recently used out) | 1000 |
+//! | `JWT_INTROSPECTION_CLIENT_ID`, `JWT_INTROSPECTION_CLIENT_SECRET` | opaque tokens (RFC 7662): this service's client at the introspection endpoint (`client_secret_basic`); opaque tokens go to introspection, JWTs keep the key set path | off |
+//! | `JWT_INTROSPECTION_URL` | the introspection endpoint (default with `OIDC_ISSUER`: its discovery document's `introspection_endpoint`); `JWKS_ALLOW_HTTP` applies | |
+//! | `JWT_INTROSPECTION_CACHE_SECS` | the longest an active answer is reused (0: off) | 60 |
 //! | `JWT_ACCEPT_ANY_ISSUER` | `1` to give the `iss` check up instead of `JWT_ISSUER` | off |
 //! | `JWT_ACCEPT_ANY_AUDIENCE` | `1` to give the `aud` check up instead of `JWT_AUDIENCE` | off |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |

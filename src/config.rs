@@ -470,8 +470,12 @@ pub(crate) fn validate<T>(
         .introspection
         .as_ref()
         .map(|i| {
-            let timeout = refresh.timing.fetch_timeout;
-            Introspector::build(i, refresh.allow_http, refresh.client.clone(), timeout)
+            let issuer = match &source.source {
+                KeySource::Discover(issuer) => Some(issuer.as_str()),
+                _ => None,
+            };
+            let transport = (refresh.allow_http, refresh.client.clone());
+            Introspector::build(i, transport, refresh.timing.fetch_timeout, issuer)
         })
         .transpose()?;
     Ok(Validated {

@@ -261,18 +261,21 @@ pub(crate) fn discovery_urls(issuer: &Url) -> [Url; 2] {
     [oidc, oauth]
 }
 
-/// Finds the key set URL of `issuer` through its discovery document.
+/// Finds an endpoint of `issuer` (`member`: `jwks_uri`, `introspection_endpoint`)
+/// through its discovery document, whose `issuer` must be `issuer` exactly.
 pub(crate) async fn discover(
     transport: &Transport,
-    issuer: &str,
-    issuer_url: &Url,
+    (issuer, issuer_url): (&str, &Url),
+    member: &str,
     allow_http: bool,
     timeout: Duration,
 ) -> Result<Url, RefreshError> {
     let mut last = RefreshError::new(RefreshErrorKind::InvalidDiscovery);
     for url in discovery_urls(issuer_url) {
         match fetch(transport, &url, &Validators::default(), timeout).await {
-            Ok(Fetched::Body { body, .. }) => return jwks_uri_of(&body, issuer, allow_http),
+            Ok(Fetched::Body { body, .. }) => {
+                return endpoint_of(&body, issuer, member, allow_http);
+            }
             Ok(Fetched::NotModified(_)) => {
                 return Err(RefreshError::new(RefreshErrorKind::Status(304)));
             }
@@ -284,7 +287,12 @@ pub(crate) async fn discover(
     Err(last)
 }
 
-fn jwks_uri_of(body: &[u8], issuer: &str, allow_http: bool) -> Result<Url, RefreshError> {
+fn endpoint_of(
+    body: &[u8],
+    issuer: &str,
+    member: &str,
+    allow_http: bool,
+) -> Result<Url, RefreshError> {
     let invalid = || RefreshError::new(RefreshErrorKind::InvalidDiscovery);
     let doc: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidDiscovery, e))?;
@@ -302,11 +310,11 @@ fn jwks_uri_of(body: &[u8], issuer: &str, allow_http: bool) -> Result<Url, Refre
         }
         None => return Err(invalid()),
     }
-    let jwks_uri = doc
-        .get("jwks_uri")
+    let endpoint = doc
+        .get(member)
         .and_then(serde_json::Value::as_str)
         .ok_or_else(invalid)?;
-    check_url(jwks_uri, allow_http)
+    check_url(endpoint, allow_http)
         .map_err(|e| RefreshError::with_source(RefreshErrorKind::InvalidDiscovery, e))
 }
 
@@ -396,12 +404,12 @@ mod tests {
     fn discovery_documents_are_checked() {
         let ok = br#"{"issuer":"https://idp.example/","jwks_uri":"https://keys.example/jwks"}"#;
         assert_eq!(
-            jwks_uri_of(ok, "https://idp.example/", false)
+            endpoint_of(ok, "https://idp.example/", "jwks_uri", false)
                 .unwrap()
                 .as_str(),
             "https://keys.example/jwks"
         );
-        let err = jwks_uri_of(ok, "https://idp.example", false).unwrap_err();
+        let err = endpoint_of(ok, "https://idp.example", "jwks_uri", false).unwrap_err();
         assert!(matches!(
             err.kind(),
             RefreshErrorKind::IssuerMismatch { .. }
@@ -428,7 +436,7 @@ mod tests {
             ),
             (b"[]", "https://idp.example/"),
         ] {
-            let err = jwks_uri_of(body, issuer, false).unwrap_err();
+            let err = endpoint_of(body, issuer, "jwks_uri", false).unwrap_err();
             assert_eq!(err.kind(), &RefreshErrorKind::InvalidDiscovery);
         }
     }

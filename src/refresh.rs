@@ -202,8 +202,14 @@ impl RefreshTask {
                     allow_http,
                 },
             ) => {
-                let jwks =
-                    fetch::discover(&self.transport, issuer, url, *allow_http, timeout).await?;
+                let jwks = fetch::discover(
+                    &self.transport,
+                    (issuer, url),
+                    "jwks_uri",
+                    *allow_http,
+                    timeout,
+                )
+                .await?;
                 tracing::info!(jwks_uri = %jwks, "jwks-auth: discovered the key set URL");
                 self.jwks_url = Some(jwks.clone());
                 jwks

@@ -310,3 +310,29 @@ async fn a_flood_of_random_opaque_tokens_costs_at_most_the_budget() {
     );
     assert!(growth < 64_000_000, "+{growth} bytes");
 }
+
+/// `Introspection::discovered`: the endpoint from the issuer's discovery document, on a
+/// `from_issuer` layer; elsewhere a configuration error.
+#[tokio::test]
+async fn the_endpoint_from_discovery() {
+    use jwks_auth::testing::{AUDIENCE, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET};
+    let issuer = TestIssuer::start().await;
+    let discovered = || {
+        jwks_auth::Introspection::discovered(INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET)
+    };
+    let auth = JwksAuth::from_issuer(issuer.issuer())
+        .audience(AUDIENCE)
+        .introspection(discovered());
+    let (app, _) = app(auth);
+    let token = issuer.opaque(issuer.token().subject("disco"));
+    assert_eq!(send(&app, &token).await.body, "disco");
+    assert_eq!(
+        send(&app, &issuer.token().subject("jwt").sign()).await.body,
+        "jwt"
+    );
+    let fixed = issuer.layer().introspection(discovered());
+    assert_eq!(
+        fixed.validate().map_err(|e| e.kind().clone()),
+        Err(jwks_auth::ConfigErrorKind::IntrospectionEndpoint)
+    );
+}

@@ -203,6 +203,37 @@ async fn an_issuer_template_serves_every_tenant() {
     assert_eq!(tenants.discovery_count(), 2);
 }
 
+/// `JWT_INTROSPECTION_*`: opaque tokens introspected (the endpoint from discovery), JWTs
+/// on the key set path, a revoked token refused once the cache is off.
+#[tokio::test]
+async fn opaque_tokens_are_introspected() {
+    use jwks_auth::testing::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET};
+    let issuer = TestIssuer::start().await;
+    let (_server, base) = start(&[
+        ("OIDC_ISSUER", issuer.issuer()),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWT_INTROSPECTION_CLIENT_ID", INTROSPECTION_CLIENT_ID),
+        (
+            "JWT_INTROSPECTION_CLIENT_SECRET",
+            INTROSPECTION_CLIENT_SECRET,
+        ),
+        ("JWT_INTROSPECTION_CACHE_SECS", "0"),
+    ]);
+    let opaque = issuer.opaque(issuer.token().subject("opal").scope("admin"));
+    let (status, _, body) = get(&format!("{base}/whoami"), Some(&opaque)).await;
+    assert_eq!((status, body.as_str()), (200, "opal"));
+    let (status, _, _) = get(&format!("{base}/admin"), Some(&opaque)).await;
+    assert_eq!(status, 200);
+    let jwt = issuer.token().subject("jay").sign();
+    let (status, _, body) = get(&format!("{base}/whoami"), Some(&jwt)).await;
+    assert_eq!((status, body.as_str()), (200, "jay"));
+    assert_eq!(issuer.introspection_count(), 2);
+    issuer.revoke(&opaque);
+    let (status, challenge, _) = get(&format!("{base}/whoami"), Some(&opaque)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("not active"));
+}
+
 #[test]
 fn bad_configuration_exits_non_zero_with_a_message() {
     // Each case is otherwise complete: it fails for its own reason, named in the message.
@@ -252,6 +283,22 @@ fn bad_configuration_exits_non_zero_with_a_message() {
         // Audience and issuer are required, and the message names the opt-out.
         (base(&[("JWT_AUDIENCE", "")]), "JWT_ACCEPT_ANY_AUDIENCE=1"),
         (base(&[("JWT_ISSUER", "")]), "JWT_ACCEPT_ANY_ISSUER=1"),
+        // Introspection: the client's id and secret together, an endpoint to find.
+        (
+            base(&[("JWT_INTROSPECTION_URL", "https://idp.example/introspect")]),
+            "JWT_INTROSPECTION_CLIENT_ID is required",
+        ),
+        (
+            base(&[("JWT_INTROSPECTION_CLIENT_ID", "api")]),
+            "JWT_INTROSPECTION_CLIENT_SECRET is required",
+        ),
+        (
+            base(&[
+                ("JWT_INTROSPECTION_CLIENT_ID", "api"),
+                ("JWT_INTROSPECTION_CLIENT_SECRET", "s"),
+            ]),
+            "needs OIDC_ISSUER",
+        ),
         // Tenants by rule: a template alone, and a good one.
         (
             base(&[(

@@ -74,6 +74,32 @@ fn redis_store(_: Dpop, _: &str) -> Result<Dpop, String> {
     Err("DPOP_REPLAY_REDIS_URL needs the example built with --features redis".into())
 }
 
+/// Introspection of opaque tokens, from `JWT_INTROSPECTION_*` (see `protected_api`).
+fn introspection_from_env() -> Result<Option<jwks_auth::Introspection>, String> {
+    let (url, id) = (
+        env("JWT_INTROSPECTION_URL"),
+        env("JWT_INTROSPECTION_CLIENT_ID"),
+    );
+    let Some(id) = id else {
+        return match url {
+            Some(_) => {
+                Err("JWT_INTROSPECTION_CLIENT_ID is required with JWT_INTROSPECTION_URL".into())
+            }
+            None => Ok(None),
+        };
+    };
+    let secret = env("JWT_INTROSPECTION_CLIENT_SECRET")
+        .ok_or("JWT_INTROSPECTION_CLIENT_SECRET is required with JWT_INTROSPECTION_CLIENT_ID")?;
+    let mut introspection = match url {
+        Some(url) => jwks_auth::Introspection::new(url.trim(), id.trim(), secret),
+        None => jwks_auth::Introspection::discovered(id.trim(), secret),
+    };
+    if let Some(d) = secs("JWT_INTROSPECTION_CACHE_SECS")? {
+        introspection = introspection.cache_for(d);
+    }
+    Ok(Some(introspection))
+}
+
 /// The layer, the listen address and the DPoP settings from the environment (see
 /// `protected_api`).
 pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
@@ -163,8 +189,20 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
         refresh = refresh.tenant_stores(stores);
     }
     auth = auth.refresh(refresh);
+    if let Some(introspection) = introspection_from_env()? {
+        auth = auth.introspection(introspection);
+    }
     // A URL the layer can never use is a configuration error: say so now.
     if let Err(err) = auth.validate() {
+        if matches!(
+            err.kind(),
+            jwks_auth::ConfigErrorKind::IntrospectionEndpoint
+        ) {
+            return Err(format!(
+                "JWT_INTROSPECTION_CLIENT_ID without JWT_INTROSPECTION_URL needs OIDC_ISSUER \
+                 (the endpoint comes from its discovery document): {err}"
+            ));
+        }
         let what = if template.is_some() {
             "JWT_ISSUER_TEMPLATE"
         } else {

@@ -61,6 +61,11 @@ pub enum ConfigErrorKind {
     /// (a JWKS URL template uses the issuer's), no query, fragment, userinfo, `%` or
     /// whitespace.
     IssuerTemplate,
+    /// [`Introspection::discovered`](crate::Introspection::discovered) on a layer that
+    /// discovers no issuer: give the endpoint's URL with
+    /// [`Introspection::new`](crate::Introspection::new), or use
+    /// [`from_issuer`](crate::JwksAuth::from_issuer).
+    IntrospectionEndpoint,
 }
 
 impl ConfigError {
@@ -106,6 +111,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::DpopNonceSecret => {
                 "DPoP nonces need an unpredictable secret: Dpop::nonce_secret takes at least 32 random bytes"
+            }
+            ConfigErrorKind::IntrospectionEndpoint => {
+                "Introspection::discovered needs a from_issuer layer (its discovery document names the endpoint): give the endpoint's url with Introspection::new"
             }
             ConfigErrorKind::IssuerTemplate => {
                 "invalid issuer template: give an absolute http(s) url whose {placeholders} are whole path segments or whole host labels under a fixed suffix of two labels or more (https://kc.example.com/realms/{realm}, https://{tenant}.auth.example.com/), no query, fragment, userinfo or %"

@@ -45,7 +45,7 @@ use tokio::time::Instant;
 use crate::alg::Compact;
 use crate::budget::Budget;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, RefreshError, RefreshErrorKind};
-use crate::fetch::{Transport, check_url, read_capped};
+use crate::fetch::{Transport, check_url, discover, read_capped};
 use crate::json::{ClaimSet, parse_claims};
 
 mod cache;
@@ -72,7 +72,8 @@ pub(crate) use cache::AnswerCache;
 /// ```
 #[derive(Clone)]
 pub struct Introspection {
-    url: String,
+    /// The endpoint's URL; `None`: from the layer's issuer's discovery document.
+    url: Option<String>,
     client_id: String,
     secret: String,
     post: bool,
@@ -105,7 +106,7 @@ impl Introspection {
         client_secret: impl Into<String>,
     ) -> Self {
         Self {
-            url: url.into(),
+            url: Some(url.into()),
             client_id: client_id.into(),
             secret: client_secret.into(),
             post: false,
@@ -114,6 +115,18 @@ impl Introspection {
             burst: INTROSPECTION_BURST,
             per_second: INTROSPECTIONS_PER_SECOND,
             concurrent: INTROSPECTIONS_IN_FLIGHT,
+        }
+    }
+
+    /// The endpoint named by the layer's issuer's discovery document
+    /// (`introspection_endpoint`), found on the first call; for
+    /// [`from_issuer`](crate::JwksAuth::from_issuer) layers only (elsewhere, a
+    /// [`ConfigError`]). The document's `issuer` must be the layer's, and the endpoint
+    /// passes the same transport checks as a configured one.
+    pub fn discovered(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            url: None,
+            ..Self::new(String::new(), client_id, client_secret)
         }
     }
 
@@ -178,7 +191,8 @@ pub struct IntrospectionStatus {
 
 /// The runtime form of [`Introspection`].
 pub(crate) struct Introspector {
-    url: Url,
+    endpoint: Endpoint,
+    allow_http: bool,
     transport: Transport,
     timeout: Duration,
     client_id: String,
@@ -194,10 +208,22 @@ pub(crate) struct Introspector {
 impl fmt::Debug for Introspector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Introspector")
-            .field("url", &self.url.as_str())
+            .field("endpoint", &self.endpoint)
             .field("all", &self.all)
             .finish_non_exhaustive()
     }
+}
+
+/// Where the endpoint is.
+#[derive(Debug)]
+enum Endpoint {
+    Fixed(Url),
+    /// In the discovery document of the layer's issuer, read on the first call.
+    Discovered {
+        issuer: String,
+        issuer_url: Url,
+        url: tokio::sync::OnceCell<Url>,
+    },
 }
 
 /// A call the budget allows, holding its permit.
@@ -206,20 +232,34 @@ pub(crate) struct Permit(
 );
 
 impl Introspector {
-    /// Checks the endpoint URL against the transport policy and builds the client.
+    /// Checks the endpoint URL against the transport policy and builds the client;
+    /// `issuer` is the layer's discovered issuer, if it has one.
     pub(crate) fn build(
         config: &Introspection,
-        allow_http: bool,
-        client: Option<reqwest::Client>,
+        (allow_http, client): (bool, Option<reqwest::Client>),
         timeout: Duration,
+        issuer: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let url = check_url(&config.url, allow_http)?;
+        let endpoint = match (&config.url, issuer) {
+            (Some(url), _) => Endpoint::Fixed(check_url(url, allow_http)?),
+            (None, Some(issuer)) => Endpoint::Discovered {
+                issuer: issuer.to_owned(),
+                issuer_url: check_url(issuer, allow_http)?,
+                url: tokio::sync::OnceCell::new(),
+            },
+            (None, None) => {
+                return Err(ConfigError::new(
+                    crate::error::ConfigErrorKind::IntrospectionEndpoint,
+                ));
+            }
+        };
         let transport = Transport::new(client).map_err(|e| match e.kind() {
             RefreshErrorKind::Config(e) => e.clone(),
             _ => ConfigError::new(crate::error::ConfigErrorKind::InvalidUrl),
         })?;
         Ok(Self {
-            url,
+            endpoint,
+            allow_http,
             transport,
             timeout,
             client_id: config.client_id.clone(),
@@ -315,11 +355,33 @@ impl Introspector {
         Ok(claims)
     }
 
+    /// The endpoint's URL: configured, or found once in the discovery document.
+    async fn url(&self) -> Result<&Url, RefreshError> {
+        match &self.endpoint {
+            Endpoint::Fixed(url) => Ok(url),
+            Endpoint::Discovered {
+                issuer,
+                issuer_url,
+                url,
+            } => {
+                let found = discover(
+                    &self.transport,
+                    (issuer, issuer_url),
+                    "introspection_endpoint",
+                    self.allow_http,
+                    self.timeout,
+                );
+                url.get_or_try_init(|| found).await
+            }
+        }
+    }
+
     async fn send(&self, token: &str) -> Result<Vec<u8>, RefreshError> {
-        let client = self.transport.client_for(&self.url);
+        let url = self.url().await?;
+        let client = self.transport.client_for(url);
         let mut form = vec![("token", token), ("token_type_hint", "access_token")];
         let mut request = client
-            .post(self.url.clone())
+            .post(url.clone())
             .timeout(self.timeout)
             .header(http::header::ACCEPT, "application/json");
         if self.post {

@@ -445,6 +445,7 @@ fn serve_discovery(state: &IssuerState) -> Response {
         json!({
             "issuer": state.base,
             "jwks_uri": format!("{}/.well-known/jwks.json", state.base),
+            "introspection_endpoint": format!("{}/introspect", state.base),
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "EdDSA"],
         })
     });
