@@ -340,7 +340,14 @@ where
                 return Err(AuthErrorKind::Misconfigured.into());
             };
             let claims = intro
-                .answer(cache, &token, permit, &this.rules, scheme, jkt)
+                .answer(
+                    cache,
+                    &token,
+                    permit,
+                    (&this.rules, &this.keys),
+                    scheme,
+                    jkt,
+                )
                 .await;
             this.settle(claims, proof).finish().await
         }))
@@ -475,7 +482,7 @@ impl<T> Authenticator<T> {
     }
 
     /// Introspection's health, if the layer introspects.
-    pub(crate) fn introspection_status(&self) -> Option<crate::IntrospectionStatus> {
+    pub(crate) fn introspection_status(&self) -> Option<crate::status::IntrospectionStatus> {
         self.introspect
             .as_ref()
             .map(|(intro, cache)| intro.status(cache.len()))

@@ -211,11 +211,11 @@ pub use error::{
     RefreshErrorKind,
 };
 pub use extract::{Claims, MissingClaims, SharedClaims};
-pub use introspect::{Introspection, IntrospectionStatus};
+pub use introspect::Introspection;
 pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
 pub use service::JwksAuthService;
-pub use status::Status;
+pub use status::{IntrospectionStatus, Status};
 pub use tenants::{IssuerRule, Tenant};
 pub use token::TokenSource;
 

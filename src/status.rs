@@ -50,7 +50,7 @@ pub struct Status {
     pub cache_bytes: usize,
     /// Introspection's health (calls, failures, the last error, cached answers), when the
     /// layer introspects opaque tokens.
-    pub introspection: Option<crate::IntrospectionStatus>,
+    pub introspection: Option<IntrospectionStatus>,
     /// A layer with issuer rules and no fixed issuer: nothing to load before requests
     /// (each tenant's keys are fetched on first use), so it is ready at once.
     pub(crate) lazy: bool,
@@ -112,4 +112,20 @@ impl Status {
         };
         self
     }
+}
+
+/// What introspection reports in [`Status::introspection`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct IntrospectionStatus {
+    /// Calls made so far (each attempt, whatever its outcome).
+    pub calls: u64,
+    /// Calls that could not be answered (503s) since the last good one.
+    pub consecutive_failures: u32,
+    /// Wall-clock time of the last answered call.
+    pub last_success: Option<SystemTime>,
+    /// Why the last failed call failed, cleared by the next good one.
+    pub last_error: Option<String>,
+    /// Active answers cached now.
+    pub cache_entries: usize,
 }

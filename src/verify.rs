@@ -37,6 +37,9 @@ pub(crate) struct Rules {
     pub(crate) typ: Option<String>,
     pub(crate) required_claims: Vec<String>,
     pub(crate) max_token_len: usize,
+    /// Whether a token without `exp` passes (only a signed introspection response, RFC
+    /// 9701, whose freshness is its `iat`): never for an access token.
+    pub(crate) exp_optional: bool,
 }
 
 impl Default for Rules {
@@ -49,6 +52,7 @@ impl Default for Rules {
             typ: None,
             required_claims: Vec::new(),
             max_token_len: MAX_TOKEN_LEN,
+            exp_optional: false,
         }
     }
 }
@@ -186,7 +190,11 @@ impl Rules {
         claims: &ClaimSet,
         now: f64,
     ) -> Result<(f64, Option<f64>), AuthErrorKind> {
-        let exp = numeric_date(claims, "exp")?.ok_or(AuthErrorKind::MissingClaim)?;
+        let exp = match numeric_date(claims, "exp")? {
+            Some(exp) => exp,
+            None if self.exp_optional => f64::INFINITY,
+            None => return Err(AuthErrorKind::MissingClaim),
+        };
         let nbf = numeric_date(claims, "nbf")?;
         if nbf.is_some_and(|nbf| nbf > exp) {
             // Valid at no instant, whatever the leeway.
@@ -270,6 +278,11 @@ impl Unverified {
     /// The token's `iss`, if it is a string (already checked against the rules).
     pub(crate) fn issuer(&self) -> Option<&str> {
         self.claim_str("iss")
+    }
+
+    /// A claim of the token.
+    pub(crate) fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
     }
 
     /// A claim of the token, if it is a string.

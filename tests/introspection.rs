@@ -336,3 +336,42 @@ async fn the_endpoint_from_discovery() {
         Err(jwks_auth::ConfigErrorKind::IntrospectionEndpoint)
     );
 }
+
+/// RFC 9701: answers signed by the provider, verified with the layer's key set; an
+/// unsigned (or wrongly signed) answer is then refused.
+#[tokio::test]
+async fn signed_answers_are_verified_with_the_key_set() {
+    let issuer = TestIssuer::start().await;
+    let signed = issuer
+        .introspection()
+        .signed_answers()
+        .cache_for(Duration::ZERO);
+    let (app, hits) = app(issuer.layer().introspection(signed));
+    let token = issuer.opaque(issuer.token().subject("sig"));
+    assert_eq!(send(&app, &token).await.body, "sig");
+    issuer.revoke(&token);
+    assert_invalid_token(&send(&app, &token).await, K::InactiveToken.description());
+    // A plain answer where a signed one is expected, or one signed by a stranger.
+    let stranger = jwks_auth::testing::TestKey::generate(Algorithm::RS256, "rsa-1");
+    let forged = stranger.sign_compact(
+        Algorithm::RS256,
+        r#"{"typ":"token-introspection+jwt","alg":"RS256","kid":"rsa-1"}"#,
+        &serde_json::json!({
+            "iss": issuer.issuer(), "aud": jwks_auth::testing::INTROSPECTION_CLIENT_ID,
+            "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            "token_introspection": {"active": true, "sub": "x", "aud": "test-api", "iss": issuer.issuer(), "exp": 9_999_999_999u64},
+        })
+        .to_string(),
+    );
+    for body in [
+        r#"{"active": true, "sub": "x", "aud": "test-api", "exp": 9999999999}"#.to_owned(),
+        forged,
+    ] {
+        issuer.set_introspection_behavior(JwksBehavior::Body(body));
+        assert_invalid_token(
+            &send(&app, "any-opaque").await,
+            K::InactiveToken.description(),
+        );
+    }
+    assert_eq!(hits.get(), 1);
+}

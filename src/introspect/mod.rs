@@ -47,12 +47,15 @@ use crate::budget::Budget;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, RefreshError, RefreshErrorKind};
 use crate::fetch::{Transport, check_url, discover, read_capped};
 use crate::json::{ClaimSet, parse_claims};
+use crate::key_stores::KeyStores;
 
 mod cache;
+mod jwt;
 
 use crate::limits::MIN_RETRY_AFTER;
 use crate::metrics;
 use crate::shards::lock;
+use crate::status::IntrospectionStatus;
 use crate::verify::{Rules, Scheme, binding, claims_into, now_secs};
 pub(crate) use cache::AnswerCache;
 
@@ -78,6 +81,7 @@ pub struct Introspection {
     secret: String,
     post: bool,
     all: bool,
+    jwt: bool,
     cache_for: Duration,
     burst: u32,
     per_second: f64,
@@ -111,6 +115,7 @@ impl Introspection {
             secret: client_secret.into(),
             post: false,
             all: false,
+            jwt: false,
             cache_for: INTROSPECTION_CACHE,
             burst: INTROSPECTION_BURST,
             per_second: INTROSPECTIONS_PER_SECOND,
@@ -133,6 +138,17 @@ impl Introspection {
     /// Send the client credentials in the form body (`client_secret_post`) instead.
     pub fn client_secret_post(mut self) -> Self {
         self.post = true;
+        self
+    }
+
+    /// Ask for answers signed by the provider (RFC 9701, `Accept:
+    /// application/token-introspection+jwt`) and accept only those: a JWT verified with
+    /// the layer's key set (its `iss` one of the layer's issuers, `aud` this client id,
+    /// `typ` `token-introspection+jwt`, `iat` within five minutes), whose
+    /// `token_introspection` object is then judged as a plain answer. For providers that
+    /// sign their answers (where the transport to the endpoint is not enough).
+    pub fn signed_answers(mut self) -> Self {
+        self.jwt = true;
         self
     }
 
@@ -173,22 +189,6 @@ const INTROSPECTIONS_IN_FLIGHT: usize = 16;
 /// Entries of the cache of active answers.
 pub(crate) const CACHE_ENTRIES: usize = 10_000;
 
-/// What introspection reports in [`Status`](crate::Status).
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct IntrospectionStatus {
-    /// Calls made so far (each attempt, whatever its outcome).
-    pub calls: u64,
-    /// Calls that could not be answered (503s) since the last good one.
-    pub consecutive_failures: u32,
-    /// Wall-clock time of the last answered call.
-    pub last_success: Option<SystemTime>,
-    /// Why the last failed call failed, cleared by the next good one.
-    pub last_error: Option<String>,
-    /// Active answers cached now.
-    pub cache_entries: usize,
-}
-
 /// The runtime form of [`Introspection`].
 pub(crate) struct Introspector {
     endpoint: Endpoint,
@@ -199,6 +199,7 @@ pub(crate) struct Introspector {
     secret: String,
     post: bool,
     all: bool,
+    jwt: bool,
     pub(crate) cache_for: f64,
     budget: Mutex<Budget>,
     permits: Arc<Semaphore>,
@@ -266,6 +267,7 @@ impl Introspector {
             secret: config.secret.clone(),
             post: config.post,
             all: config.all,
+            jwt: config.jwt,
             cache_for: config.cache_for.as_secs_f64(),
             budget: Mutex::new(Budget::new(config.burst, config.per_second)),
             permits: Arc::new(Semaphore::new(config.concurrent)),
@@ -340,12 +342,15 @@ impl Introspector {
         cache: &AnswerCache<T>,
         token: &str,
         permit: Permit,
-        rules: &Rules,
+        (rules, keys): (&Rules, &KeyStores),
         scheme: Scheme,
         jkt: Option<String>,
     ) -> Result<Arc<T>, AuthError> {
-        let body = self.call(token, permit).await?;
+        let mut body = self.call(token, permit).await?;
         let now = now_secs();
+        if self.jwt {
+            body = jwt::unwrap(&body, rules, &self.client_id, keys, now).await?;
+        }
         let judged = judge(body, rules, scheme, now)?;
         if judged.meta.jkt.as_deref() != jkt.as_deref() {
             return Err(AuthErrorKind::DpopKeyMismatch.into());
@@ -380,10 +385,14 @@ impl Introspector {
         let url = self.url().await?;
         let client = self.transport.client_for(url);
         let mut form = vec![("token", token), ("token_type_hint", "access_token")];
-        let mut request = client
-            .post(url.clone())
-            .timeout(self.timeout)
-            .header(http::header::ACCEPT, "application/json");
+        let mut request = client.post(url.clone()).timeout(self.timeout).header(
+            http::header::ACCEPT,
+            if self.jwt {
+                jwt::MEDIA_TYPE
+            } else {
+                "application/json"
+            },
+        );
         if self.post {
             form.push(("client_id", &self.client_id));
             form.push(("client_secret", &self.secret));

@@ -164,6 +164,38 @@ pub(super) async fn serve_introspection(
         }
         _ => json!({"active": false}),
     };
+    let signed = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/token-introspection+jwt"));
+    if signed {
+        // RFC 9701: signed by the issuer's RSA key, for this client.
+        let key = lock(&state.keys)
+            .iter()
+            .find(|k| k.kid().starts_with("rsa"))
+            .cloned();
+        let Some(key) = key else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let header_json =
+            json!({"typ": "token-introspection+jwt", "alg": "RS256", "kid": key.kid()});
+        let claims = json!({
+            "iss": state.base,
+            "aud": INTROSPECTION_CLIENT_ID,
+            "iat": crate::verify::now_secs() as i64,
+            "token_introspection": answer,
+        });
+        let jwt = key.sign_compact(
+            crate::Algorithm::RS256,
+            &header_json.to_string(),
+            &claims.to_string(),
+        );
+        return (
+            [(header::CONTENT_TYPE, "application/token-introspection+jwt")],
+            jwt,
+        )
+            .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
         answer.to_string(),
