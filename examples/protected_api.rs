@@ -17,6 +17,7 @@
 //! | `JWT_INTROSPECTION_CLIENT_ID`, `JWT_INTROSPECTION_CLIENT_SECRET` | opaque tokens (RFC 7662): this service's client at the introspection endpoint (`client_secret_basic`); opaque tokens go to introspection, JWTs keep the key set path | off |
 //! | `JWT_INTROSPECTION_URL` | the introspection endpoint (default with `OIDC_ISSUER`: its discovery document's `introspection_endpoint`); `JWKS_ALLOW_HTTP` applies | |
 //! | `JWT_INTROSPECTION_CACHE_SECS` | the longest an active answer is reused (0: off) | 60 |
+//! | `JWT_INTROSPECTION_SIGNED` | `1` to ask for, and accept only, answers signed by the provider (RFC 9701), verified with the key set | off |
 //! | `JWT_ACCEPT_ANY_ISSUER` | `1` to give the `iss` check up instead of `JWT_ISSUER` | off |
 //! | `JWT_ACCEPT_ANY_AUDIENCE` | `1` to give the `aud` check up instead of `JWT_AUDIENCE` | off |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |

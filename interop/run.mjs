@@ -202,7 +202,11 @@ async function privateJwk(alg, kid) {
   return { ...(await jose.exportJWK(privateKey)), kid, alg, use: 'sig' };
 }
 
-function provider(issuer, keys, signingAlg, { dpop = false } = {}) {
+// The resource server's own client at the provider: it introspects opaque tokens, and
+// asks for signed answers (RFC 9701). Its id is the tokens' audience, as RFC 9701's `aud`.
+const API_CLIENT = { client_id: AUDIENCE, client_secret: 'interop-api-secret-0123456789' };
+
+function provider(issuer, keys, signingAlg, { dpop = false, opaque = false } = {}) {
   const op = new Provider(issuer, {
     jwks: { keys },
     cookies: { keys: ['interop-cookie-key-not-secret'] },
@@ -214,12 +218,22 @@ function provider(issuer, keys, signingAlg, { dpop = false } = {}) {
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
       ...(dpop ? { dpop_bound_access_tokens: true } : {}),
+    }, {
+      ...API_CLIENT,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      introspection_signed_response_alg: signingAlg,
     }],
     scopes: ['read', 'admin'],
     features: {
       clientCredentials: { enabled: true },
       devInteractions: { enabled: false },
       dPoP: { enabled: dpop },
+      introspection: { enabled: true },
+      jwtIntrospection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,
@@ -230,7 +244,7 @@ function provider(issuer, keys, signingAlg, { dpop = false } = {}) {
             scope: 'read admin',
             audience: AUDIENCE,
             accessTokenTTL: 300,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: opaque ? 'opaque' : 'jwt',
             jwt: { sign: { alg: signingAlg } },
           };
         },
@@ -459,11 +473,111 @@ async function dpopWithOpenIdProvider() {
   }
 }
 
+async function revoke(issuer, token) {
+  const res = await fetch(`${issuer}/token/revocation`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }),
+  });
+  if (res.status !== 200) throw new Error(`revocation answered ${res.status}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Opaque tokens: oidc-provider issues them and answers introspection (RFC 7662, and
+//    signed answers, RFC 9701); the example server introspects (JWT_INTROSPECTION_*).
+
+async function opaqueWithOpenIdProvider() {
+  console.log(`\n== opaque tokens: oidc-provider ${version('oidc-provider')} issues them and answers introspection, the example server introspects`);
+  let handler = null;
+  const seen = { introspections: 0, signedAsked: 0 };
+  const host = await listen((req, res) => {
+    if (req.url.startsWith('/token/introspection')) {
+      seen.introspections += 1;
+      if ((req.headers.accept ?? '').includes('application/token-introspection+jwt')) seen.signedAsked += 1;
+    }
+    handler(req, res);
+  });
+  const issuer = host.base;
+  const signing = await privateJwk('ES256', 'op-opaque');
+  const rsa = await privateJwk('RS256', 'op-rsa');
+  const plain = provider(issuer, [signing, rsa], 'ES256', { opaque: true });
+  const bound = provider(issuer, [signing, rsa], 'ES256', { opaque: true, dpop: true });
+  handler = plain;
+  const introspecting = {
+    OIDC_ISSUER: issuer,
+    JWT_AUDIENCE: AUDIENCE,
+    JWT_INTROSPECTION_CLIENT_ID: API_CLIENT.client_id,
+    JWT_INTROSPECTION_CLIENT_SECRET: API_CLIENT.client_secret,
+    JWT_INTROSPECTION_CACHE_SECS: '1',
+  };
+  const servers = [];
+  try {
+    const server = await startExample(introspecting);
+    servers.push(server);
+    const token = await grant(issuer, 'read');
+    check(!token.includes('.'), 'the provider issued an opaque access token (not a JWT)', token.length);
+    const me = await call(server.base, '/me', token);
+    check(me.status === 200 && me.body.client_id === CLIENT.client_id && me.body.iss === issuer && me.body.active === true,
+      'opaque token introspected (the endpoint from discovery) and accepted: /me 200 with the answer as claims', me);
+    const admin = await call(server.base, '/admin', token);
+    check(admin.status === 403 && /insufficient_scope/.test(admin.challenge ?? ''), 'opaque token with scope read: /admin 403', admin);
+    const adminToken = await grant(issuer, 'read admin');
+    const allowed = await call(server.base, '/admin', adminToken);
+    check(allowed.status === 200, 'opaque token with scope admin: /admin 200', allowed);
+    const calls = seen.introspections;
+    await call(server.base, '/me', token);
+    check(seen.introspections === calls, 'a second use within the cache bound makes no call', seen);
+    await revoke(issuer, token);
+    const cached = await call(server.base, '/me', token);
+    check(cached.status === 200, 'revoked at the provider: still accepted from the cache (bound 1 s, as documented)', cached);
+    await sleep(1200);
+    const revoked = await call(server.base, '/me', token);
+    check(revoked.status === 401 && /not active/.test(revoked.challenge ?? ''), 'revoked, once the cache bound has passed: 401 not active', revoked);
+    const forged = await call(server.base, '/me', 'x'.repeat(43));
+    check(forged.status === 401, 'an opaque token the provider never issued: 401', forged);
+
+    // RFC 9701: the same, with answers signed by the provider and verified with its keys.
+    const signedServer = await startExample({ ...introspecting, JWT_INTROSPECTION_SIGNED: '1' });
+    servers.push(signedServer);
+    const fresh = await grant(issuer, 'read');
+    const signedMe = await call(signedServer.base, '/me', fresh);
+    check(signedMe.status === 200 && seen.signedAsked >= 1 && signedMe.body.client_id === CLIENT.client_id,
+      'signed introspection answers (RFC 9701) asked for, verified with the discovered key set, accepted', { signedMe, seen });
+
+    // DPoP-bound opaque tokens: cnf.jkt in the answer binds them (RFC 9449 §6.2).
+    handler = bound;
+    const dpopServer = await startExample({ ...introspecting, JWT_DPOP: 'required' });
+    servers.push(dpopServer);
+    const client = await dpopClient('ES256');
+    const boundToken = await grant(issuer, 'read', await client.proof('POST', `${issuer}/token`));
+    const url = `${dpopServer.base}/me`;
+    const withProof = await callDpop(dpopServer.base, '/me', boundToken, await client.proof('GET', url, boundToken));
+    check(withProof.status === 200 && !boundToken.includes('.'), 'DPoP-bound opaque token with its proof: /me 200', withProof);
+    const thief = await dpopClient('ES256');
+    const stolen = await callDpop(dpopServer.base, '/me', boundToken, await thief.proof('GET', url, boundToken));
+    check(stolen.status === 401 && /invalid_dpop_proof/.test(stolen.challenge ?? ''), 'the bound opaque token with another key\'s proof: 401', stolen);
+    const asBearer = await call(dpopServer.base, '/me', boundToken);
+    check(asBearer.status === 401, 'the bound opaque token as a bearer token: 401', asBearer);
+  } catch (e) {
+    check(false, 'opaque token scenario', String(e?.stack ?? e));
+  } finally {
+    for (const server of servers) {
+      await stop(server);
+      if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    }
+    host.server.close();
+  }
+}
+
 try {
   await joseSigner();
   await webCryptoSigner();
   await openIdProvider();
   await dpopWithOpenIdProvider();
+  await opaqueWithOpenIdProvider();
 } catch (e) {
   check(false, 'interop run', String(e?.stack ?? e));
 }

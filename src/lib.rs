@@ -46,6 +46,11 @@
 //!   handler's [`AuthError`], with the [`realm`](JwksAuth::realm) and your
 //!   [`on_rejection`](JwksAuth::on_rejection) hook; gRPC calls get gRPC statuses.
 //! - **DPoP** (RFC 9449): [`JwksAuth::dpop`] with a [`Dpop`]; see the [`dpop`] module.
+//! - **Opaque tokens** (RFC 7662): [`JwksAuth::introspection`] with an [`Introspection`]:
+//!   the answer judged like a token's claims, a cache bounded by `exp` and a maximum
+//!   (what a cached accept can outlive: a revocation, for at most that maximum), a budget
+//!   of calls that a flood cannot exceed; signed answers (RFC 9701) verified with the key
+//!   set.
 //! - **Outside HTTP**: [`JwksAuth::verify`] checks one token with the same rules.
 //! - **Mistakes are loud**: a configuration mistake (no audience, no issuer, DPoP without
 //!   a base URL, …) stops the service when the layer is applied, naming the fix; a wiring
@@ -114,6 +119,7 @@
 //! | plain http | loopback only | [`Refresh::allow_http`] |
 //! | verified-token cache | on: 10,000 entries, 16 MiB | [`JwksAuth::cache`] |
 //! | DPoP | off | [`JwksAuth::dpop`] |
+//! | introspection | off; when on: opaque tokens only, answers cached ≤ 60 s, a burst of 100 calls then 50/s, 16 in flight | [`JwksAuth::introspection`] |
 //! | issuer-rule tenants | at most 1,000 key stores; new ones: a burst of 30, then 3/s | [`Refresh::tenant_stores`], [`Refresh::new_tenants`] |
 //!
 //! # Tenants by rule

@@ -97,6 +97,9 @@ fn introspection_from_env() -> Result<Option<jwks_auth::Introspection>, String> 
     if let Some(d) = secs("JWT_INTROSPECTION_CACHE_SECS")? {
         introspection = introspection.cache_for(d);
     }
+    if env("JWT_INTROSPECTION_SIGNED").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        introspection = introspection.signed_answers();
+    }
     Ok(Some(introspection))
 }
 
