@@ -375,3 +375,64 @@ async fn signed_answers_are_verified_with_the_key_set() {
     }
     assert_eq!(hits.get(), 1);
 }
+
+/// Feature `metrics`: calls by outcome, the budget's refusals, cache hits.
+#[cfg(feature = "metrics")]
+#[test]
+fn introspection_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let issuer = TestIssuer::start().await;
+            let intro = issuer.introspection().budget(2, 0.001);
+            let (app, _) = app(issuer.layer().introspection(intro));
+            let token = issuer.opaque(issuer.token());
+            assert_eq!(send(&app, &token).await.status, StatusCode::OK);
+            assert_eq!(send(&app, &token).await.status, StatusCode::OK); // cached
+            issuer.set_introspection_behavior(JwksBehavior::Status(500));
+            let other = issuer.opaque(issuer.token());
+            assert_eq!(
+                send(&app, &other).await.status,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+            // The budget of 2 is spent.
+            assert_eq!(
+                send(&app, "third").await.status,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        })
+    });
+    let text = handle.render();
+    let value = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| v.parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        value(r#"jwks_auth_introspections_total{outcome="ok"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"jwks_auth_introspections_total{outcome="status"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(r#"jwks_auth_introspections_total{outcome="budget"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("jwks_auth_introspection_cache_hits_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(text.contains("jwks_auth_introspection_seconds"), "{text}");
+}

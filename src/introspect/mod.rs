@@ -25,7 +25,8 @@
 //!   §6.2); the proof's signature is checked before the call.
 //! - **The cache** holds active answers by the token's SHA-256 digest (never the token),
 //!   for at most `min(exp, now + `[`cache_for`](Introspection::cache_for)`)` (default
-//!   60 s; zero turns it off), bounded by entries; inactive answers are never cached. A
+//!   60 s; zero turns it off), bounded by entries and bytes (10,000 answers, 16 MiB);
+//!   inactive answers are never cached. A
 //!   cached accept can outlive a revocation by at most that maximum.
 //! - **A flood of random opaque tokens is not a flood of calls**: every call takes a
 //!   permit (at most [`max_concurrent`](Introspection::max_concurrent), default 16, in
@@ -356,7 +357,8 @@ impl Introspector {
             return Err(AuthErrorKind::DpopKeyMismatch.into());
         }
         let claims = Arc::new(claims_into::<T>(judged.claims, &judged.body)?);
-        cache.insert(token, claims.clone(), judged.meta, now, self.cache_for);
+        let kept = (judged.meta, judged.body.len());
+        cache.insert(token, claims.clone(), kept, now, self.cache_for);
         Ok(claims)
     }
 
