@@ -309,6 +309,10 @@ async fn a_flood_of_random_opaque_tokens_costs_at_most_the_budget() {
         "{statuses:?}"
     );
     assert!(growth < 64_000_000, "+{growth} bytes");
+    // The budget recovers: a moment later a real opaque token is introspected again.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let real = issuer.opaque(issuer.token().subject("after"));
+    assert_eq!(send(&app, &real).await.body, "after");
 }
 
 /// `Introspection::discovered`: the endpoint from the issuer's discovery document, on a
