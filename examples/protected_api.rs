@@ -11,13 +11,15 @@
 //! | `JWKS_URL` | the key set URL (this or `OIDC_ISSUER` is required) | |
 //! | `OIDC_ISSUER` | discover the key set from this issuer's metadata instead (`JwksAuth::from_issuer`); also enforces `iss` | |
 //! | `JWT_ISSUER` | accepted `iss` (required with `JWKS_URL`) | |
-//! | `JWT_AUDIENCE` | accepted `aud` (required) | |
+//! | `JWT_AUDIENCE` | accepted `aud` (required, unless `RESOURCE_URL` gives it) | |
 //! | `JWT_ISSUER_TEMPLATE` | tenants by rule: an issuer template with a `{tenant}` placeholder (`https://kc.example.com/realms/{tenant}`); each tenant's keys found by discovery at its issuer on first use; replaces `JWKS_URL`, `OIDC_ISSUER` and `JWT_ISSUER` (set it alone); `JWKS_ALLOW_HTTP` applies | |
 //! | `JWT_TENANT_STORES` | with `JWT_ISSUER_TEMPLATE`, the most tenants' key stores kept (least recently used out) | 1000 |
 //! | `JWT_INTROSPECTION_CLIENT_ID`, `JWT_INTROSPECTION_CLIENT_SECRET` | opaque tokens (RFC 7662): this service's client at the introspection endpoint (`client_secret_basic`); opaque tokens go to introspection, JWTs keep the key set path | off |
 //! | `JWT_INTROSPECTION_URL` | the introspection endpoint (default with `OIDC_ISSUER`: its discovery document's `introspection_endpoint`); `JWKS_ALLOW_HTTP` applies | |
 //! | `JWT_INTROSPECTION_CACHE_SECS` | the longest an active answer is reused (0: off) | 60 |
 //! | `JWT_INTROSPECTION_SIGNED` | `1` to ask for, and accept only, answers signed by the provider (RFC 9701), verified with the key set | off |
+//! | `RESOURCE_URL` | RFC 9728: this API's resource identifier (the URL clients call); turns on the metadata document at `/.well-known/oauth-protected-resource` (and its path-inserted form) and `resource_metadata` in every challenge; the default audience (exact) when `JWT_AUDIENCE` is unset | |
+//! | `AUTHORIZATION_SERVERS` | with `RESOURCE_URL` (required): comma-separated issuer URLs, listed verbatim as `authorization_servers` | |
 //! | `JWT_ACCEPT_ANY_ISSUER` | `1` to give the `iss` check up instead of `JWT_ISSUER` | off |
 //! | `JWT_ACCEPT_ANY_AUDIENCE` | `1` to give the `aud` check up instead of `JWT_AUDIENCE` | off |
 //! | `LISTEN_ADDR` | address to listen on | `127.0.0.1:3000` |

@@ -24,9 +24,8 @@
 //!    a valid token never makes the layer verify a proof;
 //! 7. **the claims** deserialized into `T` and remembered in the cache;
 //! 8. **the user's check**, on fresh and cached claims alike;
-//! 9. **the replay record** of the DPoP proof, last, so that only a proof that got
-//!    everything else right is spent. A store that answers at once (the in-memory one)
-//!    needs no wait.
+//! 9. **the replay record** of the DPoP proof, last: only a proof that got everything
+//!    else right is spent; a store that answers at once needs no wait.
 //!
 //! The result is a [`Step`]: admit, reject, or wait (boxed, only when something must
 //! really be waited for). The service counts and renders it once, at the boundary.
@@ -112,7 +111,7 @@ enum Keys<'s> {
 /// The runtime state of one layer configuration.
 pub(crate) struct Authenticator<T> {
     rules: Rules,
-    /// Introspection of opaque tokens, and its cache of active answers.
+    /// Introspection of opaque tokens, and its cache of answers.
     introspect: Option<(Introspector, AnswerCache<T>)>,
     keys: Arc<KeyStores>,
     cache: Option<TokenCache<T>>,
@@ -158,6 +157,8 @@ where
                 hook: request.on_rejection.clone(),
                 claims_type: std::any::type_name::<T>(),
                 dpop: valid.dpop.as_ref().map(|d| d.challenge.clone()),
+                resource: valid.resource,
+                scopes: request.scopes.clone(),
             }),
             dpop: valid.dpop,
         }
@@ -353,8 +354,7 @@ where
         }))
     }
 
-    /// A cache hit: the same token with the same binding, still within `exp`/`nbf`, its
-    /// key still in the set.
+    /// A cache hit: the same token, binding and key, still within `exp`/`nbf`.
     fn cached(&self, token: &str, jkt: Option<&str>, now: f64) -> Option<Arc<T>> {
         let cache = self.cache.as_ref()?;
         let leeway = self.rules.leeway.as_secs_f64();

@@ -17,8 +17,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 use tower_layer::Layer;
 
-use crate::claims::{Scopes, StandardClaims};
-use crate::config::Check;
+use crate::claims::{ScopeHierarchy, Scopes, StandardClaims, demand_in};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::extract::{Admitted, Missing, MissingClaims};
 use crate::layer::JwksAuth;
@@ -76,8 +75,12 @@ use crate::respond::{Reply, Responder};
 /// ```
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct Authorize<T = StandardClaims> {
-    check: Check<T>,
+    check: RouteCheck<T>,
 }
+
+/// A route layer's check: the claims, and the admitting layer's scope hierarchy.
+type RouteCheck<T> =
+    Arc<dyn Fn(&T, Option<&ScopeHierarchy>) -> Result<(), AuthError> + Send + Sync>;
 
 impl<T> Clone for Authorize<T> {
     fn clone(&self) -> Self {
@@ -101,7 +104,7 @@ impl<T: Send + Sync + 'static> Authorize<T> {
         F: Fn(&T) -> Result<(), AuthError> + Send + Sync + 'static,
     {
         Self {
-            check: Arc::new(check),
+            check: Arc::new(move |claims, _| check(claims)),
         }
     }
 }
@@ -160,7 +163,7 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        scope_layer(scopes, |claims, scopes| claims.require_scopes(scopes))
+        scope_layer(scopes, true)
     }
 
     /// A route layer requiring at least one of `scopes`; typed to this layer's claims.
@@ -171,17 +174,21 @@ impl<T: Send + Sync + 'static> JwksAuth<T> {
     where
         T: Scopes,
     {
-        scope_layer(scopes, |claims, scopes| claims.require_any_scope(scopes))
+        scope_layer(scopes, false)
     }
 }
 
-/// A route layer running one of the [`Scopes`] checks with `scopes`.
-fn scope_layer<T: Send + Sync + 'static>(
+/// A route layer requiring `scopes` (`all`, or any), with the scope hierarchy of the
+/// layer that admitted the request (read at request time: the order of builder calls
+/// does not matter).
+fn scope_layer<T: Scopes + Send + Sync + 'static>(
     scopes: impl IntoIterator<Item = impl Into<String>>,
-    check: fn(&T, &[String]) -> Result<(), AuthError>,
+    all: bool,
 ) -> Authorize<T> {
     let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-    Authorize::new(move |claims: &T| check(claims, &scopes))
+    Authorize {
+        check: Arc::new(move |claims: &T, hierarchy| demand_in(hierarchy, claims, &scopes, all)),
+    }
 }
 
 impl<S, T> Layer<S> for Authorize<T> {
@@ -199,7 +206,7 @@ impl<S, T> Layer<S> for Authorize<T> {
 /// The service produced by [`Authorize`].
 pub struct AuthorizeService<S, T> {
     inner: S,
-    check: Check<T>,
+    check: RouteCheck<T>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -257,7 +264,9 @@ where
         let admitted = req.extensions().get::<Admitted>();
         let claims = admitted.and_then(Admitted::claims::<T>);
         let verdict = match (&claims, admitted) {
-            (Some(claims), _) => (self.check)(claims),
+            (Some(claims), a) => {
+                (self.check)(claims, a.and_then(|a| a.responder.scopes.as_deref()))
+            }
             // Anonymous, behind an optional layer: unauthenticated.
             (None, Some(a)) if !a.other_type::<T>() => {
                 Err(AuthErrorKind::MissingCredentials.into())

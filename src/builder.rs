@@ -263,4 +263,24 @@ impl<T> JwksAuth<T> {
         self.request_mut().introspection = Some(introspection);
         self
     }
+
+    /// This API's Protected Resource Metadata (RFC 9728, the MCP authorization spec):
+    /// every challenge names the metadata document (`resource_metadata`), a 401 without
+    /// credentials names the scopes supported, and the resource identifier becomes the
+    /// required audience unless [`audience`](Self::audience) gives one. Serve the
+    /// document with [`resource_metadata_router`](Self::resource_metadata_router). See
+    /// [`ResourceMetadata`](crate::ResourceMetadata).
+    pub fn protected_resource(mut self, metadata: crate::ResourceMetadata) -> Self {
+        self.request_mut().resource = Some(metadata);
+        self
+    }
+
+    /// Which scopes imply others (e.g. `mcp:admin` ⊇ `mcp:write` ⊇ `mcp:read`), honoured
+    /// by this layer's route layers ([`require_scopes`](Self::require_scopes),
+    /// [`require_any_scope`](Self::require_any_scope)) whatever the order of the calls;
+    /// in handlers, pass it to [`Scopes::require_scopes_in`](crate::Scopes::require_scopes_in).
+    pub fn scope_hierarchy(mut self, hierarchy: crate::ScopeHierarchy) -> Self {
+        self.request_mut().scopes = Some(std::sync::Arc::new(hierarchy));
+        self
+    }
 }

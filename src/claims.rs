@@ -142,6 +142,35 @@ pub trait Scopes {
     {
         demand(self, scopes, false)
     }
+
+    /// [`require_scopes`](Self::require_scopes), a scope implied by a granted one (per
+    /// `hierarchy`) counting as granted.
+    fn require_scopes_in<I, S>(
+        &self,
+        hierarchy: &ScopeHierarchy,
+        scopes: I,
+    ) -> Result<(), AuthError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+        Self: Sized,
+    {
+        demand_in(Some(hierarchy), self, scopes, true)
+    }
+
+    /// [`require_any_scope`](Self::require_any_scope), with `hierarchy`.
+    fn require_any_scope_in<I, S>(
+        &self,
+        hierarchy: &ScopeHierarchy,
+        scopes: I,
+    ) -> Result<(), AuthError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+        Self: Sized,
+    {
+        demand_in(Some(hierarchy), self, scopes, false)
+    }
 }
 
 impl Scopes for StandardClaims {
@@ -154,14 +183,87 @@ impl Scopes for StandardClaims {
     }
 }
 
+/// Which scopes imply others (MCP 2026-07-28, "scope hierarchies"): `mcp:admin` ⊇
+/// `mcp:write` ⊇ `mcp:read`. A token granting a scope is taken to grant every scope it
+/// implies, transitively (cycles are harmless). Honoured by the layer's route layers
+/// ([`JwksAuth::scope_hierarchy`](crate::JwksAuth::scope_hierarchy)) and, in handlers,
+/// by [`Scopes::require_scopes_in`] and [`Scopes::require_any_scope_in`]; a 403 still
+/// names the scopes the operation needs.
+///
+/// ```
+/// use jwks_auth::{ScopeHierarchy, Scopes, StandardClaims};
+///
+/// let levels = ScopeHierarchy::new()
+///     .implies("mcp:admin", ["mcp:write"])
+///     .implies("mcp:write", ["mcp:read"]);
+/// let claims: StandardClaims = serde_json::from_value(serde_json::json!({"scope": "mcp:admin"})).unwrap();
+/// assert!(claims.require_scopes_in(&levels, ["mcp:read"]).is_ok());
+/// assert!(!claims.has_scope("mcp:read"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScopeHierarchy {
+    /// Each scope with the scopes it implies directly.
+    implies: Vec<(String, Vec<String>)>,
+}
+
+impl ScopeHierarchy {
+    /// No scope implies another.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `scope` implies each of `implied` (and, transitively, what they imply).
+    pub fn implies(
+        mut self,
+        scope: impl Into<String>,
+        implied: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.implies
+            .push((scope.into(), implied.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Whether `claims` grant `scope`: directly, or through a scope that implies it.
+    pub fn grants<C: Scopes + ?Sized>(&self, claims: &C, scope: &str) -> bool {
+        let mut seen: Vec<&str> = vec![scope];
+        let mut next = 0;
+        while let Some(&s) = seen.get(next) {
+            if claims.has_scope(s) {
+                return true;
+            }
+            for (parent, children) in &self.implies {
+                if children.iter().any(|c| c == s) && !seen.contains(&parent.as_str()) {
+                    seen.push(parent);
+                }
+            }
+            next += 1;
+        }
+        false
+    }
+}
+
 /// Every one of `scopes` (`all`), or at least one, else 403 naming them all.
 fn demand<C: Scopes, S: AsRef<str>>(
     claims: &C,
     scopes: impl IntoIterator<Item = S>,
     all: bool,
 ) -> Result<(), AuthError> {
+    demand_in(None, claims, scopes, all)
+}
+
+/// [`demand`], with a hierarchy.
+pub(crate) fn demand_in<C: Scopes, S: AsRef<str>>(
+    hierarchy: Option<&ScopeHierarchy>,
+    claims: &C,
+    scopes: impl IntoIterator<Item = S>,
+    all: bool,
+) -> Result<(), AuthError> {
     let scopes: Vec<S> = scopes.into_iter().collect();
-    let mut granted = scopes.iter().map(|s| claims.has_scope(s.as_ref()));
+    let has = |s: &str| match hierarchy {
+        Some(h) => h.grants(claims, s),
+        None => claims.has_scope(s),
+    };
+    let mut granted = scopes.iter().map(|s| has(s.as_ref()));
     let ok = if all {
         granted.all(|g| g)
     } else {

@@ -263,6 +263,47 @@ impl<T> JwksAuth<T> {
         status
     }
 
+    /// The Protected Resource Metadata document (RFC 9728) of this layer's
+    /// [`protected_resource`](Self::protected_resource), served unauthenticated at
+    /// `/.well-known/oauth-protected-resource` and at its path-inserted form
+    /// (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`): merge it into
+    /// your router outside the auth layer. Without metadata, an empty router.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use jwks_auth::{JwksAuth, ResourceMetadata};
+    ///
+    /// let auth = JwksAuth::from_issuer("https://auth.example.com/").protected_resource(
+    ///     ResourceMetadata::new("https://api.example.com/mcp")
+    ///         .authorization_servers(["https://auth.example.com/"]),
+    /// );
+    /// let app: Router = Router::new()
+    ///     .route("/mcp", get(|| async { "tools" }))
+    ///     .layer(auth.clone())
+    ///     .merge(auth.resource_metadata_router());
+    /// ```
+    pub fn resource_metadata_router(&self) -> axum::Router {
+        let Some(metadata) = &self.request.resource else {
+            return axum::Router::new();
+        };
+        let methods: Vec<&str> = self
+            .request
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                crate::TokenSource::Bearer => Some("header"),
+                crate::TokenSource::Query(_) => Some("query"),
+                _ => None,
+            })
+            .collect();
+        let dpop = self.request.dpop.as_ref().map(crate::Dpop::advertised);
+        let dpop = dpop
+            .as_ref()
+            .map(|(algs, required)| (algs.as_slice(), *required));
+        let document = metadata.document(&methods, dpop);
+        crate::resource::router(&metadata.resource, document)
+    }
+
     /// Forces a key set refresh now (joining one in flight, ignoring the cooldown) and
     /// waits for it, bounded by the fetch timeout.
     ///

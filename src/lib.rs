@@ -46,6 +46,10 @@
 //!   handler's [`AuthError`], with the [`realm`](JwksAuth::realm) and your
 //!   [`on_rejection`](JwksAuth::on_rejection) hook; gRPC calls get gRPC statuses.
 //! - **DPoP** (RFC 9449): [`JwksAuth::dpop`] with a [`Dpop`]; see the [`dpop`] module.
+//! - **Protected Resource Metadata** (RFC 9728, the MCP authorization spec):
+//!   [`JwksAuth::protected_resource`] with a [`ResourceMetadata`]: the document at its
+//!   well-known URLs ([`JwksAuth::resource_metadata_router`]), `resource_metadata` in
+//!   every challenge, the resource as the required audience.
 //! - **Opaque tokens** (RFC 7662): [`JwksAuth::introspection`] with an [`Introspection`]:
 //!   the answer judged like a token's claims, a cache bounded by `exp` and a maximum
 //!   (what a cached accept can outlive: a revocation, for at most that maximum), a budget
@@ -153,8 +157,8 @@
 //! `validate`), `service` and `authorize` (the services and [`future`]s),
 //! `authenticate` (the one-pass pipeline), `token` (credentials), `verify` on `json` and
 //! `alg` (the token rules), `keys` and `crypto` (the key set), `cache` on `shards`, `budget` (the token bucket), `dpop` (DPoP),
-//! `respond` (the renderer), `extract` and `claims` (what handlers get), `store`, `gate`,
-//! `status`, `refresh` and `fetch` (key sets and their task), `key_stores` (a layer's
+//! `respond` (the renderer), `resource` (RFC 9728 metadata), `extract` and `claims` (what handlers get), `store`, `gate`,
+//! `status`, `refresh`, `refresh_config` ([`Refresh`]) and `fetch` (key sets and their task), `key_stores` (a layer's
 //! stores and the choice of one for a token), `tenants` (issuer rules: `template`, and
 //! `stores`, the bounded set and its budget), `introspect` (opaque tokens, RFC 7662, and
 //! its `cache` of answers), `error` and `diagnose` (logs
@@ -189,6 +193,8 @@ mod layer;
 pub mod limits;
 mod metrics;
 mod refresh;
+mod refresh_config;
+mod resource;
 mod respond;
 mod service;
 mod shards;
@@ -209,8 +215,8 @@ pub mod future {
 
 pub use alg::{Algorithm, DEFAULT_ALGORITHMS};
 pub use authorize::{Authorize, AuthorizeService};
-pub use claims::{Scopes, StandardClaims};
-pub use config::{Refresh, TrustedIssuer};
+pub use claims::{ScopeHierarchy, Scopes, StandardClaims};
+pub use config::TrustedIssuer;
 pub use dpop::Dpop;
 pub use error::{
     AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, ReadyError, RefreshError,
@@ -220,6 +226,8 @@ pub use extract::{Claims, MissingClaims, SharedClaims};
 pub use introspect::Introspection;
 pub use keys::{SkipReason, SkippedKey};
 pub use layer::JwksAuth;
+pub use refresh_config::Refresh;
+pub use resource::ResourceMetadata;
 pub use service::JwksAuthService;
 pub use status::{IntrospectionStatus, Status};
 pub use tenants::{IssuerRule, Tenant};

@@ -87,6 +87,20 @@ pub(crate) struct Responder {
     pub(crate) claims_type: &'static str,
     /// The layer's DPoP challenge parameters, when DPoP is on.
     pub(crate) dpop: Option<DpopChallenge>,
+    /// RFC 9728: the metadata document's URL, in every challenge, and the scopes a
+    /// request without credentials is told it needs.
+    pub(crate) resource: Option<ResourceChallenge>,
+    /// The layer's scope hierarchy, for its route layers (carried with the responder in
+    /// every admitted request).
+    pub(crate) scopes: Option<Arc<crate::claims::ScopeHierarchy>>,
+}
+
+/// What a layer with [`ResourceMetadata`](crate::ResourceMetadata) adds to challenges.
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceChallenge {
+    pub(crate) metadata_url: Arc<str>,
+    /// Space-separated; empty when none are declared.
+    pub(crate) scopes: Arc<str>,
 }
 
 impl fmt::Debug for Responder {
@@ -96,6 +110,8 @@ impl fmt::Debug for Responder {
             .field("hook", &self.hook.is_some())
             .field("claims_type", &self.claims_type)
             .field("dpop", &self.dpop)
+            .field("resource", &self.resource)
+            .field("scopes", &self.scopes)
             .finish()
     }
 }
@@ -174,7 +190,8 @@ impl Responder {
     ///
     /// Without DPoP, one `Bearer` challenge. With DPoP (RFC 9449 §7.1), the error is told
     /// in the scheme the request used (`in_dpop`; always `DPoP` on a layer that requires
-    /// it), with `algs="…"`; a layer that allows both schemes adds the other one, bare:
+    /// it), with `algs="…"`; a layer that allows both schemes names both, `Bearer` first
+    /// (a client that reads one challenge reads the first), the other one bare:
     /// `Bearer realm="api", DPoP realm="api", algs="ES256"`.
     fn challenge(&self, error: &AuthError, in_dpop: bool) -> Option<HeaderValue> {
         if error.status().is_server_error() {
@@ -184,18 +201,14 @@ impl Responder {
         let in_dpop = dpop.is_some_and(|c| in_dpop || c.required);
         let algs = dpop.map(|c| &*c.algs);
         let mut value = String::with_capacity(128);
-        if in_dpop {
-            self.push_challenge(&mut value, error, "DPoP", true, algs);
-            if dpop.is_some_and(|c| !c.required) {
+        if !dpop.is_some_and(|c| c.required) {
+            self.push_challenge(&mut value, error, "Bearer", !in_dpop, None);
+        }
+        if let Some(algs) = algs {
+            if !value.is_empty() {
                 value.push_str(", ");
-                self.push_challenge(&mut value, error, "Bearer", false, None);
             }
-        } else {
-            self.push_challenge(&mut value, error, "Bearer", true, None);
-            if dpop.is_some() {
-                value.push_str(", ");
-                self.push_challenge(&mut value, error, "DPoP", false, algs);
-            }
+            self.push_challenge(&mut value, error, "DPoP", in_dpop, Some(algs));
         }
         // Every piece is a fixed string or was filtered when configured; fall back to the
         // bare scheme rather than panic if that ever stops being true.
@@ -223,12 +236,24 @@ impl Responder {
         if let Some(realm) = &self.realm {
             param(out, "realm", realm);
         }
-        if let Some(code) = error.kind().error_code().filter(|_| with_error) {
-            param(out, "error", code);
-            param(out, "error_description", error.kind().description());
-            if let Some(scope) = error.scope() {
-                param(out, "scope", scope);
+        match error.kind().error_code().filter(|_| with_error) {
+            Some(code) => {
+                param(out, "error", code);
+                param(out, "error_description", error.kind().description());
+                if let Some(scope) = error.scope() {
+                    param(out, "scope", scope);
+                }
             }
+            // No credentials (RFC 6750 §3.1: no `error`): the scopes a request needs.
+            None if with_error && error.kind() == AuthErrorKind::MissingCredentials => {
+                if let Some(r) = self.resource.as_ref().filter(|r| !r.scopes.is_empty()) {
+                    param(out, "scope", &r.scopes);
+                }
+            }
+            None => {}
+        }
+        if let Some(resource) = &self.resource {
+            param(out, "resource_metadata", &resource.metadata_url);
         }
         if let Some(algs) = algs {
             param(out, "algs", algs);
@@ -361,7 +386,7 @@ mod tests {
         assert_eq!(
             dpop.challenge(&AuthErrorKind::DpopReplay.into(), true)
                 .unwrap(),
-            r#"DPoP realm="r", error="invalid_dpop_proof", error_description="the DPoP proof was already used", algs="ES256", Bearer realm="r""#
+            r#"Bearer realm="r", DPoP realm="r", error="invalid_dpop_proof", error_description="the DPoP proof was already used", algs="ES256""#
         );
         assert_eq!(
             dpop.challenge(&AuthErrorKind::MissingCredentials.into(), false)

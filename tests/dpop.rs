@@ -223,14 +223,14 @@ async fn allowed_takes_both_schemes_and_challenges_with_both() {
     let token = t.token();
     let reply = t.get(&token, &t.client.proof("GET", URL, &token)).await;
     t.accepted("dpop", &reply, 1);
-    // An unbound token with the DPoP scheme: invalid_token, told in DPoP, Bearer beside.
+    // An unbound token with the DPoP scheme: invalid_token, told in DPoP, Bearer first.
     let reply = t.get(&bearer, &t.client.proof("GET", URL, &bearer)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         reply.challenge(),
         Some(
             format!(
-                r#"DPoP error="invalid_token", error_description="{}", algs="{algs}", Bearer"#,
+                r#"Bearer, DPoP error="invalid_token", error_description="{}", algs="{algs}""#,
                 K::UnboundToken.description()
             )
             .as_str()
@@ -1245,7 +1245,7 @@ async fn refusals_behind_the_layer_are_told_in_the_requests_scheme() {
         reply.challenge(),
         Some(
             format!(
-                r#"DPoP error="insufficient_scope", error_description="{}", scope="admin", algs="{}", Bearer"#,
+                r#"Bearer, DPoP error="insufficient_scope", error_description="{}", scope="admin", algs="{}""#,
                 kind.description(),
                 default_algs()
             )

@@ -234,6 +234,46 @@ async fn opaque_tokens_are_introspected() {
     assert!(challenge.unwrap().contains("not active"));
 }
 
+/// `RESOURCE_URL`/`AUTHORIZATION_SERVERS`: the RFC 9728 document, `resource_metadata` in
+/// challenges, the resource as the audience.
+#[tokio::test]
+async fn resource_metadata_from_the_environment() {
+    let issuer = TestIssuer::start().await;
+    let (_server, base) = start(&[
+        ("OIDC_ISSUER", issuer.issuer()),
+        ("RESOURCE_URL", "https://api.example.com/v1"),
+        ("AUTHORIZATION_SERVERS", issuer.issuer()),
+    ]);
+    let (status, _, doc) = get(
+        &format!("{base}/.well-known/oauth-protected-resource/v1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["resource"], "https://api.example.com/v1");
+    assert_eq!(
+        doc["authorization_servers"],
+        serde_json::json!([issuer.issuer()])
+    );
+    let meta = "https://api.example.com/.well-known/oauth-protected-resource/v1";
+    let (status, challenge, _) = get(&format!("{base}/me"), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.unwrap(),
+        format!(r#"Bearer resource_metadata="{meta}""#)
+    );
+    let token = issuer
+        .token()
+        .audience("https://api.example.com/v1")
+        .subject("res")
+        .sign();
+    let (status, _, body) = get(&format!("{base}/whoami"), Some(&token)).await;
+    assert_eq!((status, body.as_str()), (200, "res"));
+    let (status, _, _) = get(&format!("{base}/whoami"), Some(&issuer.token().sign())).await;
+    assert_eq!(status, 401, "another audience");
+}
+
 #[test]
 fn bad_configuration_exits_non_zero_with_a_message() {
     // Each case is otherwise complete: it fails for its own reason, named in the message.
@@ -298,6 +338,22 @@ fn bad_configuration_exits_non_zero_with_a_message() {
                 ("JWT_INTROSPECTION_CLIENT_SECRET", "s"),
             ]),
             "needs OIDC_ISSUER",
+        ),
+        // RFC 9728 metadata: both, and a usable resource.
+        (
+            base(&[("RESOURCE_URL", "https://api.example.com/")]),
+            "AUTHORIZATION_SERVERS is required",
+        ),
+        (
+            base(&[("AUTHORIZATION_SERVERS", "https://idp.example/")]),
+            "needs RESOURCE_URL",
+        ),
+        (
+            base(&[
+                ("RESOURCE_URL", "http://api.example.com/"),
+                ("AUTHORIZATION_SERVERS", "https://idp.example/"),
+            ]),
+            "RESOURCE_URL/AUTHORIZATION_SERVERS: invalid protected resource metadata",
         ),
         // Tenants by rule: a template alone, and a good one.
         (

@@ -148,9 +148,32 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
         }
         (None, false) => auth,
     };
+    // RFC 9728: the resource's metadata, and the resource as the default audience.
+    let resource = env("RESOURCE_URL");
+    if let Some(resource) = &resource {
+        let servers: Vec<String> = env("AUTHORIZATION_SERVERS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if servers.is_empty() {
+            return Err(
+                "AUTHORIZATION_SERVERS is required with RESOURCE_URL: the issuers of \
+                        tokens for this resource, comma-separated"
+                    .into(),
+            );
+        }
+        auth = auth.protected_resource(
+            jwks_auth::ResourceMetadata::new(resource.trim()).authorization_servers(servers),
+        );
+    } else if env("AUTHORIZATION_SERVERS").is_some() {
+        return Err("AUTHORIZATION_SERVERS needs RESOURCE_URL".into());
+    }
     auth = match (env("JWT_AUDIENCE"), on("JWT_ACCEPT_ANY_AUDIENCE")) {
         (Some(audience), _) => auth.audience(audience),
         (None, true) => auth.accept_any_audience(),
+        (None, false) if resource.is_some() => auth,
         (None, false) => {
             return Err("JWT_AUDIENCE is required: the aud your tokens carry \
                         (or JWT_ACCEPT_ANY_AUDIENCE=1 to give the audience check up)"
@@ -197,6 +220,9 @@ pub(crate) fn config() -> Result<(JwksAuth, SocketAddr, DpopEnv), String> {
     }
     // A URL the layer can never use is a configuration error: say so now.
     if let Err(err) = auth.validate() {
+        if matches!(err.kind(), jwks_auth::ConfigErrorKind::ResourceMetadata) {
+            return Err(format!("RESOURCE_URL/AUTHORIZATION_SERVERS: {err}"));
+        }
         if matches!(
             err.kind(),
             jwks_auth::ConfigErrorKind::IntrospectionEndpoint

@@ -15,6 +15,8 @@ use serde_json::json;
 /// `/me`, `/whoami` and `/admin` behind `auth`; `/public` and `/health` open.
 pub(crate) fn routes(auth: JwksAuth) -> Router {
     let health_auth = auth.clone();
+    // RFC 9728 metadata, when the layer has it (RESOURCE_URL): unauthenticated.
+    let metadata = auth.resource_metadata_router();
     Router::new()
         .route("/me", get(me))
         .route("/whoami", get(whoami))
@@ -22,6 +24,7 @@ pub(crate) fn routes(auth: JwksAuth) -> Router {
         .layer(auth)
         .route("/public", get(|| async { "public: no token needed\n" }))
         .route("/health", get(move || health(health_auth.clone())))
+        .merge(metadata)
 }
 
 /// The verified claims, as JSON.

@@ -49,7 +49,8 @@
 //!   stays valid. Browser clients need CORS to expose `DPoP-Nonce` and
 //!   `WWW-Authenticate`;
 //! - errors are told in the scheme the request used, with `algs`, by the layer, its
-//!   route layers and handlers alike; `allowed` layers add the other scheme bare.
+//!   route layers and handlers alike; `allowed` layers name both schemes, `Bearer` first
+//!   (a client that reads one challenge reads the first), the other one bare.
 //!
 //! | case (DPoP on) | status | `WWW-Authenticate` |
 //! |---|---|---|
@@ -254,6 +255,17 @@ impl Dpop {
                 .copied()
                 .filter(|a| *a != Algorithm::ES512 || crate::crypto::SUPPORTS_P521),
         )
+    }
+
+    /// What RFC 9728 metadata says of this DPoP setting: the proof algorithms, and
+    /// whether bound tokens are required.
+    pub(crate) fn advertised(&self) -> (Vec<&'static str>, bool) {
+        let algs = self
+            .proof_algorithms()
+            .iter()
+            .map(Algorithm::as_str)
+            .collect();
+        (algs, self.required)
     }
 
     /// Checks what can be wrong without building anything.

@@ -66,6 +66,11 @@ pub enum ConfigErrorKind {
     /// [`Introspection::new`](crate::Introspection::new), or use
     /// [`from_issuer`](crate::JwksAuth::from_issuer).
     IntrospectionEndpoint,
+    /// [`ResourceMetadata`](crate::ResourceMetadata) that cannot be served: its resource
+    /// is not an absolute `https` URL (`http` only for loopback) without query or
+    /// fragment, it names no authorization server, or a value has characters a header or
+    /// a JSON string cannot carry plainly.
+    ResourceMetadata,
 }
 
 impl ConfigError {
@@ -111,6 +116,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigErrorKind::DpopNonceSecret => {
                 "DPoP nonces need an unpredictable secret: Dpop::nonce_secret takes at least 32 random bytes"
+            }
+            ConfigErrorKind::ResourceMetadata => {
+                "invalid protected resource metadata: the resource must be an absolute https url (http for loopback) without query or fragment, with at least one authorization server, and printable scopes without quotes"
             }
             ConfigErrorKind::IntrospectionEndpoint => {
                 "Introspection::discovered needs a from_issuer layer (its discovery document names the endpoint): give the endpoint's url with Introspection::new"
