@@ -31,7 +31,7 @@ pub(crate) struct RuleStores {
 
 #[derive(Default)]
 struct Live {
-    by_issuer: HashMap<String, usize>,
+    by_key: HashMap<StoreKey, usize>,
     stores: HashMap<usize, Entry>,
     next: usize,
     tick: u64,
@@ -39,13 +39,22 @@ struct Live {
 }
 
 struct Entry {
-    /// The tenant's issuer (a shared rule's store: its key set URL).
+    /// The tenant's issuer (a shared rule's store: its key set URL), for status.
     issuer: String,
+    key: StoreKey,
     shared: bool,
     rule: usize,
     store: Arc<KeyStore>,
     task: Arc<Task>,
     used: u64,
+}
+
+/// How a live store is found: by its tenant's issuer, or, for a shared rule, by the
+/// rule (never by a string a token's `iss` could equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum StoreKey {
+    Issuer(String),
+    Shared(usize),
 }
 
 /// What a token's issuer comes to among the rules.
@@ -107,13 +116,13 @@ impl RuleStores {
         let Some(matched) = find(&self.rules, iss) else {
             return Found::NoRule;
         };
-        // A shared rule's one store is found by its key set URL, every other by issuer.
-        let key = match (&matched.tenant, &matched.jwks) {
-            (Some(_), Some(url)) => url.as_str(),
-            _ => iss,
+        // A shared rule's one store is found by the rule, every other by issuer.
+        let key = match matched.tenant {
+            Some(_) => StoreKey::Shared(matched.rule),
+            None => StoreKey::Issuer(iss.to_owned()),
         };
         let tenant = matched.tenant.clone();
-        if let Some((id, store)) = self.touch(key) {
+        if let Some((id, store)) = self.touch(&key) {
             return Found::Store(id, store, tenant);
         }
         if let Err(wait) = lock(&self.budget).take(Instant::now()) {
@@ -139,7 +148,7 @@ impl RuleStores {
         let task = Arc::new(Task::new());
         task.ensure_running(&store);
         let mut live = lock(&self.live);
-        if let Some(&id) = live.by_issuer.get(key) {
+        if let Some(&id) = live.by_key.get(&key) {
             // Made by a concurrent request meanwhile: use that one.
             return Found::Store(id, live.stores[&id].store.clone(), tenant);
         }
@@ -147,9 +156,14 @@ impl RuleStores {
         live.next += 1;
         live.tick += 1;
         let used = live.tick;
-        live.by_issuer.insert(key.to_owned(), id);
+        live.by_key.insert(key.clone(), id);
         let entry = Entry {
-            issuer: key.to_owned(),
+            issuer: matched
+                .jwks
+                .clone()
+                .filter(|_| shared)
+                .unwrap_or_else(|| iss.to_owned()),
+            key,
             shared,
             rule: matched.rule,
             store: store.clone(),
@@ -164,7 +178,7 @@ impl RuleStores {
                 .min_by_key(|(_, e)| e.used)
                 .map(|(id, _)| *id);
             if let Some(evicted) = oldest.and_then(|id| live.stores.remove(&id)) {
-                live.by_issuer.remove(&evicted.issuer);
+                live.by_key.remove(&evicted.key);
                 live.evictions += 1;
                 metrics::tenant_eviction(&self.rules[evicted.rule].name);
             }
@@ -178,11 +192,10 @@ impl RuleStores {
         Found::Store(id, store, tenant)
     }
 
-    /// A live store for `key` (its issuer, or a shared rule's URL), marked as used now
-    /// (its task started if it is not).
-    fn touch(&self, key: &str) -> Option<(usize, Arc<KeyStore>)> {
+    /// A live store for `key`, marked as used now (its task started if it is not).
+    fn touch(&self, key: &StoreKey) -> Option<(usize, Arc<KeyStore>)> {
         let mut live = lock(&self.live);
-        let id = *live.by_issuer.get(key)?;
+        let id = *live.by_key.get(key)?;
         live.tick += 1;
         let tick = live.tick;
         let entry = live.stores.get_mut(&id)?;
@@ -233,5 +246,48 @@ impl RuleStores {
                 .map(|e| (e.issuer.clone(), e.store.status()))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::IssuerRule;
+
+    /// A shared rule's store is never found by a token whose `iss` is its key set URL
+    /// (a tenant of another rule): that token gets its own store, and is not waved
+    /// through the shared rule's per-key checks.
+    #[test]
+    fn a_shared_store_is_not_found_by_an_issuer_equal_to_its_url() {
+        let base = "http://127.0.0.1:9";
+        let rules = vec![
+            Compiled::new(&IssuerRule::shared_keys(
+                "e",
+                format!("{base}/x/{{t}}"),
+                format!("{base}/keys"),
+            ))
+            .unwrap(),
+            Compiled::new(&IssuerRule::discovered("d", format!("{base}/{{t}}"))).unwrap(),
+        ];
+        let stores = RuleStores::new(
+            rules,
+            0,
+            Fetching {
+                timing: Timing::default(),
+                allow_http: false,
+                client: None,
+                bound: 10,
+                burst: 10,
+                per_second: 1.0,
+            },
+        );
+        let Found::Store(shared, _, Some(tenant)) = stores.find(&format!("{base}/x/acme")) else {
+            panic!("the shared rule's store, with its tenant");
+        };
+        assert_eq!(&*tenant, "acme");
+        let Found::Store(other, _, None) = stores.find(&format!("{base}/keys")) else {
+            panic!("a store of its own, with no tenant");
+        };
+        assert_ne!(shared, other);
     }
 }
