@@ -81,6 +81,22 @@ impl KeyStores {
         }
     }
 
+    /// Whether a token of `iss` could be verified here, with no store made and no I/O:
+    /// the single store trusts any (its rules checked `iss`), a multi-issuer layer its
+    /// fixed issuers and its rules' tenants (for an introspection answer's `iss`).
+    pub(crate) fn trusts(&self, iss: Option<&str>) -> bool {
+        if let [(None, _, _)] = self.stores.as_slice() {
+            return true;
+        }
+        let Some(iss) = iss else {
+            return false;
+        };
+        self.stores
+            .iter()
+            .any(|(issuer, ..)| issuer.as_deref() == Some(iss))
+            || self.rules.as_ref().is_some_and(|rules| rules.matches(iss))
+    }
+
     /// The store with this index (a fixed one, or a live rule-matched one).
     pub(crate) fn get(&self, index: usize) -> Option<Arc<KeyStore>> {
         match self.stores.get(index) {

@@ -440,3 +440,33 @@ fn introspection_metrics() {
     );
     assert!(text.contains("jwks_auth_introspection_seconds"), "{text}");
 }
+
+/// On a multi-issuer layer with issuer rules, an answer's `iss` must be one the layer
+/// trusts, as a JWT's must.
+#[tokio::test]
+async fn an_answer_from_an_untrusted_issuer_is_refused_on_a_rules_layer() {
+    use jwks_auth::testing::{AUDIENCE, TenantIssuer};
+    use jwks_auth::{IssuerRule, TrustedIssuer};
+    let issuer = TestIssuer::start().await;
+    let tenants = TenantIssuer::start().await;
+    let auth = JwksAuth::multi_issuer([TrustedIssuer::rule(IssuerRule::discovered(
+        "tenants",
+        tenants.template(),
+    ))])
+    .audience(AUDIENCE)
+    .introspection(issuer.introspection());
+    let (app, hits) = app(auth);
+    let trusted = issuer.opaque(
+        issuer
+            .token()
+            .subject("t")
+            .claim("iss", tenants.issuer("acme")),
+    );
+    assert_eq!(send(&app, &trusted).await.body, "t");
+    let untrusted = issuer.opaque(issuer.token().claim("iss", "https://evil.example/acme"));
+    assert_invalid_token(
+        &send(&app, &untrusted).await,
+        K::InvalidIssuer.description(),
+    );
+    assert_eq!(hits.get(), 1);
+}

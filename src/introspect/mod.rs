@@ -353,6 +353,11 @@ impl Introspector {
             body = jwt::unwrap(&body, rules, &self.client_id, keys, now).await?;
         }
         let judged = judge(body, rules, scheme, now)?;
+        // A multi-issuer layer: the answer's `iss` is one it trusts (rules included).
+        let iss = judged.claims.get("iss").and_then(serde_json::Value::as_str);
+        if !keys.trusts(iss) {
+            return Err(AuthErrorKind::InvalidIssuer.into());
+        }
         if judged.meta.jkt.as_deref() != jkt.as_deref() {
             return Err(AuthErrorKind::DpopKeyMismatch.into());
         }

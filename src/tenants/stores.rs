@@ -192,6 +192,11 @@ impl RuleStores {
         Found::Store(id, store, tenant)
     }
 
+    /// Whether `iss` is a tenant one of the rules allows (no store made).
+    pub(crate) fn matches(&self, iss: &str) -> bool {
+        find(&self.rules, iss).is_some()
+    }
+
     /// A live store for `key`, marked as used now (its task started if it is not).
     fn touch(&self, key: &StoreKey) -> Option<(usize, Arc<KeyStore>)> {
         let mut live = lock(&self.live);
