@@ -7,27 +7,24 @@
 //! introspection budget. Decisions, all fail-closed:
 //!
 //! - **The call**: `POST` with `token` and `token_type_hint=access_token`, the client
-//!   authenticated with `client_secret_basic` (default) or `client_secret_post`; the key
-//!   fetches' transport (the layer's [`Refresh`](crate::Refresh) timeout, the body cap, no
-//!   redirects, https except loopback or [`Refresh::allow_http`](crate::Refresh::allow_http),
-//!   proxies as for key sets). `private_key_jwt` is not offered.
+//!   authenticated with `client_secret_basic` (default) or `client_secret_post`
+//!   (`private_key_jwt` is not offered); the key fetches' transport (the timeout, the
+//!   body cap, no redirects, https except loopback or `Refresh::allow_http`, proxies).
 //! - **The answer is judged like a token**: `active` must be exactly `true`; then the
 //!   members pass the layer's rules as a JWT's claims do (`exp` required, `nbf`, `iat`,
-//!   the leeway, `iss`, `aud`, required claims), `scope` feeds the route layers, and the
-//!   members are deserialized into the layer's claims type, then the layer's check runs.
+//!   the leeway, `iss` (a multi-issuer layer's, rules included), `aud`, required claims),
+//!   `scope` feeds the route layers, the claims type and the check run as for a JWT.
 //!   `active: false`, anything else but `true`, or an answer that does not parse is a 401
 //!   ([`AuthErrorKind::InactiveToken`]). `typ` rules apply to JWTs only.
 //! - **The operator's problems are 503s**: an endpoint that is down, answers with an
 //!   error status, takes longer than the timeout, sends more than the body cap, or
 //!   refuses our client credentials (401/403: logged as an ERROR) is a 503 with
 //!   `Retry-After` ([`AuthErrorKind::IntrospectionUnavailable`]), never an accept.
-//! - **DPoP**: a `cnf.jkt` in the answer binds the token exactly as a JWT's does (RFC 9449
-//!   §6.2); the proof's signature is checked before the call.
+//! - **DPoP**: `cnf.jkt` in the answer binds the token as a JWT's does (RFC 9449 §6.2).
 //! - **The cache** holds active answers by the token's SHA-256 digest (never the token),
 //!   for at most `min(exp, now + `[`cache_for`](Introspection::cache_for)`)` (default
-//!   60 s; zero turns it off), bounded by entries and bytes (10,000 answers, 16 MiB);
-//!   inactive answers are never cached. A
-//!   cached accept can outlive a revocation by at most that maximum.
+//!   60 s; zero: off), bounded by entries and bytes (10,000, 16 MiB); inactive answers
+//!   are never cached. A cached accept can outlive a revocation by at most that maximum.
 //! - **A flood of random opaque tokens is not a flood of calls**: every call takes a
 //!   permit (at most [`max_concurrent`](Introspection::max_concurrent), default 16, in
 //!   flight) and a token of the layer's budget ([`budget`](Introspection::budget),
