@@ -250,3 +250,46 @@ fn bad_configuration_exits_2_before_listening() {
         assert!(output.stdout.is_empty());
     }
 }
+
+/// The authorization server comes up after the MCP server: the first token triggers a
+/// fetch, not held back by the failed fetches at start-up.
+#[tokio::test]
+async fn the_first_token_after_an_outage_at_start_up_is_served() {
+    let issuer = TestIssuer::start().await;
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let jwks = format!("http://127.0.0.1:{port}/jwks.json");
+    let (_server, base) = start(&[
+        ("MCP_RESOURCE_URL", RESOURCE),
+        ("MCP_AUTHORIZATION_SERVERS", issuer.issuer()),
+        ("JWKS_URL", &jwks),
+        ("JWT_ISSUER", issuer.issuer()),
+    ]);
+    // A request while the key set is unreachable: the start-up fetches fail meanwhile.
+    let (status, ..) = rpc(&base, None, None, initialize()).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The key set comes up on that port.
+    let document = issuer.jwks_document();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { ([("content-type", "application/json")], document) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let token = issuer.token().audience(RESOURCE).subject("late").sign();
+    let started = std::time::Instant::now();
+    let (status, _, _, message) = rpc(&base, Some(&token), None, initialize()).await;
+    assert_eq!(status, 200, "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
