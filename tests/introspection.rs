@@ -258,14 +258,6 @@ async fn a_dpop_bound_opaque_token_needs_its_proof() {
     assert_eq!(hits.get(), 1);
 }
 
-/// Resident memory of this process, in bytes (Linux).
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
 /// 20,000 random opaque tokens cost at most the budget's calls (a burst of 100, then 50
 /// a second), bounded memory; past the budget, 503 at once; JWTs are never behind it.
 #[tokio::test]
@@ -412,12 +404,7 @@ fn introspection_metrics() {
         })
     });
     let text = handle.render();
-    let value = |prefix: &str| {
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .map(|v| v.parse::<f64>().unwrap())
-    };
+    let value = |prefix: &str| metric(&text, prefix);
     assert_eq!(
         value(r#"jwks_auth_introspections_total{outcome="ok"}"#),
         Some(1.0),

@@ -3,9 +3,8 @@
 //! over HTTP, against a real loopback identity provider. CI also drives it with the MCP
 //! TypeScript SDK (`interop/mcp_check.mjs`).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use jwks_auth::testing::TestIssuer;
@@ -14,63 +13,16 @@ use serde_json::{Value, json};
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 const META: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 
+mod common;
+
+use common::example::Server;
+
 fn example_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let features: Vec<&str> = [
-        ("aws_lc_rs", cfg!(feature = "aws_lc_rs")),
-        ("rust_crypto", cfg!(feature = "rust_crypto")),
-        ("test-util", cfg!(feature = "test-util")),
-        ("metrics", cfg!(feature = "metrics")),
-        ("redis", cfg!(feature = "redis")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "mcp_server"])
-        .args(["--no-default-features", "--features", &features.join(",")])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the example failed");
-    let mut dir = std::env::current_exe().expect("test path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples")
-        .join(format!("mcp_server{}", std::env::consts::EXE_SUFFIX))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    common::example::binary("mcp_server")
 }
 
 fn start(envs: &[(&str, &str)]) -> (Server, String) {
-    let mut child = Command::new(example_binary())
-        .env_clear()
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mcp_server");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read stdout");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (server, format!("http://{addr}"))
+    common::example::start("mcp_server", envs, Stdio::null())
 }
 
 /// A JSON-RPC POST to the MCP endpoint: status, challenge, session id, and the message

@@ -2,50 +2,18 @@
 //! variables, the `listening on ADDR` line, and the four routes, against a real loopback
 //! identity provider.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use jwks_auth::testing::TestIssuer;
 
+mod common;
+
+use common::example::{Server, binary};
+
 fn example_binary() -> PathBuf {
-    // Build it (a no-op when `cargo test` already did) so this test never skips its work.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // With the features this test was built with, so that it is the binary `cargo test`
-    // built already, and so that feature `metrics` reaches the example when it is on.
-    let features: Vec<&str> = [
-        ("aws_lc_rs", cfg!(feature = "aws_lc_rs")),
-        ("rust_crypto", cfg!(feature = "rust_crypto")),
-        ("test-util", cfg!(feature = "test-util")),
-        ("metrics", cfg!(feature = "metrics")),
-        ("redis", cfg!(feature = "redis")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "protected_api"])
-        .args(["--no-default-features", "--features", &features.join(",")])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the example failed");
-    let mut dir = std::env::current_exe().expect("test path");
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples")
-        .join(format!("protected_api{}", std::env::consts::EXE_SUFFIX))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    binary("protected_api")
 }
 
 fn start(envs: &[(&str, &str)]) -> (Server, String) {
@@ -54,25 +22,7 @@ fn start(envs: &[(&str, &str)]) -> (Server, String) {
 
 /// Like [`start`], with the server's stderr (its log) going to `stderr`.
 fn start_logging(envs: &[(&str, &str)], stderr: Stdio) -> (Server, String) {
-    let mut cmd = Command::new(example_binary());
-    cmd.env_clear()
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(stderr);
-    let mut child = cmd.spawn().expect("start protected_api");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read stdout");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (server, format!("http://{addr}"))
+    common::example::start("protected_api", envs, stderr)
 }
 
 async fn get(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
@@ -688,13 +638,9 @@ async fn jwt_dpop_required_accepts_proofs_once_and_refuses_bearer_use() {
 }
 
 #[cfg(feature = "redis")]
-#[path = "common/redis.rs"]
-mod redis_server;
-
-#[cfg(feature = "redis")]
 #[tokio::test]
 async fn dpop_replay_redis_url_puts_the_replay_store_in_redis() {
-    let redis = redis_server::RedisServer::start();
+    let redis = common::redis::RedisServer::start();
     let url = redis.url();
     dpop_server_accepts_proofs_once(&[("DPOP_REPLAY_REDIS_URL", url.as_str())]).await;
     let keys: Vec<String> = redis.command(&["KEYS", "jwks-auth:dpop:*"]).await;
@@ -711,7 +657,7 @@ async fn two_processes_sharing_redis_refuse_a_proof_replayed_to_the_other() {
     use jwks_auth::Algorithm;
     use jwks_auth::testing::DpopKey;
 
-    let redis = redis_server::RedisServer::start();
+    let redis = common::redis::RedisServer::start();
     let issuer = TestIssuer::start().await;
     let (jwks, url) = (issuer.jwks_url(), redis.url());
     // Two replicas behind one public name.

@@ -208,14 +208,6 @@ fn bad_templates_are_configuration_errors() {
     );
 }
 
-/// Resident memory of this process, in bytes (Linux).
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
 /// 20,000 tokens naming random tenants, through a real HTTP server: new stores stay
 /// within the budget (a burst of 30, then 3 a second), so do the fetches; memory stays
 /// bounded; known tenants' requests all succeed meanwhile.
@@ -351,12 +343,7 @@ fn tenant_metrics_are_labelled_by_rule() {
         })
     });
     let text = handle.render();
-    let value = |prefix: &str| {
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .map(|v| v.parse::<f64>().unwrap())
-    };
+    let value = |prefix: &str| metric(&text, prefix);
     assert_eq!(
         value(r#"jwks_auth_tenant_stores{rule="realms"}"#),
         Some(2.0),

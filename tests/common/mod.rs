@@ -12,8 +12,25 @@ use axum::routing::get;
 use jwks_auth::{Claims, JwksAuth};
 use tower::ServiceExt;
 
+pub mod example;
 #[cfg(feature = "redis")]
 pub mod redis;
+
+/// Resident memory of this process, in bytes (Linux).
+pub fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// The value of the first series of a Prometheus scrape whose line starts with `prefix`.
+pub fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse::<f64>().expect("a number"))
+}
 
 /// Unpadded base64url, as JWS segments are encoded.
 pub fn b64(bytes: &[u8]) -> String {
