@@ -376,43 +376,33 @@ async fn typ_required_claims_and_numeric_dates() {
 #[cfg(feature = "metrics")]
 #[test]
 fn a_refusal_behind_the_layer_is_counted_once() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    // The recorder is this thread's; the current-thread runtime keeps everything on it.
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let issuer = TestIssuer::start().await;
-            let auth = issuer.layer();
-            let app: Router = Router::new()
-                .route("/admin", get(|| async { "admin" }))
-                .route_layer(auth.require_scopes(["admin"]))
-                .route(
-                    "/delete",
-                    get(|Claims(c): Claims| async move {
-                        c.require_scopes(["orders:delete"])?;
-                        Ok::<_, AuthError>("deleted")
-                    }),
-                )
-                .layer(auth);
-            let plain = issuer.token().sign();
-            let admin = issuer.token().scope("admin").sign();
-            let status = |path: &'static str, token: String| {
-                let app = app.clone();
-                async move {
-                    let request = get_with(path, &[("authorization", &format!("Bearer {token}"))]);
-                    send_request(&app, request).await.status
-                }
-            };
-            assert_eq!(status("/admin", plain.clone()).await, StatusCode::FORBIDDEN);
-            assert_eq!(status("/delete", plain).await, StatusCode::FORBIDDEN);
-            assert_eq!(status("/admin", admin).await, StatusCode::OK);
-        })
+    let text = scrape(async {
+        let issuer = TestIssuer::start().await;
+        let auth = issuer.layer();
+        let app: Router = Router::new()
+            .route("/admin", get(|| async { "admin" }))
+            .route_layer(auth.require_scopes(["admin"]))
+            .route(
+                "/delete",
+                get(|Claims(c): Claims| async move {
+                    c.require_scopes(["orders:delete"])?;
+                    Ok::<_, AuthError>("deleted")
+                }),
+            )
+            .layer(auth);
+        let plain = issuer.token().sign();
+        let admin = issuer.token().scope("admin").sign();
+        let status = |path: &'static str, token: String| {
+            let app = app.clone();
+            async move {
+                let request = get_with(path, &[("authorization", &format!("Bearer {token}"))]);
+                send_request(&app, request).await.status
+            }
+        };
+        assert_eq!(status("/admin", plain.clone()).await, StatusCode::FORBIDDEN);
+        assert_eq!(status("/delete", plain).await, StatusCode::FORBIDDEN);
+        assert_eq!(status("/admin", admin).await, StatusCode::OK);
     });
-    let text = handle.render();
     let count = |labels: &str| {
         text.lines()
             .find(|l| l.starts_with("jwks_auth_requests_total{") && l.contains(labels))

@@ -376,34 +376,25 @@ async fn signed_answers_are_verified_with_the_key_set() {
 #[cfg(feature = "metrics")]
 #[test]
 fn introspection_metrics() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let issuer = TestIssuer::start().await;
-            let intro = issuer.introspection().budget(2, 0.001);
-            let (app, _) = app(issuer.layer().introspection(intro));
-            let token = issuer.opaque(issuer.token());
-            assert_eq!(send(&app, &token).await.status, StatusCode::OK);
-            assert_eq!(send(&app, &token).await.status, StatusCode::OK); // cached
-            issuer.set_introspection_behavior(JwksBehavior::Status(500));
-            let other = issuer.opaque(issuer.token());
-            assert_eq!(
-                send(&app, &other).await.status,
-                StatusCode::SERVICE_UNAVAILABLE
-            );
-            // The budget of 2 is spent.
-            assert_eq!(
-                send(&app, "third").await.status,
-                StatusCode::SERVICE_UNAVAILABLE
-            );
-        })
+    let text = scrape(async {
+        let issuer = TestIssuer::start().await;
+        let intro = issuer.introspection().budget(2, 0.001);
+        let (app, _) = app(issuer.layer().introspection(intro));
+        let token = issuer.opaque(issuer.token());
+        assert_eq!(send(&app, &token).await.status, StatusCode::OK);
+        assert_eq!(send(&app, &token).await.status, StatusCode::OK); // cached
+        issuer.set_introspection_behavior(JwksBehavior::Status(500));
+        let other = issuer.opaque(issuer.token());
+        assert_eq!(
+            send(&app, &other).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // The budget of 2 is spent.
+        assert_eq!(
+            send(&app, "third").await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     });
-    let text = handle.render();
     let value = |prefix: &str| metric(&text, prefix);
     assert_eq!(
         value(r#"jwks_auth_introspections_total{outcome="ok"}"#),

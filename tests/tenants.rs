@@ -322,27 +322,18 @@ async fn a_flood_of_random_tenants_costs_at_most_the_budget() {
 #[cfg(feature = "metrics")]
 #[test]
 fn tenant_metrics_are_labelled_by_rule() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let tenants = TenantIssuer::start().await;
-            let auth = rule_layer(
-                IssuerRule::discovered("realms", tenants.template()),
-                Refresh::default().tenant_stores(2),
-            );
-            let (app, _) = app(auth);
-            for tenant in ["t-one", "t-two", "t-three", "t-four"] {
-                let reply = send(&app, &tenants.token(tenant).sign()).await;
-                assert_eq!(reply.status, StatusCode::OK);
-            }
-        })
+    let text = scrape(async {
+        let tenants = TenantIssuer::start().await;
+        let auth = rule_layer(
+            IssuerRule::discovered("realms", tenants.template()),
+            Refresh::default().tenant_stores(2),
+        );
+        let (app, _) = app(auth);
+        for tenant in ["t-one", "t-two", "t-three", "t-four"] {
+            let reply = send(&app, &tenants.token(tenant).sign()).await;
+            assert_eq!(reply.status, StatusCode::OK);
+        }
     });
-    let text = handle.render();
     let value = |prefix: &str| metric(&text, prefix);
     assert_eq!(
         value(r#"jwks_auth_tenant_stores{rule="realms"}"#),

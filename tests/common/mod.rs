@@ -24,6 +24,19 @@ pub fn rss() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// Runs `work` on a current-thread runtime with a Prometheus recorder local to this
+/// thread (the runtime keeps everything on it), and returns the recorder's scrape.
+pub fn scrape(work: impl std::future::Future<Output = ()>) -> String {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || runtime.block_on(work));
+    handle.render()
+}
+
 /// The value of the first series of a Prometheus scrape whose line starts with `prefix`.
 pub fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
