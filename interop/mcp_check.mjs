@@ -10,75 +10,26 @@
 // equivalent ones the issue lists, with the SDK as the client. Everything binds to
 // 127.0.0.1.
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
 
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
+import * as harness from './harness.mjs';
+import { check, failed, finish, listen, version } from './harness.mjs';
+
 const binary = process.argv[2];
 if (!binary) {
   console.error('usage: node interop/mcp_check.mjs <path to the mcp_server example>');
   process.exit(2);
 }
-// Read from the files: a package's `exports` may not list its package.json.
-const version = (name) =>
-  JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url))).version;
 
-let failures = 0;
-let passes = 0;
-function check(ok, what, detail) {
-  if (ok) {
-    passes += 1;
-    console.log(`  ok    ${what}`);
-  } else {
-    failures += 1;
-    console.log(`  FAIL  ${what}${detail === undefined ? '' : `: ${JSON.stringify(detail)}`}`);
-  }
-}
-
-async function listen(handler) {
-  const server = http.createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, base: `http://127.0.0.1:${server.address().port}` };
-}
-
-async function startExample(env) {
-  const child = spawn(binary, [], {
-    env: { PATH: process.env.PATH, LISTEN_ADDR: '127.0.0.1:0', RUST_LOG: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stderr = [];
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
-  const lines = createInterface({ input: child.stdout });
-  const address = await Promise.race([
-    (async () => {
-      for await (const line of lines) {
-        const m = /^listening on (\S+)$/.exec(line);
-        if (m) return m[1];
-      }
-      throw new Error(`mcp_server exited before listening: ${stderr.join('\n')}`);
-    })(),
-    sleep(60_000).then(() => { throw new Error('mcp_server did not start within 60 s'); }),
-  ]);
-  return { base: `http://${address}`, child, stderr };
-}
+const startExample = (env) => harness.startExample(binary, env);
 
 /** SIGTERM, and the exit within 10 s (checked). */
 async function stop(server) {
-  server.child.kill('SIGTERM');
-  if (server.child.exitCode === null) {
-    const exited = await Promise.race([once(server.child, 'exit').then(() => true), sleep(10_000).then(() => false)]);
-    check(exited, 'mcp_server stops on SIGTERM');
-    if (!exited) server.child.kill('SIGKILL');
-  }
+  check(await harness.stop(server), 'mcp_server stops on SIGTERM');
 }
 
 /** A raw JSON-RPC POST (no SDK): status and challenge. */
@@ -190,7 +141,7 @@ async function withJose() {
     check(false, 'MCP jose scenario', String(e?.stack ?? e));
   } finally {
     await stop(server);
-    if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    if (failed()) console.log(server.stderr.slice(-20).join('\n'));
   }
 
   // DPoP required: the SDK's bearer use is refused; defective proofs are refused.
@@ -311,7 +262,7 @@ async function withOpenIdProvider() {
     check(false, 'MCP oidc-provider scenario', String(e?.stack ?? e));
   } finally {
     await stop(mcpServer);
-    if (failures > 0) console.log(mcpServer.stderr.slice(-20).join('\n'));
+    if (failed()) console.log(mcpServer.stderr.slice(-20).join('\n'));
     host.server.close();
   }
 }
@@ -322,5 +273,4 @@ try {
 } catch (e) {
   check(false, 'mcp run', String(e?.stack ?? e));
 }
-console.log(`\nmcp: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 && passes > 0 ? 0 : 1);
+finish('mcp');

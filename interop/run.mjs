@@ -25,14 +25,12 @@
 // Every check that fails prints what it saw and makes the process exit non-zero; nothing
 // is skipped. Everything binds to 127.0.0.1.
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
+
+import * as harness from './harness.mjs';
+import { check, failed, finish, listen, stop, version } from './harness.mjs';
 
 const binary = process.argv[2];
 if (!binary) {
@@ -40,47 +38,7 @@ if (!binary) {
   process.exit(2);
 }
 
-let failures = 0;
-let passes = 0;
-function check(ok, what, detail) {
-  if (ok) {
-    passes += 1;
-    console.log(`  ok    ${what}`);
-  } else {
-    failures += 1;
-    console.log(`  FAIL  ${what}${detail === undefined ? '' : `: ${JSON.stringify(detail)}`}`);
-  }
-}
-
-/** Starts the example server with these variables; resolves once it prints its address. */
-async function startExample(env) {
-  const child = spawn(binary, [], {
-    env: { PATH: process.env.PATH, RUST_LOG: 'warn,jwks_auth=info', LISTEN_ADDR: '127.0.0.1:0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stderr = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    stderr.push(line);
-    if (process.env.INTEROP_VERBOSE) console.error(`    [server] ${line}`);
-  });
-  const lines = createInterface({ input: child.stdout });
-  const address = await Promise.race([
-    (async () => {
-      for await (const line of lines) {
-        const m = /^listening on (\S+)$/.exec(line);
-        if (m) return m[1];
-      }
-      throw new Error(`example exited before listening: ${stderr.join('\n')}`);
-    })(),
-    sleep(60_000).then(() => { throw new Error('example did not start within 60 s'); }),
-  ]);
-  return { base: `http://${address}`, child, stderr };
-}
-
-async function stop(server) {
-  server.child.kill('SIGTERM');
-  if (server.child.exitCode === null) await once(server.child, 'exit');
-}
+const startExample = (env) => harness.startExample(binary, env);
 
 /** GET `path` with a bearer token; returns status, challenge and parsed body. */
 async function call(base, path, token) {
@@ -90,14 +48,6 @@ async function call(base, path, token) {
   let body;
   try { body = JSON.parse(text); } catch { body = text; }
   return { status: res.status, challenge: res.headers.get('www-authenticate'), body };
-}
-
-/** Starts an HTTP server on loopback; resolves to its base URL. */
-async function listen(handler) {
-  const server = http.createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, base: `http://127.0.0.1:${server.address().port}` };
 }
 
 function invalidToken(reply) {
@@ -183,11 +133,6 @@ async function joseSigner() {
     await stop(server);
     jwks.server.close();
   }
-}
-
-function version(name) {
-  const url = new URL(`node_modules/${name}/package.json`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')).version;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -343,7 +288,7 @@ async function openIdProvider() {
     check(false, 'oidc-provider scenario', String(e?.stack ?? e));
   } finally {
     await stop(server);
-    if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    if (failed()) console.log(server.stderr.slice(-20).join('\n'));
     host.server.close();
   }
 }
@@ -468,7 +413,7 @@ async function dpopWithOpenIdProvider() {
     check(false, 'DPoP scenario', String(e?.stack ?? e));
   } finally {
     await stop(server);
-    if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+    if (failed()) console.log(server.stderr.slice(-20).join('\n'));
     host.server.close();
   }
 }
@@ -566,7 +511,7 @@ async function opaqueWithOpenIdProvider() {
   } finally {
     for (const server of servers) {
       await stop(server);
-      if (failures > 0) console.log(server.stderr.slice(-20).join('\n'));
+      if (failed()) console.log(server.stderr.slice(-20).join('\n'));
     }
     host.server.close();
   }
@@ -581,5 +526,4 @@ try {
 } catch (e) {
   check(false, 'interop run', String(e?.stack ?? e));
 }
-console.log(`\ninterop: ${passes} passed, ${failures} failed`);
-process.exit(failures === 0 && passes > 0 ? 0 : 1);
+finish('interop');
